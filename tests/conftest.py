@@ -1,0 +1,23 @@
+"""Suite-wide settings: Qt offscreen, a private data directory, the default language."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# A test never speaks through the sound card; the mock engine records what would be said.
+os.environ.setdefault("HALL_TTS_ENGINE", "mock")
+
+pytest_plugins = ["tests.fixtures.platform"]
+
+
+@pytest.fixture(autouse=True)
+def _default_language() -> Iterator[None]:
+    from kiosk.i18n import DEFAULT_LANGUAGE, set_language
+
+    set_language(DEFAULT_LANGUAGE)
+    yield
+    set_language(DEFAULT_LANGUAGE)

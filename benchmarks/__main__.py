@@ -1,0 +1,244 @@
+"""python -m benchmarks [--only NAME ...] [--quick]
+
+Runs the benchmarks, prints a table of figures against their targets and writes every figure, with
+the date, the machine and the commit, to benchmarks/results/latest.json. Exits 0 when every
+benchmark ran and every figure with a target meets it, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "latest.json"
+
+Figures = dict[str, float | None]
+
+
+@dataclass(frozen=True)
+class Target:
+    limit: float
+    unit: str
+
+
+# A figure meets its target when it is at most the limit.
+TARGETS: dict[str, Target] = {
+    "startup_s_median": Target(0.8, "s"),
+    "startup_vs_chromium_ratio": Target(0.5, "×"),
+    "startup_rss_mb": Target(180.0, "MB"),
+    "receipt_render_ms_median": Target(50.0, "ms"),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    quick: bool
+    tmp: Path
+
+
+def _run_startup(settings: Settings) -> Figures:
+    module = importlib.import_module("benchmarks.startup")
+    return dict(module.measure_startup(launches=5 if settings.quick else 9))
+
+
+def _run_chromium(settings: Settings) -> Figures:
+    module = importlib.import_module("benchmarks.chromium_peer")
+    return dict(module.measure_chromium(launches=5 if settings.quick else 7))
+
+
+def _run_receipt(settings: Settings) -> Figures:
+    module = importlib.import_module("benchmarks.receipt")
+    return dict(module.measure_receipt_render())
+
+
+def _run_queue(settings: Settings) -> Figures:
+    module = importlib.import_module("benchmarks.queue")
+    directory = settings.tmp / "queue"
+    directory.mkdir()
+    return dict(module.measure_enqueue(1000 if settings.quick else 5000, directory))
+
+
+BENCHMARKS: dict[str, Callable[[Settings], Figures]] = {
+    "startup": _run_startup,
+    "chromium": _run_chromium,
+    "receipt": _run_receipt,
+    "queue": _run_queue,
+}
+
+# The benchmarks are imported only when they run, so one that is missing or broken is reported as
+# an error beside the others' figures. What it could not measure is recorded as null.
+PLACEHOLDERS: dict[str, tuple[str, ...]] = {
+    "startup": ("startup_s_median", "startup_rss_mb"),
+    "chromium": ("chromium_startup_s_median",),
+    "receipt": ("receipt_render_ms_median", "receipt_render_ms_p95"),
+    "queue": ("enqueue_per_s", "enqueue_p99_ms", "persistqueue_enqueue_per_s"),
+}
+
+
+def _git(*args: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip()
+
+
+def _first_field(path: str, key: str) -> str | None:
+    try:
+        for line in Path(path).read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name.strip() == key:
+                return value.strip()
+    except OSError:
+        return None
+    return None
+
+
+def _package_version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def machine_info() -> dict[str, object]:
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return {
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)),
+        "cpu_model": _first_field("/proc/cpuinfo", "model name"),
+        "memory_total": _first_field("/proc/meminfo", "MemTotal"),
+        "python": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "pyside6": _package_version("PySide6-Essentials"),
+        "git_commit": _git("rev-parse", "HEAD"),
+        "git_dirty": None if status is None else bool(status),
+    }
+
+
+def _unit(name: str) -> str:
+    if name in TARGETS:
+        return TARGETS[name].unit
+    for suffix, unit in (("_per_s", "/s"), ("_ms", "ms"), ("_mb", "MB"), ("_ratio", "×")):
+        if suffix in name:
+            return unit
+    if name.endswith("_s") or "_s_" in name:
+        return "s"
+    return ""
+
+
+def _format_value(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.3g}" if abs(value) < 10 else f"{value:.1f}"
+
+
+def verdict(name: str, value: float | None) -> bool | None:
+    """True/False against the figure's target; None when it has no target."""
+    target = TARGETS.get(name)
+    if target is None:
+        return None
+    return value is not None and value <= target.limit
+
+
+def table(figures: Figures) -> str:
+    rows = [("figure", "value", "unit", "target", "result")]
+    for name, value in figures.items():
+        target = TARGETS.get(name)
+        passed = verdict(name, value)
+        result = "-" if passed is None else ("pass" if passed else "FAIL")
+        limit = f"≤ {target.limit:g}" if target else "-"
+        rows.append((name, _format_value(value), _unit(name), limit, result))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def run(names: list[str], quick: bool) -> tuple[Figures, dict[str, str]]:
+    figures: Figures = {}
+    errors: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="hall-bench-") as tmp:
+        settings = Settings(quick=quick, tmp=Path(tmp))
+        for name in names:
+            print(f"running {name} ...", flush=True)
+            try:
+                figures.update(BENCHMARKS[name](settings))
+            except Exception as exc:  # one broken benchmark must not hide the others' figures
+                errors[name] = f"{type(exc).__name__}: {exc}"
+                print(f"  {name} could not run: {errors[name]}", flush=True)
+                for key in PLACEHOLDERS[name]:
+                    figures.setdefault(key, None)
+    if "startup" in names and "chromium" in names:
+        ours = figures.get("startup_s_median")
+        theirs = figures.get("chromium_startup_s_median")
+        figures["startup_vs_chromium_ratio"] = ours / theirs if ours and theirs else None
+    return figures, errors
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description="Run the performance suite and record its figures."
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=list(BENCHMARKS),
+        metavar="NAME",
+        help=f"run only this benchmark (repeatable): {', '.join(BENCHMARKS)}",
+    )
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions, smaller loads")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="where the JSON goes")
+    args = parser.parse_args(argv)
+
+    names = [name for name in BENCHMARKS if name in (args.only or BENCHMARKS)]
+    started = dt.datetime.now(dt.UTC)
+    figures, errors = run(names, args.quick)
+
+    report = {
+        "date": started.isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        "quick": args.quick,
+        "benchmarks": names,
+        "figures": figures,
+        "targets": {
+            name: {"max": target.limit, "unit": target.unit, "passed": verdict(name, figures[name])}
+            for name, target in TARGETS.items()
+            if name in figures
+        },
+        "errors": errors,
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
+
+    print()
+    print(table(figures))
+    for name, message in errors.items():
+        print(f"\n{name}: {message}")
+    print(f"\nwritten to {args.output}")
+    failed = any(verdict(name, value) is False for name, value in figures.items())
+    return 1 if errors or failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""The protocol every card reader backend implements, and the events it reports."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Protocol
+
+from devices.identity import Identity
+
+
+class EventKind(Enum):
+    READER_ADDED = "reader_added"
+    READER_REMOVED = "reader_removed"
+    CARD_PRESENT = "card_present"
+    CARD_REMOVED = "card_removed"
+    IDENTITY = "identity"
+    ERROR = "error"
+
+
+class ReaderError(Enum):
+    """Why a read failed; the application turns each into advice for the person at the reader."""
+
+    UNSUPPORTED_CARD = "unsupported_card"
+    CARD_MOVED = "card_moved"  # taken away or moved before the read finished
+    READER_GONE = "reader_gone"
+    SAM_FAULT = "sam_fault"  # the reader's security module failed its self-test
+    TIMEOUT = "timeout"
+    BAD_DATA = "bad_data"  # the card answered something we cannot trust
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderEvent:
+    kind: EventKind
+    reader: str
+    identity: Identity | None = None
+    error: ReaderError | None = None
+    detail: str = ""  # for the log; never personal data
+
+
+EventSink = Callable[[ReaderEvent], None]
+
+
+class CardReader(Protocol):
+    """A reader backend. start() returns at once; events arrive on the backend's own thread."""
+
+    @property
+    def name(self) -> str: ...
+
+    def start(self, sink: EventSink) -> None: ...
+
+    def stop(self, timeout: float = 2.0) -> None: ...

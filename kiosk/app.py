@@ -1,0 +1,91 @@
+"""The composition root's parts: everything the terminal needs, built from the config."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devices.identity import Identity
+from devices.printers.pdf import PdfReceiptPrinter
+from devices.readers.base import CardReader
+from devices.readers.simulated import SimulatedReader
+from kiosk.catalogue import Catalogue, CatalogueError
+from kiosk.catalogue_store import CatalogueStore
+from kiosk.config import Config
+from kiosk.demo import demo_identities
+from kiosk.platform_client import PlatformClient
+from kiosk.receipt_numbers import ReceiptNumbers
+from kiosk.submissions import Submitter
+from kiosk.sync import SyncEngine
+from offline_queue.keys import load_or_create_key
+from offline_queue.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Parts:
+    config: Config
+    outbox: Outbox
+    client: PlatformClient
+    sync: SyncEngine
+    submitter: Submitter
+    catalogue_store: CatalogueStore
+    catalogue: Catalogue | None
+    catalogue_error: CatalogueError | None
+    readers: list[CardReader]
+    demo_reader: SimulatedReader | None = None
+    demo_people: list[Identity] = field(default_factory=list)
+    on_close: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        for reader in self.readers:
+            reader.stop()
+        self.sync.stop()
+        self.client.close()
+        self.outbox.close()
+        for callback in reversed(self.on_close):
+            callback()
+
+
+def build_parts(config: Config, *, demo: bool, bundled_catalogue: Path | None) -> Parts:
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    outbox = Outbox(config.outbox_path, load_or_create_key(config.key_path))
+    client = PlatformClient(config.platform_url)
+    sync = SyncEngine(outbox, client)
+    store = CatalogueStore(config.catalogue_cache_path, bundled_catalogue)
+    catalogue: Catalogue | None = None
+    error: CatalogueError | None = None
+    try:
+        catalogue = store.load_local()
+    except CatalogueError as exc:
+        error = exc
+    submitter = Submitter(
+        config=config,
+        outbox=outbox,
+        uploader=sync,
+        printer=PdfReceiptPrinter(config.receipts_path, font_path=config.receipt_font),
+        numbers=ReceiptNumbers(config.counters_path, config.terminal_id),
+    )
+    readers: list[CardReader] = []
+    demo_reader: SimulatedReader | None = None
+    people: list[Identity] = []
+    if demo:
+        demo_reader = SimulatedReader()
+        readers.append(demo_reader)
+        people = demo_identities()
+    return Parts(
+        config=config,
+        outbox=outbox,
+        client=client,
+        sync=sync,
+        submitter=submitter,
+        catalogue_store=store,
+        catalogue=catalogue,
+        catalogue_error=error,
+        readers=readers,
+        demo_reader=demo_reader,
+        demo_people=people,
+    )

@@ -1,0 +1,134 @@
+"""One typed configuration, loaded from TOML with defaults; paths come from platformdirs."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from kiosk.errors import UserFacingError
+from kiosk.i18n import LANGUAGES, N_
+
+APP_NAME = "hall-terminal"
+
+
+class Mode(Enum):
+    KIOSK = "kiosk"
+    COUNTER = "counter"
+    RURAL = "rural"
+
+
+class ConfigError(UserFacingError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(N_("The terminal settings are not valid. Please ask staff for help."))
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    mode: Mode = Mode.KIOSK
+    language: str = "zh_CN"
+    terminal_id: str = "K01"
+    hall_name: str = ""
+    platform_url: str = "http://127.0.0.1:8700"
+    data_dir: Path = field(default_factory=lambda: default_data_dir())
+    receipts_dir: Path | None = None  # default: <data_dir>/receipts
+    idle_timeout_s: float = 90.0  # no touch for this long: ask "are you still there?"
+    idle_warning_s: float = 30.0  # then this long to answer before the session ends
+    done_reset_s: float = 30.0  # after the receipt, back to the start
+    voice: bool = True
+    font_scale: float = 1.0
+    receipt_font: Path | None = None
+    card_removal_ends_session: bool = True  # kiosk: yes; counter may ask instead
+
+    @property
+    def receipts_path(self) -> Path:
+        return self.receipts_dir or self.data_dir / "receipts"
+
+    @property
+    def outbox_path(self) -> Path:
+        return self.data_dir / "outbox.sqlite3"
+
+    @property
+    def key_path(self) -> Path:
+        return self.data_dir / "outbox.key"
+
+    @property
+    def catalogue_cache_path(self) -> Path:
+        return self.data_dir / "catalogue.json"
+
+    @property
+    def counters_path(self) -> Path:
+        return self.data_dir / "receipt-counter.json"
+
+
+def default_data_dir() -> Path:
+    override = os.environ.get("HALL_DATA_DIR")
+    if override:
+        return Path(override)
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def default_config_path() -> Path:
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / "config.toml"
+
+
+_PATH_FIELDS = {"data_dir", "receipts_dir", "receipt_font"}
+
+
+def from_mapping(values: dict[str, Any], base: Config | None = None) -> Config:
+    """A Config from TOML-like values; unknown keys and wrong types are errors, not surprises."""
+    config = base or Config()
+    known = {f.name for f in fields(Config)}
+    changes: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f"unknown setting {key!r}")
+        try:
+            changes[key] = _convert(key, value, getattr(config, key))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"setting {key!r}: {exc}") from exc
+    result = replace(config, **changes)
+    if result.language not in LANGUAGES:
+        raise ConfigError(f"language must be one of {LANGUAGES}")
+    if result.idle_timeout_s <= 0 or result.idle_warning_s < 20:
+        # WCAG 2.2.1: at least 20 seconds to answer a time-limit warning
+        raise ConfigError("idle_timeout_s must be positive and idle_warning_s at least 20")
+    return result
+
+
+def _convert(key: str, value: Any, current: Any) -> Any:
+    if key == "mode":
+        return Mode(value)
+    if key in _PATH_FIELDS:
+        return None if value in (None, "") else Path(value).expanduser()
+    if isinstance(current, bool):
+        if not isinstance(value, bool):
+            raise TypeError("expected true or false")
+        return value
+    if isinstance(current, float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError("expected a number")
+        return float(value)
+    if isinstance(current, str):
+        if not isinstance(value, str):
+            raise TypeError("expected text")
+        return value
+    return value
+
+
+def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    path = path or default_config_path()
+    values: dict[str, Any] = {}
+    if path.exists():
+        try:
+            values = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return from_mapping(values)

@@ -1,0 +1,180 @@
+"""Form answers: conversion from what was typed, prefill from the card, validation with messages.
+
+Validation runs the catalogue's JSON Schema (jsonschema) and turns each failure into a message in
+the person's language, placed next to the field and in the summary.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import ValidationError
+
+from devices.identity import Identity, is_valid_id_number
+from kiosk.catalogue import Question, Service
+from kiosk.i18n import _, pick
+
+ID_NUMBER_FORMAT = "cn-id-number"
+
+_format_checker = FormatChecker()
+
+
+@_format_checker.checks(ID_NUMBER_FORMAT)
+def _is_id_number(value: object) -> bool:
+    return not isinstance(value, str) or is_valid_id_number(value)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    field: str
+    code: str
+    message: str
+
+
+def validator_for(service: Service) -> Draft202012Validator:
+    return Draft202012Validator(service.form, format_checker=_format_checker)
+
+
+def prefill(service: Service, identity: Identity) -> dict[str, Any]:
+    """The answers the card gives, for every question that names a prefill source."""
+    values: dict[str, Any] = {
+        "identity.name": identity.name,
+        "identity.id_number": identity.id_number,
+        "identity.sex": identity.sex.value,
+        "identity.nation": identity.nation,
+        "identity.birth_date": identity.birth_date.isoformat(),
+        "identity.address": identity.address,
+    }
+    return {q.field: values[q.prefill] for q in service.questions if q.prefill in values}
+
+
+def coerce(service: Service, field: str, raw: object) -> object:
+    """Turn what a widget holds into the JSON value the schema expects; keep it if it cannot be."""
+    prop = service.form.get("properties", {}).get(field, {})
+    kind = prop.get("type")
+    if isinstance(raw, str):
+        text = raw.strip()
+        if text == "":
+            return None
+        if kind == "integer":
+            try:
+                return int(text)
+            except ValueError:
+                return text
+        if kind == "number":
+            try:
+                return float(text)
+            except ValueError:
+                return text
+        if kind == "boolean" and text in ("true", "false"):
+            return text == "true"
+        return text
+    if isinstance(raw, dt.date):
+        return raw.isoformat()
+    return raw
+
+
+def clean_answers(service: Service, answers: Mapping[str, object]) -> dict[str, Any]:
+    """Drop empty answers so that 'required' speaks for them; keep only the form's fields."""
+    fields = {q.field for q in service.questions}
+    cleaned: dict[str, Any] = {}
+    for name, value in answers.items():
+        if name not in fields:
+            continue
+        value = coerce(service, name, value)
+        if value is not None:
+            cleaned[name] = value
+    return cleaned
+
+
+def _message(question: Question | None, error: ValidationError) -> str:
+    code = str(error.validator)
+    value = error.validator_value
+    if code == "required":
+        return _("Please answer this question.")
+    if code in ("pattern", "format"):
+        if question is not None and question.error:
+            return pick(question.error)
+        if code == "format" and value == ID_NUMBER_FORMAT:
+            return _("This ID number is not valid. Please check every digit.")
+        if code == "format" and value == "date":
+            return _("Please enter a date like 2026-11-23.")
+        return _("This does not look right. Please check it.")
+    if code == "minLength":
+        return _("Please write at least {count} characters.").format(count=value)
+    if code == "maxLength":
+        return _("Please write no more than {count} characters.").format(count=value)
+    if code in ("enum", "const"):
+        return _("Please choose one of the options.")
+    if code == "minimum":
+        return _("Please enter a number no smaller than {limit}.").format(limit=value)
+    if code == "maximum":
+        return _("Please enter a number no larger than {limit}.").format(limit=value)
+    if code == "type":
+        if value in ("integer", "number"):
+            return _("Please enter a number.")
+        if value == "boolean":
+            return _("Please choose yes or no.")
+    return _("This answer cannot be accepted. Please check it or ask staff for help.")
+
+
+def _field_of(error: ValidationError) -> str:
+    if error.validator == "required":
+        # "'phone' is a required property": the missing name is in the instance check
+        missing = [
+            name
+            for name in error.validator_value
+            if isinstance(error.instance, dict) and name not in error.instance
+        ]
+        return str(missing[0]) if missing else ""
+    return str(error.absolute_path[0]) if error.absolute_path else ""
+
+
+def validate(service: Service, answers: Mapping[str, object]) -> list[FieldError]:
+    """Every problem with the answers, in question order, one per field."""
+    cleaned = clean_answers(service, answers)
+    found: dict[str, FieldError] = {}
+    for error in validator_for(service).iter_errors(cleaned):
+        if error.validator == "required":
+            for name in error.validator_value:
+                if name not in cleaned and name not in found:
+                    q = _question_or_none(service, name)
+                    found[name] = FieldError(name, "required", _message(q, error))
+            continue
+        field = _field_of(error)
+        if field in found:
+            continue
+        q = _question_or_none(service, field)
+        found[field] = FieldError(field, str(error.validator), _message(q, error))
+    order = {q.field: i for i, q in enumerate(service.questions)}
+    return sorted(found.values(), key=lambda e: order.get(e.field, len(order)))
+
+
+def validate_field(service: Service, field: str, answers: Mapping[str, object]) -> FieldError | None:
+    """The problem with one answer, if any: for checking a page before moving on."""
+    for error in validate(service, answers):
+        if error.field == field:
+            return error
+    return None
+
+
+def _question_or_none(service: Service, field: str) -> Question | None:
+    try:
+        return service.question(field)
+    except KeyError:
+        return None
+
+
+def display_value(question: Question, value: object) -> str:
+    """How an answer reads on the review page and receipts."""
+    if value is None or value == "":
+        return _("(not answered)")
+    if question.widget == "choice":
+        return question.option_label(value)
+    if question.widget == "yesno" or isinstance(value, bool):
+        return _("Yes") if value in (True, "true") else _("No")
+    return str(value)

@@ -1,0 +1,351 @@
+"""HTTP client for the government service platform API v1 (docs/api.md).
+
+One keep-alive session, a (connect, read) timeout on every call, certificate checks always on.
+submit() never raises for network or platform trouble: it returns a SubmitOutcome that says
+whether the submission is delivered, refused for good, in conflict, or worth trying again. Only a
+2xx whose JSON body names our submission id counts as delivered: a captive portal's 200 page, a
+redirect or a 2xx about another submission proves nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import urllib.parse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import requests
+
+from kiosk.errors import UserFacingError
+from kiosk.i18n import N_
+from offline_queue.retry import parse_retry_after
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+DEFAULT_TIMEOUT = (3.05, 10.0)
+DEFAULT_USER_AGENT = "hall-terminal/0.1"
+RATING_LEVELS = (
+    "very_satisfied",
+    "satisfied",
+    "basically_satisfied",
+    "dissatisfied",
+    "very_dissatisfied",
+)
+
+# Error codes this client makes up itself, for answers that never came or made no sense.
+TIMEOUT = "timeout"
+CONNECTION_FAILED = "connection_failed"
+TLS_ERROR = "tls_error"
+TRANSPORT_ERROR = "transport_error"
+UNEXPECTED_ANSWER = "unexpected_answer"
+
+_RETRY_STATUSES = frozenset({408, 425, 429})
+_MAX_TEXT = 200
+
+
+class OutcomeKind(StrEnum):
+    DELIVERED = "delivered"
+    CONFLICT = "conflict"
+    REJECTED = "rejected"
+    RETRY = "retry"
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One failed check the platform reported: the form property and the JSON Schema keyword."""
+
+    field: str
+    code: str
+
+
+@dataclass(frozen=True)
+class SubmitOutcome:
+    kind: OutcomeKind
+    response: dict[str, Any] | None = None  # the platform's JSON body, when it sent one
+    http_status: int | None = None
+    error_code: str | None = None
+    retry_after_s: float | None = None
+    error: str = ""  # short, non-personal, English: for logs and the outbox's last_error
+    fields: tuple[FieldError, ...] = field(default_factory=tuple)
+    offline: bool = False  # no HTTP answer at all: the network (not the platform) is the problem
+
+    @property
+    def delivered(self) -> bool:
+        return self.kind is OutcomeKind.DELIVERED
+
+
+class PlatformError(UserFacingError):
+    """A non-submit call failed; `code` says why in machine terms."""
+
+    def __init__(
+        self, message: str, /, *, code: str, http_status: int | None = None, **params: object
+    ) -> None:
+        super().__init__(message, **params)
+        self.code = code
+        self.http_status = http_status
+
+
+class PlatformUnreachable(PlatformError):
+    MESSAGE = N_("The service platform cannot be reached right now. Please try again later.")
+
+
+class PlatformAnswerError(PlatformError):
+    MESSAGE = N_("The service platform gave an answer this terminal does not understand.")
+
+
+class PlatformNotFound(PlatformError):
+    MESSAGE = N_("The service platform has no record of this.")
+
+
+class PlatformRefused(PlatformError):
+    MESSAGE = N_("The service platform did not accept the request.")
+
+
+class PlatformClient:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        session: requests.Session | None = None,
+        user_agent: str = DEFAULT_USER_AGENT,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise ValueError("base_url must be an http(s) URL")
+        self._base = base_url.rstrip("/")
+        self._timeout = timeout
+        self._clock = clock
+        self._session = session if session is not None else requests.Session()
+        if self._session.verify is False:
+            raise ValueError("certificate verification must stay on")
+        self._session.headers.update({"User-Agent": user_agent, "Accept": "application/json"})
+
+    @property
+    def base_url(self) -> str:
+        return self._base
+
+    def _url(self, path: str) -> str:
+        return f"{self._base}{API_PREFIX}{path}"
+
+    # -- calls -------------------------------------------------------------------------------
+
+    def health(self) -> bool:
+        """True when the platform itself answers (not a portal or proxy in its place)."""
+        try:
+            resp = self._session.get(
+                self._url("/health"), timeout=self._timeout, allow_redirects=False
+            )
+            body = resp.json() if resp.status_code == 200 else None
+        except (requests.RequestException, ValueError):
+            return False
+        return isinstance(body, dict) and body.get("status") == "ok"
+
+    def get_catalogue(self) -> dict[str, Any]:
+        body = self._get_json("/catalogue")
+        if not isinstance(body.get("services"), list) or not isinstance(body.get("version"), str):
+            raise PlatformAnswerError(PlatformAnswerError.MESSAGE, code=UNEXPECTED_ANSWER)
+        return body
+
+    def status(self, submission_id: str) -> dict[str, Any]:
+        """Status and history of a submission; PlatformNotFound when the platform lacks it."""
+        body = self._get_json(f"/submissions/{_path_segment(submission_id)}")
+        if body.get("submission_id") != submission_id:
+            raise PlatformAnswerError(PlatformAnswerError.MESSAGE, code=UNEXPECTED_ANSWER)
+        return body
+
+    def rate(self, submission_id: str, level: str, comment: str = "") -> dict[str, Any]:
+        if level not in RATING_LEVELS:
+            raise ValueError(f"unknown rating level {level!r}")
+        resp = self._request(
+            "POST",
+            f"/submissions/{_path_segment(submission_id)}/rating",
+            json_body={"level": level, "comment": comment},
+        )
+        body = self._json_or_raise(resp)
+        if body.get("submission_id") != submission_id:
+            raise PlatformAnswerError(PlatformAnswerError.MESSAGE, code=UNEXPECTED_ANSWER)
+        return body
+
+    def submit(self, submission_id: str, body: Mapping[str, Any]) -> SubmitOutcome:
+        """Send one submission with its id as the Idempotency-Key; never raises for the network."""
+        if body.get("submission_id") != submission_id:
+            raise ValueError("the body's submission_id must be the idempotency key")
+        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        try:
+            resp = self._session.post(
+                self._url("/submissions"),
+                data=data,
+                headers={
+                    "Content-Type": "application/json",
+                    "Idempotency-Key": submission_id,
+                },
+                timeout=self._timeout,
+                allow_redirects=False,  # a redirect comes from a portal or a misconfiguration
+            )
+            content = resp.content
+        except requests.RequestException as exc:
+            return _transport_outcome(exc)
+        return classify_submit_answer(
+            submission_id,
+            resp.status_code,
+            resp.headers.get("Retry-After"),
+            content,
+            now=self._clock(),
+        )
+
+    def close(self) -> None:
+        self._session.close()
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _request(
+        self, method: str, path: str, json_body: Mapping[str, Any] | None = None
+    ) -> requests.Response:
+        try:
+            if json_body is None:
+                return self._session.request(
+                    method, self._url(path), timeout=self._timeout, allow_redirects=False
+                )
+            return self._session.request(
+                method,
+                self._url(path),
+                data=json.dumps(json_body, ensure_ascii=False).encode("utf-8"),
+                headers={"Content-Type": "application/json"},
+                timeout=self._timeout,
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            code = _transport_outcome(exc).error_code or TRANSPORT_ERROR
+            raise PlatformUnreachable(PlatformUnreachable.MESSAGE, code=code) from exc
+
+    def _get_json(self, path: str) -> dict[str, Any]:
+        return self._json_or_raise(self._request("GET", path))
+
+    @staticmethod
+    def _json_or_raise(resp: requests.Response) -> dict[str, Any]:
+        body = _json_object(resp.content)
+        status = resp.status_code
+        if 200 <= status < 300 and body is not None:
+            return body
+        code = _error_code(body) or f"http_{status}"
+        if body is not None and status == 404:
+            raise PlatformNotFound(PlatformNotFound.MESSAGE, code=code, http_status=status)
+        if body is not None and 400 <= status < 500 and status not in _RETRY_STATUSES:
+            raise PlatformRefused(PlatformRefused.MESSAGE, code=code, http_status=status)
+        if status >= 500 or status in _RETRY_STATUSES:
+            raise PlatformUnreachable(PlatformUnreachable.MESSAGE, code=code, http_status=status)
+        raise PlatformAnswerError(
+            PlatformAnswerError.MESSAGE, code=UNEXPECTED_ANSWER, http_status=status
+        )
+
+
+def classify_submit_answer(
+    submission_id: str,
+    status: int,
+    retry_after: str | None,
+    content: bytes,
+    *,
+    now: float,
+) -> SubmitOutcome:
+    """Decide what an HTTP answer to POST /submissions means for the outbox row."""
+    body = _json_object(content)
+    code = _error_code(body)
+    if 200 <= status < 300:
+        if body is not None and body.get("submission_id") == submission_id:
+            return SubmitOutcome(OutcomeKind.DELIVERED, response=body, http_status=status)
+        return _unexpected(status)
+    if status >= 500 or status in _RETRY_STATUSES:
+        return SubmitOutcome(
+            OutcomeKind.RETRY,
+            response=body,
+            http_status=status,
+            error_code=code or f"http_{status}",
+            retry_after_s=parse_retry_after(retry_after, now),
+            error=f"HTTP {status}" + (f" {code}" if code else ""),
+        )
+    # A definite answer (conflict, refusal) must come from the platform itself: its error body.
+    # A proxy's or portal's 4xx page says nothing about the submission, so it is retried.
+    if 400 <= status < 500 and code is not None and body is not None:
+        if status == 409:
+            return SubmitOutcome(
+                OutcomeKind.CONFLICT,
+                response=body,
+                http_status=status,
+                error_code=code,
+                error=f"HTTP 409 {code}",
+            )
+        return SubmitOutcome(
+            OutcomeKind.REJECTED,
+            response=body,
+            http_status=status,
+            error_code=code,
+            error=f"HTTP {status} {code}",
+            fields=_field_errors(body),
+        )
+    return _unexpected(status)
+
+
+def _unexpected(status: int) -> SubmitOutcome:
+    return SubmitOutcome(
+        OutcomeKind.RETRY,
+        http_status=status,
+        error_code=UNEXPECTED_ANSWER,
+        error=f"unexpected answer (HTTP {status})",
+    )
+
+
+def _transport_outcome(exc: requests.RequestException) -> SubmitOutcome:
+    if isinstance(exc, requests.Timeout):
+        code, offline = TIMEOUT, True
+    elif isinstance(exc, requests.exceptions.SSLError):
+        code, offline = TLS_ERROR, True  # often a portal intercepting HTTPS
+    elif isinstance(exc, requests.ConnectionError):
+        code, offline = CONNECTION_FAILED, True
+    else:
+        code, offline = TRANSPORT_ERROR, False
+    # Only the exception's class: its text can carry URLs and, for some errors, request data.
+    return SubmitOutcome(
+        OutcomeKind.RETRY, error_code=code, error=type(exc).__name__[:_MAX_TEXT], offline=offline
+    )
+
+
+def _json_object(content: bytes) -> dict[str, Any] | None:
+    try:
+        value = json.loads(content)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _error_code(body: Mapping[str, Any] | None) -> str | None:
+    if body is None:
+        return None
+    code = body.get("error")
+    if isinstance(code, str) and code and len(code) <= 64 and code.isascii():
+        return code
+    return None
+
+
+def _field_errors(body: Mapping[str, Any]) -> tuple[FieldError, ...]:
+    raw = body.get("fields")
+    if not isinstance(raw, list):
+        return ()
+    result = []
+    for entry in raw:
+        if isinstance(entry, dict):
+            name, code = entry.get("field"), entry.get("code")
+            if isinstance(name, str) and isinstance(code, str):
+                result.append(FieldError(name[:64], code[:64]))
+    return tuple(result)
+
+
+def _path_segment(value: str) -> str:
+    if not value or "/" in value or value in (".", ".."):
+        raise ValueError("not a usable id")
+    return urllib.parse.quote(value, safe="-_.~")

@@ -1,0 +1,217 @@
+"""One citizen's visit as a state machine: card, service, questions, review, submit, done.
+
+Pure and single-threaded: the UI calls it on the GUI thread and shows whatever step it is in.
+Ending a session drops every reference to the person's data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from devices.identity import Identity
+from kiosk.catalogue import Catalogue, Question, Service
+from kiosk.errors import UserFacingError
+from kiosk.forms import FieldError, clean_answers, prefill, validate, validate_field
+from kiosk.i18n import N_
+
+
+class Step(Enum):
+    WELCOME = "welcome"
+    SERVICES = "services"
+    GUIDE = "guide"
+    QUESTION = "question"
+    REVIEW = "review"
+    SUBMITTING = "submitting"
+    DONE = "done"
+
+
+class EndReason(Enum):
+    FINISHED = "finished"
+    IDLE = "idle"
+    CARD_REMOVED = "card_removed"
+    CANCELLED = "cancelled"
+
+
+class SecondCardError(UserFacingError):
+    def __init__(self) -> None:
+        super().__init__(
+            N_("Another ID card was placed on the reader. Please finish or end the current visit first.")
+        )
+
+
+class StepError(UserFacingError):
+    """A step was asked for out of order; the screen should never offer it."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(N_("Please go back to the start and try again."))
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """What will be submitted: the service, the person and the checked answers."""
+
+    service: Service
+    identity: Identity
+    answers: dict[str, Any]
+    catalogue_version: str
+
+
+class Session:
+    def __init__(self, catalogue: Catalogue) -> None:
+        self.catalogue = catalogue
+        self.step = Step.WELCOME
+        self.identity: Identity | None = None
+        self.service: Service | None = None
+        self.answers: dict[str, Any] = {}
+        self.page = 0
+        self.result: Any = None
+
+    # -- the card ----------------------------------------------------------------------------
+    def card_read(self, identity: Identity) -> None:
+        if self.identity is not None:
+            if self.identity.id_number == identity.id_number:
+                return  # the same card read again: nothing changes
+            raise SecondCardError()
+        if self.step is not Step.WELCOME:
+            raise StepError("card read outside the welcome step")
+        self.identity = identity
+        self.step = Step.SERVICES
+
+    # -- the service -------------------------------------------------------------------------
+    def choose_service(self, service_id: str) -> Service:
+        self._need(Step.SERVICES, Step.GUIDE)
+        self.service = self.catalogue.service(service_id)
+        self.answers = {}
+        self.step = Step.GUIDE
+        return self.service
+
+    def back_to_services(self) -> None:
+        self._need(Step.GUIDE, Step.QUESTION, Step.REVIEW)
+        self.service = None
+        self.answers = {}
+        self.page = 0
+        self.step = Step.SERVICES
+
+    def start_form(self) -> None:
+        self._need(Step.GUIDE)
+        service, identity = self._service(), self._identity()
+        self.answers = prefill(service, identity)
+        self.page = 0
+        self.step = Step.QUESTION if self.pages else Step.REVIEW
+
+    # -- the questions -----------------------------------------------------------------------
+    @property
+    def pages(self) -> tuple[Question, ...]:
+        """The questions that get a page: what the card already says is shown on the review."""
+        if self.service is None:
+            return ()
+        return tuple(q for q in self.service.questions if not q.readonly)
+
+    @property
+    def current_question(self) -> Question:
+        self._need(Step.QUESTION)
+        return self.pages[self.page]
+
+    def set_answer(self, field: str, value: Any) -> None:
+        self._need(Step.QUESTION)
+        question = self._service().question(field)
+        if question.readonly:
+            raise StepError("a read-only answer cannot be changed")
+        self.answers[field] = value
+
+    def next_page(self) -> FieldError | None:
+        """Check this page's answer; move on only when it is acceptable."""
+        question = self.current_question
+        error = validate_field(self._service(), question.field, self.answers)
+        if error is not None:
+            return error
+        if self.page + 1 < len(self.pages):
+            self.page += 1
+        else:
+            self.step = Step.REVIEW
+        return None
+
+    def previous_page(self) -> None:
+        if self.step is Step.REVIEW:
+            self.step = Step.QUESTION
+            self.page = len(self.pages) - 1
+            return
+        self._need(Step.QUESTION)
+        if self.page == 0:
+            self.step = Step.GUIDE
+        else:
+            self.page -= 1
+
+    def edit(self, field: str) -> None:
+        self._need(Step.REVIEW)
+        for index, question in enumerate(self.pages):
+            if question.field == field:
+                self.page = index
+                self.step = Step.QUESTION
+                return
+        raise StepError(f"no page for {field!r}")
+
+    # -- review and submit -------------------------------------------------------------------
+    def errors(self) -> list[FieldError]:
+        return validate(self._service(), self.answers)
+
+    def begin_submit(self) -> Draft | list[FieldError]:
+        """The draft to submit, or the problems that stop it (the first one's page is opened)."""
+        self._need(Step.REVIEW)
+        problems = self.errors()
+        if problems:
+            fields = [q.field for q in self.pages]
+            if problems[0].field in fields:
+                self.page = fields.index(problems[0].field)
+                self.step = Step.QUESTION
+            return problems
+        self.step = Step.SUBMITTING
+        return Draft(
+            self._service(),
+            self._identity(),
+            clean_answers(self._service(), self.answers),
+            self.catalogue.version,
+        )
+
+    def submit_failed(self) -> None:
+        """Saving failed: back to the review, every answer kept."""
+        self._need(Step.SUBMITTING)
+        self.step = Step.REVIEW
+
+    def submitted(self, result: Any) -> None:
+        self._need(Step.SUBMITTING)
+        self.result = result
+        self.step = Step.DONE
+
+    # -- the end -----------------------------------------------------------------------------
+    def end(self, reason: EndReason) -> EndReason:
+        """Forget the person. Safe in any step; a submission in flight is already on disk."""
+        self.identity = None
+        self.service = None
+        self.answers = {}
+        self.page = 0
+        self.result = None
+        self.step = Step.WELCOME
+        return reason
+
+    @property
+    def active(self) -> bool:
+        return self.identity is not None
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _need(self, *steps: Step) -> None:
+        if self.step not in steps:
+            raise StepError(f"in {self.step.value}, expected one of {[s.value for s in steps]}")
+
+    def _service(self) -> Service:
+        if self.service is None:
+            raise StepError("no service chosen")
+        return self.service
+
+    def _identity(self) -> Identity:
+        if self.identity is None:
+            raise StepError("no card read")
+        return self.identity

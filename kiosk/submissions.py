@@ -1,0 +1,202 @@
+"""Turning a checked draft into a saved submission, an upload attempt and a printed receipt.
+
+Runs off the GUI thread. The order is the promise to the citizen: the submission is on disk
+(fsync'd) before anything tells them it is accepted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from devices.printing import PrintResult, PrintStatus, ReceiptPrinter
+from kiosk.catalogue import Service
+from kiosk.config import Config
+from kiosk.errors import UserFacingError
+from kiosk.i18n import N_, pick
+from kiosk.identity import mask_name
+from kiosk.receipt import build_receipt
+from kiosk.receipt_numbers import ReceiptNumbers
+from kiosk.session import Draft
+from offline_queue.errors import OutboxError
+from offline_queue.outbox import new_item_id
+
+log = logging.getLogger(__name__)
+
+SUBMISSION_KIND = "submission"
+
+
+class SaveFailedError(UserFacingError):
+    def __init__(self) -> None:
+        super().__init__(
+            N_(
+                "Your application could not be saved on this terminal, so it has not been "
+                "submitted. Your answers are still here. Please ask staff for help."
+            )
+        )
+
+
+class Enqueuer(Protocol):
+    def enqueue(
+        self, kind: str, payload: bytes, summary: bytes, *, item_id: str | None = None
+    ) -> str: ...
+
+
+class Uploader(Protocol):
+    def deliver_now(self, item_id: str, timeout_s: float) -> bool:
+        """Try to upload this item at once; True when the platform has confirmed it."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SubmissionResult:
+    submission_id: str
+    receipt_number: str
+    service_name: str
+    delivered: bool
+    tracking_url: str
+    print_result: PrintResult
+
+    @property
+    def receipt_path(self) -> Path | None:
+        return self.print_result.path
+
+    @property
+    def printed(self) -> bool:
+        return self.print_result.status in (PrintStatus.OK, PrintStatus.PAPER_NEAR_END)
+
+
+def submission_body(
+    *,
+    submission_id: str,
+    receipt_number: str,
+    draft: Draft,
+    config: Config,
+    created_at: dt.datetime,
+    operator_id: str | None = None,
+) -> dict[str, Any]:
+    """The request body of docs/api.md."""
+    person = draft.identity
+    return {
+        "submission_id": submission_id,
+        "service_id": draft.service.id,
+        "catalogue_version": draft.catalogue_version,
+        "receipt_number": receipt_number,
+        "channel": config.mode.value,
+        "terminal_id": config.terminal_id,
+        "operator_id": operator_id,
+        "created_at": created_at.isoformat(timespec="seconds"),
+        "applicant": {
+            "name": person.name,
+            "id_number": person.id_number,
+            "sex": person.sex.value,
+            "nation": person.nation,
+            "birth_date": person.birth_date.isoformat(),
+            "address": person.address,
+        },
+        "answers": draft.answers,
+    }
+
+
+def tracking_url(base_url: str, submission_id: str) -> str:
+    return f"{base_url.rstrip('/')}/track/{submission_id}"
+
+
+class Submitter:
+    def __init__(
+        self,
+        *,
+        config: Config,
+        outbox: Enqueuer,
+        uploader: Uploader,
+        printer: ReceiptPrinter,
+        numbers: ReceiptNumbers,
+        now: Callable[[], dt.datetime] = lambda: dt.datetime.now().astimezone(),
+        upload_wait_s: float = 4.0,
+    ) -> None:
+        self._config = config
+        self._outbox = outbox
+        self._uploader = uploader
+        self._printer = printer
+        self._numbers = numbers
+        self._now = now
+        self._upload_wait_s = upload_wait_s
+
+    def submit(self, draft: Draft, operator_id: str | None = None) -> SubmissionResult:
+        created_at = self._now()
+        submission_id = new_item_id()
+        try:
+            receipt_number = self._numbers.next(created_at.date())
+        except OSError as exc:
+            log.error("receipt counter could not be written: %s", type(exc).__name__)
+            raise SaveFailedError() from exc
+        body = submission_body(
+            submission_id=submission_id,
+            receipt_number=receipt_number,
+            draft=draft,
+            config=self._config,
+            created_at=created_at,
+            operator_id=operator_id,
+        )
+        summary = {
+            "receipt_number": receipt_number,
+            "service_id": draft.service.id,
+            "created_at": body["created_at"],
+            "masked_name": mask_name(draft.identity.name),
+        }
+        try:
+            self._outbox.enqueue(
+                SUBMISSION_KIND,
+                json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
+                json.dumps(summary, ensure_ascii=False).encode(),
+                item_id=submission_id,
+            )
+        except (OutboxError, OSError) as exc:
+            log.error("submission could not be saved: %s", type(exc).__name__)
+            raise SaveFailedError() from exc
+        log.info("submission %s saved", submission_id)
+        delivered = self._uploader.deliver_now(submission_id, self._upload_wait_s)
+        url = tracking_url(self._config.platform_url, submission_id)
+        printed = self._print(draft.service, draft, receipt_number, created_at, url, delivered)
+        return SubmissionResult(
+            submission_id=submission_id,
+            receipt_number=receipt_number,
+            service_name=pick(draft.service.name),
+            delivered=delivered,
+            tracking_url=url,
+            print_result=printed,
+        )
+
+    def _print(
+        self,
+        service: Service,
+        draft: Draft,
+        receipt_number: str,
+        created_at: dt.datetime,
+        url: str,
+        delivered: bool,
+    ) -> PrintResult:
+        doc = build_receipt(
+            service_name=pick(service.name),
+            receipt_number=receipt_number,
+            submitted_at=created_at,
+            applicant_name=draft.identity.name,
+            id_number=draft.identity.id_number,
+            tracking_url=url,
+            delivered=delivered,
+            terminal_id=self._config.terminal_id,
+            hall_name=self._config.hall_name,
+            channel=self._config.mode.value,
+            time_limit_text=pick(service.guide.time_limit),
+            collection_text=pick(service.guide.collection),
+        )
+        try:
+            return self._printer.print_receipt(doc)
+        except Exception as exc:  # a printer must never take the accepted submission with it
+            log.exception("printer failed")
+            return PrintResult(PrintStatus.ERROR, detail=type(exc).__name__)

@@ -1,0 +1,114 @@
+"""Texts for people about the outbox and sync: row states and error codes, translated.
+
+The outbox and the platform client speak in codes; this is the one place that turns them into
+sentences for the staff queue screen and the rural assistant's upload view.
+"""
+
+from __future__ import annotations
+
+from kiosk.i18n import N_, _
+from kiosk.platform_client import (
+    CONNECTION_FAILED,
+    TIMEOUT,
+    TLS_ERROR,
+    TRANSPORT_ERROR,
+    UNEXPECTED_ANSWER,
+    OutcomeKind,
+    SubmitOutcome,
+)
+from kiosk.sync import (
+    INTERNAL_ERROR,
+    PAYLOAD_UNREADABLE,
+    UNKNOWN_KIND,
+    decode_error,
+    encode_error,
+)
+from offline_queue.outbox import UNDECRYPTABLE, OutboxItemInfo, State
+
+STATE_TEXT: dict[State, str] = {
+    State.QUEUED: N_("Waiting to upload"),
+    State.SENDING: N_("Uploading"),
+    State.DELIVERED: N_("Delivered"),
+    State.REJECTED: N_("Not accepted by the platform"),
+    State.NEEDS_ATTENTION: N_("Needs staff attention"),
+}
+
+_DAMAGED = N_("The stored submission is damaged and cannot be sent.")
+_UNREADABLE = N_("The platform could not read the submission.")
+_STORAGE = N_("The terminal's local storage has a problem.")
+
+ERROR_TEXT: dict[str, str] = {
+    TIMEOUT: N_("The platform did not answer in time."),
+    CONNECTION_FAILED: N_("There is no network connection to the platform."),
+    TLS_ERROR: N_(
+        "The secure connection to the platform failed (the network may need a sign-in)."
+    ),
+    TRANSPORT_ERROR: N_("The connection broke off while sending."),
+    UNEXPECTED_ANSWER: N_(
+        "The answer did not come from the platform (the network may need a sign-in)."
+    ),
+    "idempotency_conflict": N_(
+        "The platform already holds a different submission with this number."
+    ),
+    "unknown_service": N_("The platform does not offer this service (any more)."),
+    "bad_request": _UNREADABLE,
+    "idempotency_key_missing": _UNREADABLE,
+    "idempotency_key_mismatch": _UNREADABLE,
+    PAYLOAD_UNREADABLE: _DAMAGED,
+    UNDECRYPTABLE: _DAMAGED,
+    UNKNOWN_KIND: N_("This queue entry is of a kind this terminal cannot send."),
+    INTERNAL_ERROR: N_("The terminal hit an internal error while sending."),
+    "storage_full": N_("The terminal's disk is full."),
+    "storage_error": _STORAGE,
+    "corrupt": _STORAGE,
+    "wrong_key": _STORAGE,
+    "http_429": N_("The platform is busy."),
+    "http_503": N_("The platform is busy."),
+}
+
+_VALIDATION = N_("The platform found problems in the form: {fields}")
+_SERVER = N_("The platform had a problem (HTTP {status}).")
+_CLIENT = N_("The platform refused the submission (HTTP {status}).")
+_UNKNOWN = N_("Error code: {code}")
+_WILL_RETRY = N_("It will be tried again automatically.")
+_DELIVERED = N_("Delivered to the platform.")
+
+
+def describe_state(state: State | str) -> str:
+    return _(STATE_TEXT[State(state)])
+
+
+def describe_error(text: str | None) -> str:
+    """A sentence for an outbox last_error or a SyncStatus.last_error; "" when there is none."""
+    code, fields = decode_error(text)
+    if code is None:
+        return ""
+    if code == "validation_failed":
+        listed = ", ".join(f"{name or '-'} ({keyword})" for name, keyword in fields)
+        return _(_VALIDATION).format(fields=listed or "-")
+    known = ERROR_TEXT.get(code)
+    if known is not None:
+        return _(known)
+    if code.startswith("http_") and code[5:].isdigit():
+        status = int(code[5:])
+        return _(_SERVER if status >= 500 else _CLIENT).format(status=status)
+    return _(_UNKNOWN).format(code=code)
+
+
+def describe_outcome(outcome: SubmitOutcome) -> str:
+    """What one delivery attempt came to, for staff."""
+    if outcome.kind is OutcomeKind.DELIVERED:
+        return _(_DELIVERED)
+    fields = tuple((f.field, f.code) for f in outcome.fields)
+    text = describe_error(encode_error(outcome.error_code or outcome.kind.value, fields))
+    if outcome.kind is OutcomeKind.RETRY:
+        return f"{text} {_(_WILL_RETRY)}"
+    return text
+
+
+def describe_item(info: OutboxItemInfo) -> str:
+    """One line for a row of the staff queue screen: its state and, if any, why."""
+    state = describe_state(info.state)
+    if info.state is State.DELIVERED or not info.last_error:
+        return state
+    return f"{state}: {describe_error(info.last_error)}"

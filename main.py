@@ -1,0 +1,128 @@
+"""Hall terminal client: parse arguments, build the parts, start Qt."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+_STARTED = time.monotonic()
+ROOT = Path(__file__).resolve().parent
+BUNDLED_CATALOGUE = ROOT / "assets" / "catalogue" / "demo_catalogue.json"
+
+log = logging.getLogger("hall")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="hall-terminal", description=__doc__)
+    parser.add_argument("--config", type=Path, help="settings file (TOML); default from platformdirs")
+    parser.add_argument("--mode", choices=["kiosk", "counter", "rural"], help="terminal mode")
+    parser.add_argument("--language", choices=["zh_CN", "en"], help="starting language")
+    parser.add_argument("--platform-url", help="the service platform's base URL")
+    parser.add_argument("--data-dir", type=Path, help="where the outbox, receipts and caches live")
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="start the reference platform on 127.0.0.1, a simulated card reader and a PDF printer",
+    )
+    parser.add_argument(
+        "--self-check",
+        action="store_true",
+        help="drive a whole visit offscreen; the last line printed is the receipt PDF's path",
+    )
+    parser.add_argument("--benchmark-ready", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--fullscreen", action="store_true", help="fill the screen (terminals)")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    return parser.parse_args(argv)
+
+
+def start_demo_platform(data_dir: Path) -> tuple[str, Callable[[], None]]:
+    """The reference platform on a free loopback port, booting beside the window's start."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    running: list[Any] = []
+
+    def boot() -> None:
+        from refplatform.server import start_in_thread
+
+        data_dir.mkdir(parents=True, exist_ok=True)
+        running.append(
+            start_in_thread(data_dir / "demo-platform.sqlite3", BUNDLED_CATALOGUE, port=port)
+        )
+
+    thread = threading.Thread(target=boot, name="demo-platform", daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        thread.join(30)
+        for platform in running:
+            platform.stop()
+
+    return f"http://127.0.0.1:{port}", stop
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if args.self_check:
+        import os
+
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        os.environ.setdefault("HALL_TTS_ENGINE", "mock")
+
+    from kiosk.config import ConfigError, load_config
+    from kiosk.errors import message_for
+    from kiosk.i18n import set_language
+
+    try:
+        config = load_config(
+            args.config,
+            {
+                "mode": args.mode,
+                "language": args.language,
+                "platform_url": args.platform_url,
+                "data_dir": str(args.data_dir) if args.data_dir else None,
+            },
+        )
+    except ConfigError as exc:
+        print(f"{message_for(exc)} ({exc.detail})", file=sys.stderr)
+        return 2
+    set_language(config.language)
+
+    stop_platform = None
+    if args.demo and not args.platform_url:
+        url, stop_platform = start_demo_platform(config.data_dir)
+        config = replace(config, platform_url=url)
+
+    from kiosk.app import build_parts
+    from ui.app import run
+
+    parts = build_parts(config, demo=args.demo, bundled_catalogue=BUNDLED_CATALOGUE)
+    if stop_platform is not None:
+        parts.on_close.append(stop_platform)
+    try:
+        return run(
+            parts,
+            self_check=args.self_check,
+            benchmark_ready=args.benchmark_ready,
+            fullscreen=args.fullscreen,
+            started=_STARTED,
+        )
+    finally:
+        parts.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,606 @@
+"""The outbox: one SQLite table of submissions waiting for, or kept after, delivery.
+
+Durability: WAL journal with synchronous=FULL, so a committed enqueue survives power loss; every
+write is a BEGIN IMMEDIATE transaction, so two writers never claim the same row.
+
+Confidentiality: payload, summary and response are AES-256-GCM blobs. The associated data binds
+each blob to its row id and column, so a blob copied to another row or column does not decrypt.
+The payload is dropped once the platform has acknowledged it; the summary stays for reprints.
+
+Threads: each thread gets its own connection (created on first use, closed by close()). In WAL
+mode readers never wait for the writer, so the GUI thread's counts() does not queue behind the sync
+thread's claim; writers serialise on SQLite's write lock with a busy timeout.
+
+One process owns an outbox file: the constructor returns rows left in 'sending' to 'queued',
+which is right after a crash and wrong if another live process were sending them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sqlite3
+import threading
+import time
+import weakref
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+import uuid6
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from offline_queue.errors import (
+    DuplicateItemError,
+    InvalidTransitionError,
+    OutboxCorruptError,
+    OutboxError,
+    SchemaTooNewError,
+    UnknownItemError,
+    WrongKeyError,
+    classify,
+)
+from offline_queue.keys import KEY_SIZE
+
+log = logging.getLogger(__name__)
+
+
+class State(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    DELIVERED = "delivered"
+    REJECTED = "rejected"
+    NEEDS_ATTENTION = "needs_attention"
+
+
+PENDING_STATES = (State.QUEUED, State.SENDING)
+BUSY_TIMEOUT_MS = 5000
+MAX_ERROR_CHARS = 500
+UNDECRYPTABLE = "undecryptable"
+
+_NONCE_SIZE = 12
+_BLOB_FORMAT = b"\x01"  # leading byte of every sealed blob, so the format can change later
+_AD_PREFIX = b"hall-outbox/1\x00"
+_KEY_CHECK_ROW = "meta"
+_KEY_CHECK_PLAINTEXT = b"hall terminal outbox key check"
+
+
+def _migration_1(conn: sqlite3.Connection) -> None:
+    states = ", ".join(f"'{s.value}'" for s in State)
+    conn.execute(
+        f"""
+        CREATE TABLE outbox (
+            id TEXT PRIMARY KEY NOT NULL,
+            schema_version INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ({states})),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL,
+            last_error TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            delivered_at REAL,
+            payload BLOB,
+            summary BLOB,
+            response BLOB
+        )
+        """
+    )
+    conn.execute("CREATE INDEX outbox_due ON outbox (state, next_attempt_at, created_at)")
+    conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL)")
+
+
+# Step i brings user_version from i to i + 1. Append, never edit a released step.
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migration_1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def new_item_id() -> str:
+    """A UUIDv7 string: time-ordered, so ids sort roughly by creation, and unique per terminal."""
+    return str(uuid6.uuid7())
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """A claimed row, decrypted, ready to send."""
+
+    id: str
+    kind: str
+    payload: bytes
+    attempts: int
+    created_at: float
+    schema_version: int
+
+
+@dataclass(frozen=True)
+class OutboxItemInfo:
+    """A row as the staff queue screen sees it: no payload; summary decrypted (None if damaged)."""
+
+    id: str
+    kind: str
+    state: State
+    attempts: int
+    next_attempt_at: float | None
+    last_error: str | None
+    created_at: float
+    updated_at: float
+    delivered_at: float | None
+    summary: bytes | None
+
+
+class _Sealer:
+    def __init__(self, key: bytes) -> None:
+        if len(key) != KEY_SIZE:
+            raise ValueError(f"the outbox key must be {KEY_SIZE} bytes")
+        self._aead = AESGCM(key)
+
+    @staticmethod
+    def _ad(row_id: str, column: str) -> bytes:
+        return _AD_PREFIX + column.encode() + b"\x00" + row_id.encode()
+
+    def seal(self, row_id: str, column: str, plaintext: bytes) -> bytes:
+        nonce = os.urandom(_NONCE_SIZE)
+        return _BLOB_FORMAT + nonce + self._aead.encrypt(nonce, plaintext, self._ad(row_id, column))
+
+    def open(self, row_id: str, column: str, blob: bytes) -> bytes:
+        """Decrypt; InvalidTag for a wrong key, a tampered blob or one moved from elsewhere."""
+        if len(blob) < 1 + _NONCE_SIZE or blob[:1] != _BLOB_FORMAT:
+            raise InvalidTag
+        nonce = blob[1 : 1 + _NONCE_SIZE]
+        return self._aead.decrypt(nonce, blob[1 + _NONCE_SIZE :], self._ad(row_id, column))
+
+
+class Outbox:
+    def __init__(
+        self,
+        path: Path,
+        key: bytes,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._path = Path(path)
+        self._sealer = _Sealer(key)
+        self._clock = clock
+        self._local = threading.local()
+        self._conns: list[tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = []
+        self._conns_lock = threading.Lock()
+        self._closed = threading.Event()
+        try:
+            self._migrate()
+            self._check_key()
+            reset = self.reset_stale_sending()
+        except BaseException:
+            self.close()
+            raise
+        if reset:
+            log.warning("outbox: %d submission(s) left in sending were queued again", reset)
+
+    # -- connections and transactions -------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self._path,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            isolation_level=None,  # transactions are explicit: BEGIN IMMEDIATE ... COMMIT
+            check_same_thread=False,  # close() closes every thread's connection
+        )
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                log.warning("outbox: WAL journal unavailable here (journal_mode=%s)", mode)
+            conn.execute("PRAGMA synchronous = FULL")
+            # Freed pages (a purged payload, a deleted row) are zeroed, not left for recovery.
+            conn.execute("PRAGMA secure_delete = ON")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._closed.is_set():
+            raise OutboxError("the outbox is closed")
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            with self._conns_lock:
+                if self._closed.is_set():
+                    conn.close()
+                    raise OutboxError("the outbox is closed")
+                self._prune_dead_threads()
+                self._conns.append((weakref.ref(threading.current_thread()), conn))
+            self._local.conn = conn
+        return conn
+
+    def _prune_dead_threads(self) -> None:
+        alive = []
+        for ref, conn in self._conns:
+            thread = ref()
+            if thread is None or not thread.is_alive():
+                conn.close()
+            else:
+                alive.append((ref, conn))
+        self._conns = alive
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        try:
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                raise
+        except (sqlite3.Error, OSError) as exc:
+            raise classify(exc) from exc
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        try:
+            yield self._conn()
+        except (sqlite3.Error, OSError) as exc:
+            raise classify(exc) from exc
+
+    def _migrate(self) -> None:
+        with self._transaction() as conn:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if version > SCHEMA_VERSION:
+                raise SchemaTooNewError(
+                    f"outbox schema {version} is newer than this client's {SCHEMA_VERSION}"
+                )
+            for step in MIGRATIONS[version:]:
+                step(conn)
+            if version != SCHEMA_VERSION:
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                log.info("outbox schema migrated from %d to %d", version, SCHEMA_VERSION)
+
+    def _check_key(self) -> None:
+        """Fail at open, not on the first claim, when the key is not this outbox's key."""
+        with self._transaction() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'key_check'").fetchone()
+            if row is None:
+                blob = self._sealer.seal(_KEY_CHECK_ROW, "key_check", _KEY_CHECK_PLAINTEXT)
+                conn.execute("INSERT INTO meta (key, value) VALUES ('key_check', ?)", (blob,))
+                return
+            try:
+                self._sealer.open(_KEY_CHECK_ROW, "key_check", bytes(row[0]))
+            except InvalidTag:
+                raise WrongKeyError("the key does not open this outbox") from None
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def enqueue(
+        self, kind: str, payload: bytes, summary: bytes, *, item_id: str | None = None
+    ) -> str:
+        """Store a new item; when this returns, the row is committed and fsync'd."""
+        row_id = item_id if item_id is not None else new_item_id()
+        if not row_id:
+            raise ValueError("item_id must not be empty")
+        sealed_payload = self._sealer.seal(row_id, "payload", payload)
+        sealed_summary = self._sealer.seal(row_id, "summary", summary)
+        now = self._clock()
+        with self._transaction() as conn:
+            try:
+                conn.execute(
+                    "INSERT INTO outbox (id, schema_version, kind, state, attempts,"
+                    " next_attempt_at, created_at, updated_at, payload, summary)"
+                    " VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
+                    (
+                        row_id,
+                        SCHEMA_VERSION,
+                        kind,
+                        State.QUEUED.value,
+                        now,
+                        now,
+                        now,
+                        sealed_payload,
+                        sealed_summary,
+                    ),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise DuplicateItemError(f"outbox item {row_id} exists already") from exc
+        return row_id
+
+    def claim_next(self, now: float | None = None) -> OutboxItem | None:
+        """Move the oldest due queued row to 'sending' (attempts + 1) and return it decrypted.
+
+        A row whose payload does not decrypt is set aside as needs_attention so it cannot block
+        the rows behind it.
+        """
+        at = self._clock() if now is None else now
+        with self._transaction() as conn:
+            while True:
+                row = conn.execute(
+                    "SELECT id, kind, payload, attempts, created_at, schema_version FROM outbox"
+                    " WHERE state = ? AND next_attempt_at <= ?"
+                    " ORDER BY created_at, id LIMIT 1",
+                    (State.QUEUED.value, at),
+                ).fetchone()
+                if row is None:
+                    return None
+                row_id, kind, blob, attempts, created_at, schema_version = row
+                try:
+                    if blob is None:
+                        raise InvalidTag
+                    payload = self._sealer.open(row_id, "payload", bytes(blob))
+                except InvalidTag:
+                    log.error("outbox item %s does not decrypt; set aside for staff", row_id)
+                    conn.execute(
+                        "UPDATE outbox SET state = ?, last_error = ?, next_attempt_at = NULL,"
+                        " updated_at = ? WHERE id = ?",
+                        (State.NEEDS_ATTENTION.value, UNDECRYPTABLE, at, row_id),
+                    )
+                    continue
+                conn.execute(
+                    "UPDATE outbox SET state = ?, attempts = attempts + 1, updated_at = ?"
+                    " WHERE id = ?",
+                    (State.SENDING.value, at, row_id),
+                )
+                return OutboxItem(
+                    id=row_id,
+                    kind=kind,
+                    payload=payload,
+                    attempts=int(attempts) + 1,
+                    created_at=float(created_at),
+                    schema_version=int(schema_version),
+                )
+
+    def mark_delivered(self, item_id: str, response: bytes) -> None:
+        """The platform has it: drop the payload, keep summary and the sealed response.
+
+        A second call for a delivered row keeps the first response.
+        """
+        sealed = self._sealer.seal(item_id, "response", response)
+        now = self._clock()
+        with self._transaction() as conn:
+            if self._state_of(conn, item_id) is State.DELIVERED:
+                return
+            conn.execute(
+                "UPDATE outbox SET state = ?, delivered_at = ?, updated_at = ?, payload = NULL,"
+                " response = ?, last_error = NULL, next_attempt_at = NULL WHERE id = ?",
+                (State.DELIVERED.value, now, now, sealed, item_id),
+            )
+
+    def mark_retry(self, item_id: str, error: str, delay_s: float) -> None:
+        now = self._clock()
+        with self._transaction() as conn:
+            self._require(conn, item_id, {State.QUEUED, State.SENDING}, "retry")
+            conn.execute(
+                "UPDATE outbox SET state = ?, next_attempt_at = ?, last_error = ?, updated_at = ?"
+                " WHERE id = ?",
+                (State.QUEUED.value, now + max(0.0, delay_s), _short(error), now, item_id),
+            )
+
+    def mark_rejected(self, item_id: str, error: str, response: bytes | None = None) -> None:
+        """The platform refused the submission (4xx): kept, with its payload, for staff."""
+        self._set_aside(item_id, State.REJECTED, error, response, {State.QUEUED, State.SENDING})
+
+    def mark_needs_attention(
+        self, item_id: str, error: str, response: bytes | None = None
+    ) -> None:
+        """Sending cannot settle this row by itself (a conflict, a damaged row): staff decide."""
+        self._set_aside(
+            item_id,
+            State.NEEDS_ATTENTION,
+            error,
+            response,
+            {State.QUEUED, State.SENDING, State.REJECTED},
+        )
+
+    def _set_aside(
+        self,
+        item_id: str,
+        state: State,
+        error: str,
+        response: bytes | None,
+        allowed: Collection[State],
+    ) -> None:
+        sealed = None if response is None else self._sealer.seal(item_id, "response", response)
+        now = self._clock()
+        with self._transaction() as conn:
+            self._require(conn, item_id, allowed, state.value)
+            conn.execute(
+                "UPDATE outbox SET state = ?, last_error = ?, next_attempt_at = NULL,"
+                " updated_at = ?, response = COALESCE(?, response) WHERE id = ?",
+                (state.value, _short(error), now, sealed, item_id),
+            )
+
+    def requeue(self, item_id: str) -> None:
+        """Staff's "retry now": back to queued, due immediately."""
+        now = self._clock()
+        with self._transaction() as conn:
+            self._require(
+                conn, item_id, {State.QUEUED, State.REJECTED, State.NEEDS_ATTENTION}, "requeue"
+            )
+            conn.execute(
+                "UPDATE outbox SET state = ?, next_attempt_at = ?, updated_at = ? WHERE id = ?",
+                (State.QUEUED.value, now, now, item_id),
+            )
+
+    def bring_forward(self, now: float | None = None) -> int:
+        """Make every queued row due now (the network is back: do not wait out the backoff)."""
+        at = self._clock() if now is None else now
+        with self._transaction() as conn:
+            cur = conn.execute(
+                "UPDATE outbox SET next_attempt_at = ? WHERE state = ? AND next_attempt_at > ?",
+                (at, State.QUEUED.value, at),
+            )
+            return cur.rowcount
+
+    def reset_stale_sending(self) -> int:
+        """Rows a crash left in 'sending' are queued again; the id makes the resend safe."""
+        now = self._clock()
+        with self._transaction() as conn:
+            cur = conn.execute(
+                "UPDATE outbox SET state = ?, next_attempt_at = ?, updated_at = ? WHERE state = ?",
+                (State.QUEUED.value, now, now, State.SENDING.value),
+            )
+            return cur.rowcount
+
+    def purge_delivered(self, older_than_s: float) -> int:
+        """Delete delivered rows (summary and response too) delivered more than older_than_s ago."""
+        cutoff = self._clock() - older_than_s
+        with self._transaction() as conn:
+            cur = conn.execute(
+                "DELETE FROM outbox WHERE state = ? AND delivered_at < ?",
+                (State.DELIVERED.value, cutoff),
+            )
+            return cur.rowcount
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        """Rows per state, every state present (zero when empty)."""
+        result = {s.value: 0 for s in State}
+        with self._reading() as conn:
+            for state, count in conn.execute(
+                "SELECT state, COUNT(*) FROM outbox GROUP BY state"
+            ).fetchall():
+                result[str(state)] = int(count)
+        return result
+
+    def pending_count(self) -> int:
+        with self._reading() as conn:
+            row = conn.execute(
+                "SELECT COUNT(*) FROM outbox WHERE state IN (?, ?)",
+                tuple(s.value for s in PENDING_STATES),
+            ).fetchone()
+        return int(row[0])
+
+    def next_due_at(self) -> float | None:
+        """When the earliest queued row becomes due, or None when nothing is queued."""
+        with self._reading() as conn:
+            row = conn.execute(
+                "SELECT MIN(next_attempt_at) FROM outbox WHERE state = ?", (State.QUEUED.value,)
+            ).fetchone()
+        return None if row[0] is None else float(row[0])
+
+    def items(
+        self, limit: int = 100, states: Collection[State | str] | None = None, offset: int = 0
+    ) -> list[OutboxItemInfo]:
+        """Rows oldest first, without payloads, for the staff queue screen."""
+        query = (
+            "SELECT id, kind, state, attempts, next_attempt_at, last_error, created_at,"
+            " updated_at, delivered_at, summary FROM outbox"
+        )
+        params: list[object] = []
+        if states is not None:
+            wanted = [State(s).value for s in states]
+            if not wanted:
+                return []
+            query += f" WHERE state IN ({', '.join('?' for _ in wanted)})"
+            params.extend(wanted)
+        query += " ORDER BY created_at, id LIMIT ? OFFSET ?"
+        params.extend((limit, offset))
+        with self._reading() as conn:
+            rows = conn.execute(query, params).fetchall()
+        return [
+            OutboxItemInfo(
+                id=r[0],
+                kind=r[1],
+                state=State(r[2]),
+                attempts=int(r[3]),
+                next_attempt_at=None if r[4] is None else float(r[4]),
+                last_error=r[5],
+                created_at=float(r[6]),
+                updated_at=float(r[7]),
+                delivered_at=None if r[8] is None else float(r[8]),
+                summary=self._open_or_none(r[0], "summary", r[9]),
+            )
+            for r in rows
+        ]
+
+    def get_summary(self, item_id: str) -> bytes | None:
+        """The decrypted summary, or None when there is no such row."""
+        return self._get_sealed(item_id, "summary")
+
+    def get_response(self, item_id: str) -> bytes | None:
+        """The decrypted platform answer, or None when there is none (yet)."""
+        return self._get_sealed(item_id, "response")
+
+    def state_of(self, item_id: str) -> State | None:
+        with self._reading() as conn:
+            row = conn.execute("SELECT state FROM outbox WHERE id = ?", (item_id,)).fetchone()
+        return None if row is None else State(row[0])
+
+    def pragmas(self) -> dict[str, int | str]:
+        """The storage settings in force on this thread's connection (for tests and self-check)."""
+        with self._reading() as conn:
+            return {
+                name: conn.execute(f"PRAGMA {name}").fetchone()[0]
+                for name in (
+                    "journal_mode",
+                    "synchronous",
+                    "user_version",
+                    "busy_timeout",
+                    "secure_delete",
+                )
+            }
+
+    def close(self) -> None:
+        """Close every thread's connection; idempotent."""
+        with self._conns_lock:
+            self._closed.set()
+            conns, self._conns = self._conns, []
+        for _, conn in conns:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _get_sealed(self, item_id: str, column: str) -> bytes | None:
+        if column not in ("summary", "response"):
+            raise ValueError(column)
+        with self._reading() as conn:
+            row = conn.execute(
+                f"SELECT {column} FROM outbox WHERE id = ?",  # noqa: S608 - column checked above
+                (item_id,),
+            ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        try:
+            return self._sealer.open(item_id, column, bytes(row[0]))
+        except InvalidTag:
+            raise OutboxCorruptError(
+                f"the {column} of outbox item {item_id} does not decrypt"
+            ) from None
+
+    def _open_or_none(self, row_id: str, column: str, blob: bytes | None) -> bytes | None:
+        if blob is None:
+            return None
+        try:
+            return self._sealer.open(row_id, column, bytes(blob))
+        except InvalidTag:
+            log.error("outbox item %s: %s does not decrypt", row_id, column)
+            return None
+
+    @staticmethod
+    def _state_of(conn: sqlite3.Connection, item_id: str) -> State:
+        row = conn.execute("SELECT state FROM outbox WHERE id = ?", (item_id,)).fetchone()
+        if row is None:
+            raise UnknownItemError(f"no outbox item {item_id}")
+        return State(row[0])
+
+    def _require(
+        self, conn: sqlite3.Connection, item_id: str, allowed: Collection[State], action: str
+    ) -> State:
+        state = self._state_of(conn, item_id)
+        if state not in allowed:
+            raise InvalidTransitionError(f"outbox item {item_id} is {state.value}; cannot {action}")
+        return state
+
+
+def _short(error: str) -> str:
+    return error[:MAX_ERROR_CHARS]

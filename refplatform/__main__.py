@@ -1,0 +1,74 @@
+"""Command line: serve the reference platform, or write its OpenAPI document."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import uvicorn
+from platformdirs import user_data_dir
+
+from .app import DEFAULT_CATALOGUE, create_app, openapi_text
+from .catalogue import CatalogueError
+
+
+def _default_db() -> Path:
+    return Path(user_data_dir("hall-terminal-refplatform", appauthor=False)) / "platform.sqlite3"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m refplatform",
+        description="Reference platform server of the hall terminal client (API v1).",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
+    parser.add_argument("--port", type=int, default=8700, help="port to listen on (%(default)s)")
+    parser.add_argument(
+        "--db", type=Path, default=None, help=f"SQLite database file (default: {_default_db()})"
+    )
+    parser.add_argument(
+        "--catalogue",
+        type=Path,
+        default=DEFAULT_CATALOGUE,
+        help="service catalogue JSON (default: the demo catalogue)",
+    )
+    parser.add_argument(
+        "--public-url",
+        default=None,
+        help="address phones use to reach the tracking pages, e.g. http://192.0.2.10:8700",
+    )
+    parser.add_argument("--access-log", action="store_true", help="log every request")
+    parser.add_argument(
+        "--write-openapi",
+        type=Path,
+        metavar="PATH",
+        help="write the OpenAPI document to PATH and exit",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.write_openapi is not None:
+            with tempfile.TemporaryDirectory() as scratch:
+                app = create_app(Path(scratch) / "openapi.sqlite3", args.catalogue)
+                args.write_openapi.write_text(openapi_text(app), encoding="utf-8")
+            return 0
+        app = create_app(args.db or _default_db(), args.catalogue, args.public_url)
+    except CatalogueError as exc:
+        print(f"refplatform: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    uvicorn.run(app, host=args.host, port=args.port, access_log=args.access_log, log_config=None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,434 @@
+"""The FastAPI application of API v1: catalogue, submissions, status, rating and tracking."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Header
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel, ValidationError
+from pydantic.json_schema import models_json_schema
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from . import models
+from .catalogue import Catalogue, FieldProblem
+from .faults import NoFaults, SubmissionFaults
+from .models import STATUS_NOTES, RatingRequest, StatusChange, SubmissionRequest, keyword_of
+from .storage import NewSubmission, Outcome, Storage, SubmissionRecord, canonical_hash
+from .tracking import not_found_page, tracking_page
+
+API_VERSION = "1"
+API_PREFIX = "/api/v1"
+DEFAULT_CATALOGUE = (
+    Path(__file__).resolve().parent.parent / "assets" / "catalogue" / "demo_catalogue.json"
+)
+_JSON = "application/json"
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], dt.datetime]
+
+
+def _local_now() -> dt.datetime:
+    return dt.datetime.now().astimezone()
+
+
+def _json_bytes(obj: object) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _json(status_code: int, obj: object) -> Response:
+    return Response(content=_json_bytes(obj), status_code=status_code, media_type=_JSON)
+
+
+def _error(
+    status_code: int, code: str, detail: str, fields: Sequence[FieldProblem] | None = None
+) -> Response:
+    body: dict[str, Any] = {"error": code, "detail": detail}
+    if fields is not None:
+        body["fields"] = [{"field": f.field, "code": f.code} for f in fields]
+    return _json(status_code, body)
+
+
+def _not_found() -> Response:
+    return _error(404, "not_found", "no such submission")
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+async def _read_json(request: Request) -> object:
+    """The parsed body; ValueError when it is not strict JSON in UTF-8."""
+    raw = await request.body()
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(str(exc)) from exc
+
+
+def _problems(exc: ValidationError) -> list[FieldProblem]:
+    found = {
+        FieldProblem(".".join(str(part) for part in err["loc"]), keyword_of(err["type"]))
+        for err in exc.errors(include_url=False, include_input=False)
+    }
+    return sorted(found, key=lambda p: (p.field, p.code))
+
+
+def _state(record: SubmissionRecord) -> dict[str, Any]:
+    return {
+        "submission_id": record.submission_id,
+        "receipt_number": record.receipt_number,
+        "service_id": record.service_id,
+        "status": record.status,
+        "history": [{"status": e.status, "at": e.at, "note": e.note} for e in record.history],
+    }
+
+
+class _Platform:
+    """The request handlers over one catalogue and one database."""
+
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        storage: Storage,
+        public_url: str | None,
+        faults: SubmissionFaults,
+        clock: Clock,
+    ) -> None:
+        self.catalogue = catalogue
+        self.storage = storage
+        self.public_url = public_url
+        self.faults = faults
+        self.clock = clock
+        self.catalogue_bytes = _json_bytes(catalogue.doc)
+
+    def now(self) -> str:
+        return self.clock().isoformat(timespec="seconds")
+
+    def tracking_url(self, request: Request, submission_id: str) -> str:
+        base = self.public_url if self.public_url is not None else str(request.base_url)
+        return f"{base.rstrip('/')}/track/{quote(submission_id, safe='')}"
+
+    async def health(self) -> dict[str, str]:
+        """Whether the platform is up, and the API version it speaks."""
+        return {"status": "ok", "api_version": API_VERSION}
+
+    async def get_catalogue(self) -> Response:
+        """The service catalogue: guides, form schemas and questions."""
+        return Response(content=self.catalogue_bytes, media_type=_JSON)
+
+    async def get_service(self, service_id: str) -> Response:
+        """One service of the catalogue."""
+        service = self.catalogue.service(service_id)
+        if service is None:
+            return _error(404, "unknown_service", "no such service in the catalogue")
+        return _json(200, service)
+
+    async def post_submission(
+        self,
+        request: Request,
+        idempotency_key: Annotated[
+            str | None,
+            Header(alias="Idempotency-Key", description="the body's submission_id"),
+        ] = None,
+    ) -> Response:
+        """Take a submission. The Idempotency-Key header must equal its submission_id; a repeat
+        with the same body gets the first answer again, with another body 409."""
+        injected = await self.faults.before_submission(request)
+        if injected is not None:
+            return injected
+        read = await self._read_submission(request, idempotency_key)
+        if isinstance(read, Response):
+            return read
+        envelope, body = read
+        body_hash = canonical_hash(body)
+        earlier = await run_in_threadpool(
+            self.storage.earlier_answer, envelope.submission_id, body_hash
+        )
+        if earlier is None:
+            # A key seen before is answered as before, even if the catalogue changed since.
+            refusal = self._refusal(envelope)
+            if refusal is not None:
+                return refusal
+            earlier = await run_in_threadpool(
+                self.storage.store_submission, self._new_submission(request, envelope, body)
+            )
+            if earlier.outcome is Outcome.CREATED:
+                logger.info("submission %s received", envelope.submission_id)
+        if earlier.outcome is Outcome.CONFLICT:
+            return _error(409, "idempotency_conflict", "this key was used before with another body")
+        return Response(content=earlier.body, status_code=earlier.status_code, media_type=_JSON)
+
+    @staticmethod
+    async def _read_submission(
+        request: Request, idempotency_key: str | None
+    ) -> tuple[SubmissionRequest, dict[str, Any]] | Response:
+        if not idempotency_key:
+            return _error(400, "idempotency_key_missing", "the Idempotency-Key header is missing")
+        try:
+            body = await _read_json(request)
+        except ValueError:
+            return _error(400, "bad_request", "the body is not JSON")
+        if not isinstance(body, dict):
+            return _error(400, "bad_request", "the body is not a JSON object")
+        try:
+            envelope = SubmissionRequest.model_validate(body)
+        except ValidationError as exc:
+            return _error(400, "bad_request", "the body is not a submission", fields=_problems(exc))
+        if envelope.submission_id != idempotency_key:
+            return _error(
+                400,
+                "idempotency_key_mismatch",
+                "the Idempotency-Key header and the body's submission_id differ",
+            )
+        return envelope, body
+
+    def _refusal(self, envelope: SubmissionRequest) -> Response | None:
+        if self.catalogue.service(envelope.service_id) is None:
+            return _error(404, "unknown_service", "no such service in the catalogue")
+        problems = self.catalogue.validate_answers(envelope.service_id, envelope.answers)
+        if problems:
+            return _error(422, "validation_failed", "some answers are not valid", fields=problems)
+        return None
+
+    def _new_submission(
+        self, request: Request, envelope: SubmissionRequest, body: dict[str, Any]
+    ) -> NewSubmission:
+        received_at = self.now()
+        receipt = {
+            "submission_id": envelope.submission_id,
+            "receipt_number": envelope.receipt_number,
+            "status": "received",
+            "received_at": received_at,
+            "tracking_url": self.tracking_url(request, envelope.submission_id),
+        }
+        return NewSubmission(
+            submission_id=envelope.submission_id,
+            body_hash=canonical_hash(body),
+            service_id=envelope.service_id,
+            receipt_number=envelope.receipt_number,
+            request=body,
+            response_status=201,
+            response_body=_json_bytes(receipt),
+            received_at=received_at,
+            first_note=STATUS_NOTES["received"],
+        )
+
+    async def get_submission(self, submission_id: str) -> Response:
+        """Status and history of a submission."""
+        record = await run_in_threadpool(self.storage.submission, submission_id)
+        return _not_found() if record is None else _json(200, _state(record))
+
+    async def post_rating(self, submission_id: str, request: Request) -> Response:
+        """The citizen's satisfaction rating (GB/T 39735-2020); a second one replaces the first."""
+        try:
+            rating = RatingRequest.model_validate(await _read_json(request))
+        except ValidationError as exc:
+            return _error(422, "validation_failed", "not a valid rating", fields=_problems(exc))
+        except ValueError:
+            return _error(400, "bad_request", "the body is not JSON")
+        rated_at = self.now()
+        known = await run_in_threadpool(
+            self.storage.rate, submission_id, rating.level, rating.comment, rated_at
+        )
+        if not known:
+            return _not_found()
+        return _json(
+            201, {"submission_id": submission_id, "level": rating.level, "rated_at": rated_at}
+        )
+
+    async def post_status(self, submission_id: str, request: Request) -> Response:
+        """Administration: move a case to another status, adding to its history."""
+        try:
+            change = StatusChange.model_validate(await _read_json(request))
+        except ValidationError as exc:
+            return _error(422, "validation_failed", "not a valid status", fields=_problems(exc))
+        except ValueError:
+            return _error(400, "bad_request", "the body is not JSON")
+        note = change.note.model_dump() if change.note else STATUS_NOTES[change.status]
+        record = await run_in_threadpool(
+            self.storage.set_status, submission_id, change.status, self.now(), note
+        )
+        return _not_found() if record is None else _json(200, _state(record))
+
+    async def track(self, submission_id: str) -> HTMLResponse:
+        """The bilingual tracking page the receipt's QR code opens."""
+        record = await run_in_threadpool(self.storage.submission, submission_id)
+        if record is None:
+            return HTMLResponse(not_found_page(), status_code=404)
+        service = self.catalogue.service(record.service_id)
+        return HTMLResponse(tracking_page(record, service["name"] if service else None))
+
+
+def _answers(
+    ok_status: int, ok_model: type[BaseModel], description: str, *errors: int
+) -> dict[int | str, dict[str, Any]]:
+    answers: dict[int | str, dict[str, Any]] = {
+        ok_status: {"model": ok_model, "description": description}
+    }
+    answers.update({code: {"model": models.ErrorBody} for code in errors})
+    return answers
+
+
+def _json_body(model: type[BaseModel]) -> dict[str, Any]:
+    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {_JSON: {"schema": ref}}}}
+
+
+def _add_routes(app: FastAPI, platform: _Platform) -> None:
+    route = app.add_api_route
+    v1 = API_PREFIX
+    route(f"{v1}/health", platform.health, response_model=models.Health)
+    route(
+        f"{v1}/catalogue",
+        platform.get_catalogue,
+        response_class=Response,
+        responses=_answers(200, models.Catalogue, "The service catalogue"),
+    )
+    route(
+        f"{v1}/services/{{service_id}}",
+        platform.get_service,
+        response_class=Response,
+        responses=_answers(200, models.Service, "One service of the catalogue", 404),
+    )
+    route(
+        f"{v1}/submissions",
+        platform.post_submission,
+        methods=["POST"],
+        status_code=201,
+        response_class=Response,
+        responses=_answers(
+            201, models.SubmissionReceipt, "Received, now or before", 400, 404, 409, 422
+        ),
+        openapi_extra=_json_body(SubmissionRequest),
+    )
+    route(
+        f"{v1}/submissions/{{submission_id}}",
+        platform.get_submission,
+        response_class=Response,
+        responses=_answers(200, models.SubmissionState, "Status and history", 404),
+    )
+    route(
+        f"{v1}/submissions/{{submission_id}}/rating",
+        platform.post_rating,
+        methods=["POST"],
+        status_code=201,
+        response_class=Response,
+        responses=_answers(
+            201, models.RatingAnswer, "Rated; a later rating replaces it", 400, 404, 422
+        ),
+        openapi_extra=_json_body(RatingRequest),
+    )
+    route(
+        f"{v1}/submissions/{{submission_id}}/status",
+        platform.post_status,
+        methods=["POST"],
+        response_class=Response,
+        responses=_answers(200, models.SubmissionState, "The case after the change", 400, 404, 422),
+        openapi_extra=_json_body(StatusChange),
+        tags=["administration"],
+    )
+    route(
+        "/track/{submission_id}",
+        platform.track,
+        response_class=HTMLResponse,
+        responses={404: {"content": {"text/html": {}}, "description": "Unknown submission"}},
+    )
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, StarletteHTTPException) else 500
+        code = "not_found" if status == 404 else "bad_request"
+        return _error(status, code, str(getattr(exc, "detail", "")))
+
+    async def request_error(request: Request, exc: Exception) -> Response:
+        return _error(400, "bad_request", "the request does not match the API")
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, request_error)
+
+
+def _document(app: FastAPI) -> dict[str, Any]:
+    document = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    # Request bodies are read by hand (the key header is checked before the body), so their
+    # models join the components here.
+    _, definitions = models_json_schema(
+        [(m, "validation") for m in (SubmissionRequest, RatingRequest, StatusChange)],
+        ref_template="#/components/schemas/{model}",
+    )
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    # Path parameters are plain strings and never fail FastAPI's own validation; what does
+    # fail is answered as an ErrorBody, so the framework's 422 shape is not part of this API.
+    for path in document["paths"].values():
+        for operation in path.values():
+            default_422 = operation["responses"].get("422", {})
+            if "HTTPValidationError" in json.dumps(default_422):
+                del operation["responses"]["422"]
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    for name, schema in definitions.get("$defs", {}).items():
+        schemas.setdefault(name, schema)
+    document["components"]["schemas"] = dict(sorted(schemas.items()))
+    return document
+
+
+def create_app(
+    db_path: Path,
+    catalogue_path: Path = DEFAULT_CATALOGUE,
+    public_url: str | None = None,
+    *,
+    faults: SubmissionFaults | None = None,
+    clock: Clock = _local_now,
+) -> FastAPI:
+    """The platform over the database at db_path serving the catalogue file at catalogue_path.
+
+    public_url is where citizens' phones reach the tracking pages (the base of tracking_url);
+    without it the address the request came in on is used. faults is consulted first by every
+    submission (nothing is injected by default).
+    """
+    platform = _Platform(
+        Catalogue.from_file(catalogue_path),
+        Storage(db_path),
+        public_url,
+        faults if faults is not None else NoFaults(),
+        clock,
+    )
+    app = FastAPI(
+        title="Hall terminal platform API",
+        version=API_VERSION,
+        description="Reference implementation of the platform API v1 (docs/api.md).",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.storage = platform.storage
+    app.state.catalogue = platform.catalogue
+    _add_routes(app, platform)
+    _add_error_handlers(app)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _document(app)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def openapi_text(app: FastAPI) -> str:
+    """The OpenAPI document as committed in refplatform/openapi.json."""
+    return json.dumps(app.openapi(), ensure_ascii=False, indent=2) + "\n"

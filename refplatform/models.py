@@ -1,0 +1,229 @@
+"""The shapes of API v1 bodies (pydantic), the status and rating vocabularies, and their texts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr
+
+Status = Literal[
+    "received", "in_review", "approved", "rejected", "ready_for_collection", "completed"
+]
+STATUSES: tuple[str, ...] = get_args(Status)
+
+RatingLevel = Literal[
+    "very_satisfied", "satisfied", "basically_satisfied", "dissatisfied", "very_dissatisfied"
+]
+RATING_LEVELS: tuple[str, ...] = get_args(RatingLevel)
+
+Channel = Literal["kiosk", "counter", "rural"]
+
+# What a status means to the citizen, shown on the tracking page and used as the default note.
+STATUS_TEXTS: dict[str, dict[str, str]] = {
+    "received": {"zh_CN": "已收到申请", "en": "Application received"},
+    "in_review": {"zh_CN": "正在审核", "en": "Being reviewed"},
+    "approved": {"zh_CN": "审核通过", "en": "Approved"},
+    "rejected": {"zh_CN": "未通过", "en": "Not approved"},
+    "ready_for_collection": {"zh_CN": "可以领取", "en": "Ready to collect"},
+    "completed": {"zh_CN": "已办结", "en": "Completed"},
+}
+STATUS_NOTES: dict[str, dict[str, str]] = {
+    "received": {
+        "zh_CN": "您的申请已收到，我们会尽快审核。",
+        "en": "We have received your application and will review it soon.",
+    },
+    "in_review": {
+        "zh_CN": "工作人员正在审核您的材料。",
+        "en": "Staff are checking your application.",
+    },
+    "approved": {"zh_CN": "您的申请已审核通过。", "en": "Your application has been approved."},
+    "rejected": {
+        "zh_CN": "您的申请未通过，请留意短信或到大厅咨询。",
+        "en": "Your application was not approved. See your text message or ask at the hall.",
+    },
+    "ready_for_collection": {
+        "zh_CN": "办理结果已可领取。",
+        "en": "The result is ready to collect.",
+    },
+    "completed": {"zh_CN": "本事项已办结。", "en": "This case is complete."},
+}
+
+
+def _uuid_text(value: str) -> str:
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        raise ValueError("not a UUID") from None
+    if str(parsed) != value.lower():
+        raise ValueError("not a UUID in its hyphenated form")
+    return value
+
+
+def _rfc3339(value: str) -> str:
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("not an RFC 3339 date-time") from None
+    if "T" not in value.upper() or moment.tzinfo is None:
+        raise ValueError("not an RFC 3339 date-time with an offset")
+    return value
+
+
+UuidText = Annotated[StrictStr, AfterValidator(_uuid_text)]
+Rfc3339 = Annotated[StrictStr, AfterValidator(_rfc3339)]
+ShortText = Annotated[StrictStr, Field(min_length=1, max_length=64)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LocalisedText(_Strict):
+    zh_CN: StrictStr
+    en: StrictStr
+
+
+class Applicant(_Strict):
+    """What the card says about the applicant (GB/T 2261.1 sex code, nation name, ISO date)."""
+
+    name: Annotated[StrictStr, Field(min_length=1, max_length=60)]
+    id_number: Annotated[StrictStr, Field(min_length=1, max_length=32)]
+    sex: StrictStr = ""
+    nation: StrictStr = ""
+    birth_date: StrictStr = ""
+    address: Annotated[StrictStr, Field(max_length=200)] = ""
+
+    def __repr__(self) -> str:
+        return "Applicant(<personal data>)"
+
+
+class SubmissionRequest(_Strict):
+    submission_id: UuidText = Field(description="UUIDv7 made by the terminal; the idempotency key")
+    service_id: ShortText
+    catalogue_version: ShortText
+    receipt_number: ShortText
+    channel: Channel
+    terminal_id: ShortText
+    operator_id: ShortText | None = None
+    created_at: Rfc3339
+    applicant: Applicant
+    answers: dict[str, Any]
+
+    def __repr__(self) -> str:
+        return f"SubmissionRequest(submission_id={self.submission_id!r})"
+
+
+class SubmissionReceipt(BaseModel):
+    submission_id: str
+    receipt_number: str
+    status: Status
+    received_at: str
+    tracking_url: str
+
+
+class HistoryItem(BaseModel):
+    status: Status
+    at: str
+    note: LocalisedText
+
+
+class SubmissionState(BaseModel):
+    submission_id: str
+    receipt_number: str
+    service_id: str
+    status: Status
+    history: list[HistoryItem]
+
+
+class RatingRequest(_Strict):
+    level: RatingLevel
+    comment: Annotated[StrictStr, Field(max_length=500)] = ""
+
+
+class RatingAnswer(BaseModel):
+    submission_id: str
+    level: RatingLevel
+    rated_at: str
+
+
+class StatusChange(_Strict):
+    """Administration: move a case along. note defaults to the status's standard text."""
+
+    status: Status
+    note: LocalisedText | None = None
+
+
+class FieldError(BaseModel):
+    field: str
+    code: str
+
+
+class ErrorBody(BaseModel):
+    error: str
+    detail: str
+    fields: list[FieldError] | None = None
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    api_version: Literal["1"]
+
+
+class Option(BaseModel):
+    value: str
+    label: LocalisedText
+
+
+class Question(BaseModel):
+    field: str
+    label: LocalisedText
+    help: LocalisedText
+    widget: Literal["text", "phone", "id_number", "date", "choice", "yesno", "number"]
+    prefill: str | None
+    readonly: bool
+    error: LocalisedText | None = None
+    options: list[Option] | None = None
+
+
+class Guide(BaseModel):
+    audience: LocalisedText
+    materials: list[LocalisedText]
+    fee: LocalisedText
+    time_limit: LocalisedText
+    time_limit_days: int = Field(description="working days")
+    collection: LocalisedText
+
+
+class Service(BaseModel):
+    id: str
+    name: LocalisedText
+    summary: LocalisedText
+    department: LocalisedText
+    guide: Guide
+    form: dict[str, Any] = Field(description="JSON Schema 2020-12 of the answers")
+    questions: list[Question]
+
+
+class Catalogue(BaseModel):
+    version: str
+    services: list[Service]
+
+
+# pydantic error types in the words of JSON Schema, so every 422 speaks one vocabulary.
+_PYDANTIC_CODES = {
+    "missing": "required",
+    "extra_forbidden": "additionalProperties",
+    "literal_error": "enum",
+    "enum": "enum",
+    "string_too_short": "minLength",
+    "string_too_long": "maxLength",
+    "string_pattern_mismatch": "pattern",
+    "value_error": "format",
+}
+
+
+def keyword_of(pydantic_error_type: str) -> str:
+    """The JSON Schema keyword closest to a pydantic error type ("type" for type mismatches)."""
+    return _PYDANTIC_CODES.get(pydantic_error_type, "type")

@@ -1,0 +1,133 @@
+"""Running the platform inside this process, on a thread, for the demo and the tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+from collections.abc import Generator
+from pathlib import Path
+from types import TracebackType
+
+import uvicorn
+
+from .app import create_app
+from .faults import SubmissionFaults
+
+
+class _ThreadServer(uvicorn.Server):
+    """A uvicorn server that reports its start, stops on request without polling, and never
+    touches signal handlers (they belong to the main thread)."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        try:
+            await super().startup(sockets=sockets)
+        finally:
+            self.ready.set()
+
+    async def main_loop(self) -> None:
+        # uvicorn's own loop looks at should_exit every 100 ms; waiting on an event as well
+        # lets stop() take effect at once while the per-tick housekeeping still runs.
+        wake = self._wake
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 1) % 864000
+            if wake is None:
+                await asyncio.sleep(0.1)
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), 0.1)
+
+    def request_exit(self) -> None:
+        self.should_exit = True
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has already closed
+                loop.call_soon_threadsafe(wake.set)
+
+
+class RunningPlatform:
+    """A platform serving on a thread of this process. Use as a context manager or call stop()."""
+
+    def __init__(
+        self, server: _ThreadServer, thread: threading.Thread, base_url: str, db_path: Path
+    ) -> None:
+        self._server = server
+        self._thread = thread
+        self.base_url = base_url
+        self.db_path = db_path
+
+    @property
+    def port(self) -> int:
+        return int(self.base_url.rsplit(":", 1)[1])
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop serving, close every connection and join the thread."""
+        self._server.request_exit()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._server.force_exit = True
+            self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise RuntimeError("the platform server thread did not stop")
+
+    def __enter__(self) -> RunningPlatform:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"RunningPlatform({self.base_url!r})"
+
+
+def start_in_thread(
+    db_path: Path,
+    catalogue_path: Path,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    public_url: str | None = None,
+    faults: SubmissionFaults | None = None,
+    startup_timeout: float = 10.0,
+) -> RunningPlatform:
+    """Serve the platform on host:port (0: a free port) and return once it accepts connections."""
+    app = create_app(db_path, catalogue_path, public_url, faults=faults)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,  # leave the process's logging as the embedding program set it up
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=5,
+    )
+    server = _ThreadServer(config)
+    thread = threading.Thread(target=server.run, name=f"refplatform-{host}:{port}", daemon=True)
+    thread.start()
+    if not server.ready.wait(startup_timeout) or not server.started:
+        server.request_exit()
+        thread.join(startup_timeout)
+        raise RuntimeError(f"the platform server did not start on {host}:{port}")
+    bound_host, bound_port = server.servers[0].sockets[0].getsockname()[:2]
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    return RunningPlatform(server, thread, f"http://{shown}:{bound_port}", db_path)

@@ -1,0 +1,267 @@
+"""SQLite storage of submissions, their history and ratings; safe under a pool of threads.
+
+Every operation opens its own connection (sqlite3 connections are not shared across threads) and
+writes inside BEGIN IMMEDIATE, so two requests for the same idempotency key serialise on the
+database lock and the primary key keeps exactly one row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS submissions (
+    submission_id   TEXT PRIMARY KEY,
+    body_hash       TEXT NOT NULL,
+    service_id      TEXT NOT NULL,
+    receipt_number  TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    request_json    TEXT NOT NULL,
+    response_status INTEGER NOT NULL,
+    response_body   BLOB NOT NULL,
+    received_at     TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS history (
+    seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+    submission_id  TEXT NOT NULL REFERENCES submissions(submission_id),
+    status         TEXT NOT NULL,
+    at             TEXT NOT NULL,
+    note_json      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS history_by_submission ON history(submission_id, seq);
+CREATE TABLE IF NOT EXISTS ratings (
+    submission_id  TEXT PRIMARY KEY REFERENCES submissions(submission_id),
+    level          TEXT NOT NULL,
+    comment        TEXT NOT NULL,
+    rated_at       TEXT NOT NULL
+) WITHOUT ROWID;
+"""
+
+
+def canonical_hash(body: object) -> str:
+    """SHA-256 of the parsed body in one canonical spelling (sorted keys, no spaces)."""
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class Outcome(Enum):
+    """What storing a submission under its key came to."""
+
+    CREATED = "created"
+    REPLAYED = "replayed"  # the same key with the same body: answer as the first time
+    CONFLICT = "conflict"  # the same key with another body
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAnswer:
+    outcome: Outcome
+    status_code: int
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    status: str
+    at: str
+    note: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class SubmissionRecord:
+    submission_id: str
+    receipt_number: str
+    service_id: str
+    status: str
+    received_at: str
+    history: tuple[HistoryEntry, ...]
+
+    def __repr__(self) -> str:
+        return f"SubmissionRecord(submission_id={self.submission_id!r}, status={self.status!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class NewSubmission:
+    """What the first delivery of a key stores. request holds personal data: keep it out of logs."""
+
+    submission_id: str
+    body_hash: str
+    service_id: str
+    receipt_number: str
+    request: dict[str, Any]
+    response_status: int
+    response_body: bytes
+    received_at: str
+    first_note: dict[str, str]
+
+    def __repr__(self) -> str:
+        return f"NewSubmission(submission_id={self.submission_id!r})"
+
+
+class Storage:
+    """The platform's database file. Thread-safe: no connection outlives one call."""
+
+    def __init__(self, path: Path, busy_timeout_s: float = 30.0) -> None:
+        self.path = path
+        self._timeout = busy_timeout_s
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise RuntimeError(f"{path}: database schema {version} is newer than this server")
+            db.executescript(_SCHEMA)
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        with closing(sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)) as db:
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA foreign_keys=ON")
+            yield db
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def store_submission(self, new: NewSubmission) -> StoredAnswer:
+        """Insert the submission unless its key exists; then say what the key's answer is."""
+        with self._write() as db:
+            inserted = db.execute(
+                "INSERT INTO submissions (submission_id, body_hash, service_id, receipt_number,"
+                " status, request_json, response_status, response_body, received_at)"
+                " VALUES (?, ?, ?, ?, 'received', ?, ?, ?, ?)"
+                " ON CONFLICT(submission_id) DO NOTHING",
+                (
+                    new.submission_id,
+                    new.body_hash,
+                    new.service_id,
+                    new.receipt_number,
+                    json.dumps(new.request, ensure_ascii=False, sort_keys=True),
+                    new.response_status,
+                    new.response_body,
+                    new.received_at,
+                ),
+            ).rowcount
+            if inserted:
+                db.execute(
+                    "INSERT INTO history (submission_id, status, at, note_json)"
+                    " VALUES (?, 'received', ?, ?)",
+                    (new.submission_id, new.received_at, json.dumps(new.first_note)),
+                )
+                return StoredAnswer(Outcome.CREATED, new.response_status, new.response_body)
+            answer = self._earlier_answer(db, new.submission_id, new.body_hash)
+        if answer is None:  # the INSERT met a row this transaction cannot see: not SQLite
+            raise RuntimeError("submission key conflict without a stored row")
+        return answer
+
+    def earlier_answer(self, submission_id: str, body_hash: str) -> StoredAnswer | None:
+        """The answer already given for this key, or None when the key is new."""
+        with self._connect() as db:
+            return self._earlier_answer(db, submission_id, body_hash)
+
+    @staticmethod
+    def _earlier_answer(
+        db: sqlite3.Connection, submission_id: str, body_hash: str
+    ) -> StoredAnswer | None:
+        row = db.execute(
+            "SELECT body_hash, response_status, response_body FROM submissions"
+            " WHERE submission_id = ?",
+            (submission_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        if row[0] != body_hash:
+            return StoredAnswer(Outcome.CONFLICT, 409, b"")
+        return StoredAnswer(Outcome.REPLAYED, int(row[1]), bytes(row[2]))
+
+    def submission(self, submission_id: str) -> SubmissionRecord | None:
+        with self._connect() as db:
+            return self._record(db, submission_id)
+
+    @staticmethod
+    def _record(db: sqlite3.Connection, submission_id: str) -> SubmissionRecord | None:
+        row = db.execute(
+            "SELECT receipt_number, service_id, status, received_at FROM submissions"
+            " WHERE submission_id = ?",
+            (submission_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        history = tuple(
+            HistoryEntry(status, at, json.loads(note))
+            for status, at, note in db.execute(
+                "SELECT status, at, note_json FROM history WHERE submission_id = ? ORDER BY seq",
+                (submission_id,),
+            )
+        )
+        return SubmissionRecord(submission_id, row[0], row[1], row[2], row[3], history)
+
+    def set_status(
+        self, submission_id: str, status: str, at: str, note: dict[str, str]
+    ) -> SubmissionRecord | None:
+        """Move the case to status, adding a history entry; None when the id is unknown."""
+        with self._write() as db:
+            changed = db.execute(
+                "UPDATE submissions SET status = ? WHERE submission_id = ?",
+                (status, submission_id),
+            ).rowcount
+            if not changed:
+                return None
+            db.execute(
+                "INSERT INTO history (submission_id, status, at, note_json) VALUES (?, ?, ?, ?)",
+                (submission_id, status, at, json.dumps(note, ensure_ascii=False)),
+            )
+            return self._record(db, submission_id)
+
+    def rate(self, submission_id: str, level: str, comment: str, rated_at: str) -> bool:
+        """Record (or replace) the rating; False when the id is unknown."""
+        with self._write() as db:
+            known = db.execute(
+                "SELECT 1 FROM submissions WHERE submission_id = ?", (submission_id,)
+            ).fetchone()
+            if known is None:
+                return False
+            db.execute(
+                "INSERT INTO ratings (submission_id, level, comment, rated_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT(submission_id) DO UPDATE SET level = excluded.level,"
+                " comment = excluded.comment, rated_at = excluded.rated_at",
+                (submission_id, level, comment, rated_at),
+            )
+            return True
+
+    def rating(self, submission_id: str) -> tuple[str, str, str] | None:
+        """(level, comment, rated_at) of the current rating, if any."""
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT level, comment, rated_at FROM ratings WHERE submission_id = ?",
+                (submission_id,),
+            ).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]), str(row[2]))
+
+    def count_submissions(self, submission_id: str | None = None) -> int:
+        """How many rows there are (for one key when given): the proof of exactly-once."""
+        with self._connect() as db:
+            if submission_id is None:
+                row = db.execute("SELECT COUNT(*) FROM submissions").fetchone()
+            else:
+                row = db.execute(
+                    "SELECT COUNT(*) FROM submissions WHERE submission_id = ?", (submission_id,)
+                ).fetchone()
+        return int(row[0])

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Installs what the demo and the tests need on Debian 12: system packages through apt and the
+# Python environment in .venv at the repository root. Safe to run again: when everything is in
+# place it only checks and returns within a second or two.
+#
+#   bash scripts/setup.sh                  packages for the demo
+#   bash scripts/setup.sh --with-chromium  also chromium, the browser the benchmarks compare against
+#
+# Sourcing it defines hall_setup (same options); that runs in a subshell, so the caller's shell
+# options and working directory are left alone.
+
+hall_setup() (
+    set -euo pipefail
+
+    local with_chromium=0
+    local arg
+    for arg in "$@"; do
+        case "$arg" in
+            --with-chromium) with_chromium=1 ;;
+            *) echo "setup: unknown option: $arg" >&2; return 2 ;;
+        esac
+    done
+
+    local root
+    root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+    cd "$root"
+
+    say() { echo "setup: $*"; }
+
+    # ---- system packages -------------------------------------------------------------------
+    local packages=(
+        # Python with venv and headers (a fresh Debian's python3 has no venv module)
+        python3 python3-venv python3-dev gcc
+        # smart-card stack: PC/SC daemon, the virtual reader driver, headers for pyscard
+        pcscd vsmartcard-vpcd libpcsclite-dev swig
+        # printing: CUPS with a PDF printer
+        cups cups-client cups-bsd printer-driver-cups-pdf
+        # a virtual X server for screenshots and display tests
+        xvfb xauth
+        # PDF to text/image, used to check receipts
+        poppler-utils
+        # Chinese fonts that reportlab can embed
+        fonts-wqy-zenhei fonts-wqy-microhei
+        # QR/barcode decoding
+        libzbar0
+        # voice guidance
+        espeak-ng speech-dispatcher
+        # libraries Qt loads for the offscreen and xcb platforms
+        libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3
+        libglib2.0-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-randr0
+        libxcb-render-util0 libxcb-image0 libxcb-xinerama0 libxcb-xkb1
+    )
+    if [[ $with_chromium == 1 ]]; then
+        packages+=(chromium)
+    fi
+
+    local missing=() pkg status
+    for pkg in "${packages[@]}"; do
+        status="$(dpkg-query -W -f='${db:Status-Abbrev}' "$pkg" 2>/dev/null || true)"
+        if [[ $status != "ii "* ]]; then
+            missing+=("$pkg")
+        fi
+    done
+
+    if ((${#missing[@]} > 0)); then
+        local as_root=()
+        if [[ $(id -u) != 0 ]]; then
+            if command -v sudo >/dev/null 2>&1; then
+                as_root=(sudo)
+            else
+                echo "setup: these Debian packages are missing: ${missing[*]}" >&2
+                echo "setup: installing them needs root; run this as root or install sudo." >&2
+                return 1
+            fi
+        fi
+        say "installing ${#missing[@]} Debian package(s): ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null
+        "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+            --no-install-recommends "${missing[@]}" </dev/null
+    else
+        say "Debian packages present (${#packages[@]})"
+    fi
+
+    # ---- Python environment ----------------------------------------------------------------
+    local python
+    python="$(pick_python)" || {
+        echo "setup: no Python 3.11-3.13 found (install python3 from Debian 12)" >&2
+        return 1
+    }
+
+    local venv="$root/.venv"
+    if [[ -e $venv ]] && ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
+        # Made on another machine, or the interpreter it was made from is gone.
+        say "recreating .venv: its Python does not run here"
+        rm -rf "$venv"
+    fi
+    if [[ ! -e $venv ]]; then
+        say "creating .venv with $python ($("$python" --version 2>&1))"
+        "$python" -m venv "$venv"
+    fi
+
+    # The stamp records what was installed: the dependency file, the interpreter, and the tree the
+    # editable install points at (a copy of the tree elsewhere must install again).
+    local stamp="$venv/.hall-setup-stamp" want have=""
+    want="$( { sha256sum pyproject.toml; "$venv/bin/python" --version; echo "$root"; } 2>&1 \
+        | sha256sum | cut -d' ' -f1)"
+    [[ -f $stamp ]] && have="$(cat "$stamp")"
+    if [[ $want != "$have" ]]; then
+        say "installing Python packages into .venv (pip install -e '.[test]')"
+        local log="$venv/pip-install.log"
+        if ! "$venv/bin/python" -m pip install --disable-pip-version-check -e '.[test]' \
+            </dev/null >"$log" 2>&1; then
+            tail -n 40 "$log" >&2
+            echo "setup: pip install failed; full output in $log" >&2
+            return 1
+        fi
+        echo "$want" >"$stamp"
+    else
+        say "Python packages up to date (.venv)"
+    fi
+)
+
+# Prints the first Python 3.11-3.13 found: python3 on PATH, then Debian's.
+pick_python() {
+    local candidate
+    for candidate in "$(command -v python3 || true)" /usr/bin/python3; do
+        [[ -n $candidate && -x $candidate ]] || continue
+        if "$candidate" -c 'import sys; sys.exit(not ((3, 11) <= sys.version_info[:2] < (3, 14)))' \
+            >/dev/null 2>&1; then
+            echo "$candidate"
+            return 0
+        fi
+    done
+    return 1
+}
+
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+    hall_setup "$@"
+fi

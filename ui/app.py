@@ -1,0 +1,127 @@
+"""Starting Qt around the built parts: the window, bridges, voice, background work."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from kiosk.app import Parts
+from kiosk.catalogue import Catalogue
+from kiosk.errors import message_for
+from kiosk.i18n import _
+from kiosk.session import Step
+from ui.background import Background
+from ui.bridge import ReaderBridge, StatusBridge
+from ui.voice import VoiceGuide
+from ui.window import KioskWindow
+
+log = logging.getLogger(__name__)
+
+
+class Terminal:
+    """The running terminal: window plus the bridges that feed it."""
+
+    def __init__(self, parts: Parts, app: QApplication) -> None:
+        self.parts = parts
+        self.app = app
+        self.background = Background()
+        self.voice = VoiceGuide(enabled=parts.config.voice)
+        self.readers = ReaderBridge()
+        self.status = StatusBridge()
+        catalogue = parts.catalogue or Catalogue(version="", services=())
+        demo_card = self._present_demo_card if parts.demo_reader is not None else None
+        self.window = KioskWindow(
+            config=parts.config,
+            catalogue=catalogue,
+            submit=parts.submitter.submit,
+            background=self.background,
+            voice=self.voice,
+            demo_card=demo_card,
+            rate=lambda sid, level: parts.client.rate(sid, level),
+        )
+        self.readers.event.connect(self.window.on_reader_event)
+        self.status.changed.connect(self.window.update_queue_status)
+        self._demo_turn = 0
+        if parts.catalogue is None:
+            error = parts.catalogue_error
+            self.window.message.show_message(
+                _("Out of service"), message_for(error) if error else _("Out of service")
+            )
+            self.window.stack.setCurrentWidget(self.window.message)
+
+    def start(self) -> None:
+        self.parts.sync.set_listener(self.status.sink)
+        self.parts.sync.start()
+        for reader in self.parts.readers:
+            reader.start(self.readers.sink)
+        self.background.run(self._refresh_catalogue, self._catalogue_ready, self._catalogue_failed)
+
+    def _refresh_catalogue(self) -> Catalogue:
+        return self.parts.catalogue_store.refresh(self.parts.client)
+
+    def _catalogue_ready(self, catalogue: Catalogue) -> None:
+        self.parts.catalogue = catalogue
+        if self.window.session.step is Step.WELCOME and not self.window.session.active:
+            self.window.session.catalogue = catalogue
+            if self.window.stack.currentWidget() is self.window.message and self.parts.catalogue_error:
+                self.parts.catalogue_error = None
+                self.window.render()
+
+    def _catalogue_failed(self, exc: BaseException) -> None:
+        log.warning("catalogue not refreshed: %s", type(exc).__name__)
+
+    def _present_demo_card(self) -> None:
+        reader = self.parts.demo_reader
+        if reader is None or not self.parts.demo_people:
+            return
+        person = self.parts.demo_people[self._demo_turn % len(self.parts.demo_people)]
+        self._demo_turn += 1
+        reader.present(person)
+
+    def stop(self) -> None:
+        self.background.shutdown(wait=True)
+
+
+def run(
+    parts: Parts,
+    *,
+    self_check: bool = False,
+    benchmark_ready: bool = False,
+    fullscreen: bool = False,
+    started: float | None = None,
+) -> int:
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("hall-terminal")
+    terminal = Terminal(parts, app)
+    terminal.window.resize(1280, 900)
+    if fullscreen:
+        terminal.window.showFullScreen()
+    else:
+        terminal.window.show()
+    terminal.start()
+    if benchmark_ready:
+        def ready() -> None:
+            elapsed = time.monotonic() - started if started is not None else 0.0
+            print(f"READY {elapsed:.3f}", flush=True)
+
+        QTimer.singleShot(0, ready)
+    if self_check:
+        from ui.selfcheck import SelfCheck
+
+        check = SelfCheck(terminal)
+        QTimer.singleShot(0, check.begin)
+        app.exec()
+        terminal.stop()
+        if check.error:
+            print(_("Self-check failed: {reason}").format(reason=check.error), file=sys.stderr)
+            return 1
+        print(str(check.receipt_path))
+        return 0
+    code = app.exec()
+    terminal.stop()
+    return int(code)

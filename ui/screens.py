@@ -1,0 +1,487 @@
+"""The pages of a visit. Each page shows what it is given and reports what the person chose;
+the window decides what happens next."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from kiosk.catalogue import Question, Service
+from kiosk.forms import FieldError, display_value
+from kiosk.i18n import N_, _, pick
+from ui.widgets import Choices, ErrorSummary, Keypad, button, label
+
+
+class Page(QWidget):
+    """A page with a scrolling body and a row of large buttons at the bottom."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(48, 32, 48, 32)
+        outer.setSpacing(20)
+        self.title = label(name="title")
+        outer.addWidget(self.title)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.body_widget = QWidget()
+        self.body = QVBoxLayout(self.body_widget)
+        self.body.setSpacing(18)
+        self.body.setAlignment(Qt.AlignmentFlag.AlignTop)
+        scroll.setWidget(self.body_widget)
+        outer.addWidget(scroll, 1)
+        self.actions = QHBoxLayout()
+        self.actions.setSpacing(24)
+        outer.addLayout(self.actions)
+
+    def spoken_text(self) -> str:
+        return self.title.text()
+
+
+def clear_layout(layout: QVBoxLayout | QHBoxLayout) -> None:
+    while layout.count():
+        item = layout.takeAt(0)
+        widget = item.widget()
+        if widget is not None:
+            widget.deleteLater()
+        elif item.layout() is not None:
+            clear_layout(item.layout())  # type: ignore[arg-type]
+
+
+class WelcomePage(Page):
+    demo_card = Signal()
+
+    def __init__(self, demo: bool) -> None:
+        super().__init__()
+        self.instruction = label(name="question")
+        self.instruction.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.card_art = label(name="big_number")
+        self.card_art.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.hint = label(name="help")
+        self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.message = label(name="field_error")
+        self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.message.hide()
+        self.body.addStretch(1)
+        self.body.addWidget(self.instruction)
+        self.body.addWidget(self.card_art)
+        self.body.addWidget(self.hint)
+        self.body.addWidget(self.message)
+        self.body.addStretch(1)
+        self.demo_button: QPushButton | None = None
+        if demo:
+            self.demo_button = button("", self.demo_card.emit, name="primary")
+            self.actions.addStretch(1)
+            self.actions.addWidget(self.demo_button)
+            self.actions.addStretch(1)
+        self._frame = 0
+
+    def retranslate(self) -> None:
+        self.title.setText(_("Welcome to the self-service terminal"))
+        self.instruction.setText(_("Please place your ID card on the reader"))
+        self.hint.setText(_("The reader is below the screen. Keep the card still until you hear a sound."))
+        if self.demo_button is not None:
+            self.demo_button.setText(_("Present the demo ID card (F2)"))
+        self.animate()
+
+    def animate(self) -> None:
+        """A card gliding onto the reader, in three frames; driven by the window's timer."""
+        frames = ("🪪  ▭▭▭", " 🪪 ▭▭▭", "  🪪▭▭▭")
+        self.card_art.setText(frames[self._frame % len(frames)])
+        self._frame += 1
+
+    def show_message(self, text: str) -> None:
+        self.message.setText(text)
+        self.message.setVisible(bool(text))
+
+    def spoken_text(self) -> str:
+        return self.instruction.text()
+
+
+class ServicesPage(Page):
+    chosen = Signal(str)
+    end = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.greeting = label(name="question")
+        self.masked_id = label(name="help")
+        self.prompt = label()
+        self.end_button = button("", self.end.emit)
+        self.actions.addWidget(self.end_button)
+        self.actions.addStretch(1)
+        self.service_buttons: list[QPushButton] = []
+
+    def show_services(self, greeting: str, masked_id: str, services: Sequence[Service]) -> None:
+        clear_layout(self.body)
+        self.greeting = label(greeting, name="question")
+        self.masked_id = label(masked_id, name="help")
+        self.prompt = label(_("Please choose what you would like to do today:"))
+        self.body.addWidget(self.greeting)
+        self.body.addWidget(self.masked_id)
+        self.body.addWidget(self.prompt)
+        self.service_buttons = []
+        for index, service in enumerate(services, start=1):
+            text = f"{index}. {pick(service.name)}"
+            summary = pick(service.summary)
+            if summary:
+                text += f"\n{summary}"
+            widget = button(text, lambda _c=False, sid=service.id: self.chosen.emit(sid), name="service")
+            widget.setAccessibleName(pick(service.name))
+            self.body.addWidget(widget)
+            self.service_buttons.append(widget)
+        self.title.setText(_("Choose a service"))
+        self.end_button.setText(_("End my visit"))
+        if self.service_buttons:
+            self.service_buttons[0].setFocus()
+
+    def spoken_text(self) -> str:
+        return _("Please choose what you would like to do today:")
+
+
+class GuidePage(Page):
+    back = Signal()
+    start = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.back_button = button("", self.back.emit)
+        self.start_button = button("", self.start.emit, name="primary")
+        self.actions.addWidget(self.back_button)
+        self.actions.addStretch(1)
+        self.actions.addWidget(self.start_button)
+
+    def show_guide(self, service: Service) -> None:
+        clear_layout(self.body)
+        self.title.setText(pick(service.name))
+        guide = service.guide
+        sections: list[tuple[str, str]] = [
+            (_("Who it is for"), pick(guide.audience)),
+            (_("What to bring"), "\n".join(f"• {pick(m)}" for m in guide.materials)),
+            (_("Fee"), pick(guide.fee)),
+            (_("Time limit"), pick(guide.time_limit)),
+            (_("Where to collect the result"), pick(guide.collection)),
+        ]
+        if service.department:
+            sections.append((_("Handled by"), pick(service.department)))
+        for heading, text in sections:
+            self.body.addWidget(label(heading, name="question"))
+            self.body.addWidget(label(text))
+        self.back_button.setText(_("Back"))
+        self.start_button.setText(_("Start the application"))
+        self.start_button.setFocus()
+
+    def spoken_text(self) -> str:
+        return self.title.text()
+
+
+class QuestionPage(Page):
+    back = Signal()
+    next = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.summary = ErrorSummary()
+        self.progress = label(name="progress")
+        self.question = label(name="question")
+        self.help = label(name="help")
+        self.line = QLineEdit()
+        self.line.returnPressed.connect(self.next.emit)
+        self.choices = Choices()
+        self.choices.chosen.connect(self._chosen)
+        self.error = label(name="field_error")
+        self.keypad_holder = QVBoxLayout()
+        self.body.addWidget(self.summary)
+        self.body.addWidget(self.progress)
+        self.body.addWidget(self.question)
+        self.body.addWidget(self.help)
+        self.body.addWidget(self.line)
+        self.body.addWidget(self.choices)
+        self.body.addWidget(self.error)
+        self.body.addLayout(self.keypad_holder)
+        self.keypad: Keypad | None = None
+        self.back_button = button("", self.back.emit)
+        self.next_button = button("", self.next.emit, name="primary")
+        self.actions.addWidget(self.back_button)
+        self.actions.addStretch(1)
+        self.actions.addWidget(self.next_button)
+        self._question: Question | None = None
+        self._choice: str | None = None
+
+    def show_question(self, question: Question, value: object, index: int, total: int) -> None:
+        self._question = question
+        self.title.setText(_("Your application"))
+        self.progress.setText(_("Question {number} of {total}").format(number=index + 1, total=total))
+        self.question.setText(pick(question.label))
+        self.help.setText(pick(question.help))
+        self.help.setVisible(bool(question.help))
+        self.back_button.setText(_("Back"))
+        self.next_button.setText(_("Next"))
+        self.set_error(None)
+        if self.keypad is not None:
+            self.keypad.deleteLater()
+            self.keypad = None
+        if question.widget in ("choice", "yesno"):
+            self.line.hide()
+            self.choices.show()
+            if question.widget == "yesno":
+                options = [("true", _("Yes")), ("false", _("No"))]
+                selected = None if value is None else ("true" if value in (True, "true") else "false")
+            else:
+                options = [(o.value, pick(o.label)) for o in question.options]
+                selected = None if value is None else str(value)
+            self._choice = selected
+            self.choices.set_options(options, selected)
+            buttons = self.choices.buttons()
+            if buttons:
+                target = next((b for b in buttons if b.isChecked()), buttons[0])
+                target.setFocus()
+        else:
+            self.choices.hide()
+            self.line.show()
+            self.line.setText("" if value is None else str(value))
+            self.line.setAccessibleName(pick(question.label))
+            numeric = question.widget in ("phone", "number", "id_number", "date")
+            if numeric:
+                extra = {"id_number": "X", "date": "-", "number": "."}.get(question.widget, "")
+                self.keypad = Keypad(self.line, extra=extra, delete_text=_("Delete"))
+                self.keypad_holder.addWidget(self.keypad)
+            if question.widget == "date":
+                self.line.setPlaceholderText(_("for example 2026-11-23"))
+            else:
+                self.line.setPlaceholderText("")
+            self.line.setFocus()
+
+    def value(self) -> object:
+        if self._question is None:
+            return None
+        if self._question.widget == "yesno":
+            return None if self._choice is None else self._choice == "true"
+        if self._question.widget == "choice":
+            return self._choice
+        return self.line.text()
+
+    def _chosen(self, value: str) -> None:
+        self._choice = value
+
+    def set_error(self, error: FieldError | None) -> None:
+        if error is None:
+            self.error.clear()
+            self.error.hide()
+            self.summary.clear()
+            self.line.setProperty("invalid", False)
+        else:
+            self.error.setText("⚠ " + error.message)
+            self.error.show()
+            self.summary.show_errors(
+                _("Please correct the answer marked below."),
+                [f"{self.question.text()}: {error.message}"],
+            )
+            self.line.setProperty("invalid", True)
+        self.line.style().unpolish(self.line)
+        self.line.style().polish(self.line)
+
+    def spoken_text(self) -> str:
+        parts = [self.question.text()]
+        if self.help.isVisible() and self.help.text():
+            parts.append(self.help.text())
+        return "。".join(parts)
+
+
+class ReviewPage(Page):
+    back = Signal()
+    submit = Signal()
+    edit = Signal(str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.back_button = button("", self.back.emit)
+        self.submit_button = button("", self.submit.emit, name="primary")
+        self.actions.addWidget(self.back_button)
+        self.actions.addStretch(1)
+        self.actions.addWidget(self.submit_button)
+        self.summary = ErrorSummary()
+        self.edit_buttons: dict[str, QPushButton] = {}
+
+    def show_review(
+        self,
+        service: Service,
+        answers: dict[str, object],
+        errors: Sequence[FieldError],
+        masked: Callable[[Question, object], str],
+    ) -> None:
+        clear_layout(self.body)
+        self.summary = ErrorSummary()
+        self.body.addWidget(self.summary)
+        self.title.setText(_("Please check your answers"))
+        self.body.addWidget(label(pick(service.name), name="question"))
+        by_field = {e.field: e for e in errors}
+        self.edit_buttons = {}
+        for question in service.questions:
+            row = QHBoxLayout()
+            text = QVBoxLayout()
+            text.addWidget(label(pick(question.label), name="help"))
+            shown = masked(question, answers.get(question.field))
+            text.addWidget(label(shown))
+            if question.field in by_field:
+                text.addWidget(label("⚠ " + by_field[question.field].message, name="field_error"))
+            row.addLayout(text, 1)
+            if question.readonly:
+                row.addWidget(label(_("From your ID card"), name="muted", wrap=False))
+            else:
+                edit = button(_("Change"), lambda _c=False, f=question.field: self.edit.emit(f))
+                edit.setAccessibleName(_("Change") + " " + pick(question.label))
+                row.addWidget(edit)
+                self.edit_buttons[question.field] = edit
+            self.body.addLayout(row)
+        if errors:
+            self.summary.show_errors(
+                _("Some answers need correcting before you can submit:"),
+                [f"{pick(service.question(e.field).label) if e.field else ''}: {e.message}" for e in errors],
+            )
+        self.back_button.setText(_("Back"))
+        self.submit_button.setText(_("Submit"))
+        self.submit_button.setEnabled(True)
+        self.submit_button.setFocus()
+
+    def show_review_cleared(self) -> None:
+        clear_layout(self.body)
+        self.summary = ErrorSummary()
+        self.edit_buttons = {}
+        self.title.clear()
+
+    def spoken_text(self) -> str:
+        return _("Please check your answers. If they are right, press Submit.")
+
+
+class BusyPage(Page):
+    def __init__(self) -> None:
+        super().__init__()
+        self.message = label(name="question")
+        self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.body.addStretch(1)
+        self.body.addWidget(self.message)
+        self.body.addStretch(1)
+
+    def show_busy(self, text: str) -> None:
+        self.title.setText("")
+        self.message.setText(text)
+
+    def spoken_text(self) -> str:
+        return self.message.text()
+
+
+class DonePage(Page):
+    finish = Signal()
+    rate = Signal(str)
+
+    LEVELS = (
+        ("very_satisfied", N_("Very satisfied")),
+        ("satisfied", N_("Satisfied")),
+        ("basically_satisfied", N_("Basically satisfied")),
+        ("dissatisfied", N_("Dissatisfied")),
+        ("very_dissatisfied", N_("Very dissatisfied")),
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.status = label(name="question")
+        self.number_label = label(name="help")
+        self.number = label(name="big_number")
+        self.number.setTextInteractionFlags(Qt.TextInteractionFlag.NoTextInteraction)
+        self.notice_frame = QFrame()
+        self.notice_frame.setObjectName("notice")
+        notice_layout = QVBoxLayout(self.notice_frame)
+        self.notice = label()
+        notice_layout.addWidget(self.notice)
+        self.printed = label()
+        self.countdown = label(name="muted")
+        self.rating_prompt = label(name="help")
+        self.rating_row = QHBoxLayout()
+        self.rating_buttons: dict[str, QPushButton] = {}
+        for level, _text in self.LEVELS:
+            widget = button("", lambda _c=False, lv=level: self._rated(lv))
+            self.rating_buttons[level] = widget
+            self.rating_row.addWidget(widget)
+        self.rating_thanks = label(name="muted")
+        for widget in (self.status, self.number_label, self.number, self.notice_frame, self.printed):
+            self.body.addWidget(widget)
+        self.body.addWidget(self.rating_prompt)
+        self.body.addLayout(self.rating_row)
+        self.body.addWidget(self.rating_thanks)
+        self.body.addWidget(self.countdown)
+        self.finish_button = button("", self.finish.emit, name="primary")
+        self.actions.addStretch(1)
+        self.actions.addWidget(self.finish_button)
+
+    def show_done(self, *, accepted_text: str, receipt_number: str, notice: str, printed: str) -> None:
+        self.title.setText(_("Application received"))
+        self.status.setText(accepted_text)
+        self.number_label.setText(_("Your receipt number"))
+        self.number.setText(receipt_number)
+        self.notice.setText(notice)
+        self.notice_frame.setVisible(bool(notice))
+        self.printed.setText(printed)
+        self.rating_prompt.setText(_("How satisfied are you with this service? (optional)"))
+        for level, text in self.LEVELS:
+            self.rating_buttons[level].setText(_(text))
+            self.rating_buttons[level].setEnabled(True)
+        self.rating_thanks.clear()
+        self.finish_button.setText(_("Finish"))
+        self.finish_button.setFocus()
+
+    def _rated(self, level: str) -> None:
+        for widget in self.rating_buttons.values():
+            widget.setEnabled(False)
+        self.rating_thanks.setText(_("Thank you for your rating."))
+        self.rate.emit(level)
+
+    def set_countdown(self, seconds: int) -> None:
+        self.countdown.setText(
+            _("This screen will return to the start in {seconds} seconds.").format(seconds=seconds)
+        )
+
+    def spoken_text(self) -> str:
+        return f"{self.status.text()} {self.number_label.text()} {self.number.text()}"
+
+
+class MessagePage(Page):
+    home = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.message = label(name="question")
+        self.body.addStretch(1)
+        self.body.addWidget(self.message)
+        self.body.addStretch(1)
+        self.home_button = button("", self.home.emit, name="primary")
+        self.actions.addStretch(1)
+        self.actions.addWidget(self.home_button)
+
+    def show_message(self, title: str, text: str) -> None:
+        self.title.setText(title)
+        self.message.setText(text)
+        self.home_button.setText(_("Back to the start"))
+        self.home_button.setFocus()
+
+    def spoken_text(self) -> str:
+        return self.message.text()
+
+
+def shortcut(parent: QWidget, keys: str | QKeySequence.StandardKey, slot: Callable[[], None]) -> QShortcut:
+    sc = QShortcut(QKeySequence(keys), parent)
+    sc.setContext(Qt.ShortcutContext.WindowShortcut)
+    sc.activated.connect(slot)
+    return sc

@@ -1,0 +1,136 @@
+"""Large, touch- and keyboard-friendly building blocks used by every screen."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QFrame,
+    QGridLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+
+def label(text: str = "", name: str = "", wrap: bool = True) -> QLabel:
+    widget = QLabel(text)
+    if name:
+        widget.setObjectName(name)
+    widget.setWordWrap(wrap)
+    widget.setTextFormat(Qt.TextFormat.PlainText)  # catalogue and card text is never markup
+    return widget
+
+
+def button(text: str, on_click: Callable[[], None] | None = None, *, name: str = "") -> QPushButton:
+    widget = QPushButton(text)
+    if name:
+        widget.setObjectName(name)
+    widget.setAutoDefault(True)  # Enter activates the focused button
+    widget.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+    if on_click is not None:
+        widget.clicked.connect(on_click)
+    return widget
+
+
+class ErrorSummary(QFrame):
+    """A boxed list of what needs correcting, placed at the top of the page."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("error_summary")
+        self._layout = QVBoxLayout(self)
+        self._title = label(name="field_error")
+        self._items = label()
+        self._layout.addWidget(self._title)
+        self._layout.addWidget(self._items)
+        self.hide()
+
+    def show_errors(self, title: str, lines: Sequence[str]) -> None:
+        self._title.setText(title)
+        self._items.setText("\n".join(f"• {line}" for line in lines))
+        self.setAccessibleDescription(title + "\n" + "\n".join(lines))
+        self.show()
+
+    def clear(self) -> None:
+        self._title.clear()
+        self._items.clear()
+        self.hide()
+
+    def text(self) -> str:
+        return self._title.text() + "\n" + self._items.text()
+
+
+class Keypad(QWidget):
+    """Big on-screen digit keys that type into a line edit; extra keys such as X or - as needed."""
+
+    def __init__(self, target: QLineEdit, extra: str = "", delete_text: str = "⌫") -> None:
+        super().__init__()
+        self._target = target
+        grid = QGridLayout(self)
+        grid.setSpacing(12)
+        keys = ["1", "2", "3", "4", "5", "6", "7", "8", "9", extra or "", "0", "⌫"]
+        self.buttons: dict[str, QPushButton] = {}
+        for index, key in enumerate(keys):
+            if not key:
+                continue
+            text = delete_text if key == "⌫" else key
+            widget = button(text, name="key")
+            widget.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # typing stays in the field
+            widget.setMinimumSize(110, 88)
+            widget.clicked.connect(lambda _checked=False, k=key: self._press(k))
+            grid.addWidget(widget, index // 3, index % 3)
+            self.buttons[key] = widget
+
+    def set_delete_text(self, text: str) -> None:
+        if "⌫" in self.buttons:
+            self.buttons["⌫"].setText(text)
+
+    def _press(self, key: str) -> None:
+        if key == "⌫":
+            self._target.backspace()
+        else:
+            self._target.insert(key)
+        self._target.setFocus()
+
+
+class Choices(QWidget):
+    """One large button per option; exactly one can be chosen. Arrow keys and Enter work."""
+
+    chosen = Signal(str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._layout = QVBoxLayout(self)
+        self._layout.setSpacing(14)
+        self._group = QButtonGroup(self)
+        self._group.setExclusive(True)
+        self._values: dict[QPushButton, str] = {}
+
+    def set_options(self, options: Sequence[tuple[str, str]], selected: str | None) -> None:
+        for widget in list(self._values):
+            self._group.removeButton(widget)
+            widget.deleteLater()
+        self._values.clear()
+        for value, text in options:
+            widget = button(text, name="choice")
+            widget.setCheckable(True)
+            widget.setChecked(value == selected)
+            widget.clicked.connect(lambda _checked=False, v=value: self.chosen.emit(v))
+            self._group.addButton(widget)
+            self._layout.addWidget(widget)
+            self._values[widget] = value
+
+    def value(self) -> str | None:
+        checked = self._group.checkedButton()
+        return None if checked is None else self._values.get(checked)  # type: ignore[arg-type]
+
+    def button_for(self, value: str) -> QPushButton | None:
+        return next((b for b, v in self._values.items() if v == value), None)
+
+    def buttons(self) -> list[QPushButton]:
+        return list(self._values)

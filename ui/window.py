@@ -1,0 +1,513 @@
+"""The terminal window: shows the page for the session's step and reacts to people and devices."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QApplication,
+    QFrame,
+    QHBoxLayout,
+    QMainWindow,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from devices.identity import Identity, is_valid_id_number
+from devices.readers.base import EventKind, ReaderError, ReaderEvent
+from kiosk.catalogue import Catalogue, Question
+from kiosk.config import Config, Mode
+from kiosk.errors import UserFacingError, message_for
+from kiosk.forms import FieldError, display_value
+from kiosk.i18n import N_, _, current_language, set_language
+from kiosk.identity import mask_id_number, mask_name
+from kiosk.session import Draft, EndReason, SecondCardError, Session, Step
+from kiosk.submissions import SubmissionResult
+from ui.background import Background
+from ui.screens import (
+    BusyPage,
+    DonePage,
+    GuidePage,
+    MessagePage,
+    QuestionPage,
+    ReviewPage,
+    ServicesPage,
+    WelcomePage,
+    shortcut,
+)
+from ui.theme import Palette, Sizes, scaled, stylesheet
+from ui.voice import VoiceGuide
+from ui.widgets import button, label
+
+log = logging.getLogger(__name__)
+
+READER_ADVICE = {
+    ReaderError.UNSUPPORTED_CARD: N_(
+        "This card cannot be read here. Please use your resident ID card, or ask staff for help."
+    ),
+    ReaderError.CARD_MOVED: N_(
+        "The card was moved before reading finished. Please place it on the reader again and keep it still."
+    ),
+    ReaderError.READER_GONE: N_("The card reader is not connected. Please ask staff for help."),
+    ReaderError.SAM_FAULT: N_("The card reader has a fault. Please ask staff for help."),
+    ReaderError.TIMEOUT: N_("Reading the card took too long. Please place it on the reader again."),
+    ReaderError.BAD_DATA: N_("The card could not be read properly. Please try again or ask staff for help."),
+    ReaderError.OTHER: N_("The card could not be read. Please try again or ask staff for help."),
+}
+
+END_MESSAGES = {
+    EndReason.IDLE: N_("Your visit ended because there was no activity. Your information has been cleared."),
+    EndReason.CARD_REMOVED: N_("Your ID card was taken away, so your visit has ended. Your information has been cleared."),
+    EndReason.FINISHED: N_("Thank you. Your information has been cleared."),
+    EndReason.CANCELLED: N_("Your visit has ended. Your information has been cleared."),
+}
+
+
+class KioskWindow(QMainWindow):
+    step_changed = Signal(str)
+    submission_done = Signal(object)  # SubmissionResult
+    submission_failed = Signal(str)
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        catalogue: Catalogue,
+        submit: Callable[[Draft], SubmissionResult],
+        background: Background,
+        voice: VoiceGuide,
+        demo_card: Callable[[], None] | None = None,
+        rate: Callable[[str, str], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.session = Session(catalogue)
+        self._submit = submit
+        self._background = background
+        self.voice = voice
+        self._demo_card = demo_card
+        self._rate = rate
+        self._generation = 0  # bumps on every session end: late callbacks of an old visit are dropped
+        self.setWindowTitle(_("Government services self-service terminal"))
+        self.setStyleSheet(stylesheet(Palette(), scaled(Sizes(), config.font_scale)))
+
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self._build_header())
+        self.idle_banner = self._build_idle_banner()
+        layout.addWidget(self.idle_banner)
+        self.stack = QStackedWidget()
+        layout.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+
+        self.welcome = WelcomePage(demo=demo_card is not None)
+        self.services = ServicesPage()
+        self.guide = GuidePage()
+        self.question = QuestionPage()
+        self.review = ReviewPage()
+        self.busy = BusyPage()
+        self.done = DonePage()
+        self.message = MessagePage()
+        for page in (self.welcome, self.services, self.guide, self.question, self.review,
+                     self.busy, self.done, self.message):
+            self.stack.addWidget(page)
+
+        self.welcome.demo_card.connect(self.present_demo_card)
+        self.services.chosen.connect(self._choose_service)
+        self.services.end.connect(lambda: self.end_session(EndReason.CANCELLED))
+        self.guide.back.connect(self._guide_back)
+        self.guide.start.connect(self._start_form)
+        self.question.back.connect(self._question_back)
+        self.question.next.connect(self._question_next)
+        self.review.back.connect(self._review_back)
+        self.review.submit.connect(self._submit_clicked)
+        self.review.edit.connect(self._edit)
+        self.done.finish.connect(lambda: self.end_session(EndReason.FINISHED))
+        self.done.rate.connect(self._rated)
+        self.message.home.connect(lambda: self.end_session(EndReason.CANCELLED))
+
+        shortcut(self, "F2", self.present_demo_card)
+        shortcut(self, "Ctrl+L", self.toggle_language)
+        shortcut(self, "Escape", self._escape)
+
+        self._idle = QTimer(self, singleShot=True, interval=int(config.idle_timeout_s * 1000))
+        self._idle.timeout.connect(self._idle_warning)
+        self._tick = QTimer(self, interval=1000)
+        self._tick.timeout.connect(self._on_tick)
+        self._countdown = 0
+        self._countdown_kind = ""
+        self._anim = QTimer(self, interval=900)
+        self._anim.timeout.connect(self.welcome.animate)
+        QApplication.instance().installEventFilter(self)  # type: ignore[union-attr]
+        self.voice.set_language(current_language())
+        self.render()
+
+    # -- building -----------------------------------------------------------------------------
+    def _build_header(self) -> QFrame:
+        header = QFrame()
+        header.setObjectName("header")
+        row = QHBoxLayout(header)
+        row.setContentsMargins(24, 8, 24, 8)
+        self.hall_label = label(wrap=False)
+        self.queue_label = label(wrap=False)
+        self.queue_label.setVisible(self.config.mode is not Mode.KIOSK)
+        self.voice_button = button("", self.toggle_voice)
+        self.language_button = button("", self.toggle_language)
+        row.addWidget(self.hall_label)
+        row.addStretch(1)
+        row.addWidget(self.queue_label)
+        row.addWidget(self.voice_button)
+        row.addWidget(self.language_button)
+        return header
+
+    def _build_idle_banner(self) -> QFrame:
+        frame = QFrame()
+        frame.setObjectName("notice")
+        row = QHBoxLayout(frame)
+        row.setContentsMargins(24, 12, 24, 12)
+        self.idle_text = label()
+        self.idle_button = button("", self.keep_going, name="primary")
+        row.addWidget(self.idle_text, 1)
+        row.addWidget(self.idle_button)
+        frame.hide()
+        return frame
+
+    # -- showing ------------------------------------------------------------------------------
+    def render(self) -> None:
+        """Show the page for the session's step, in the active language."""
+        self._retranslate_header()
+        step = self.session.step
+        page: QWidget
+        if step is Step.WELCOME:
+            self.welcome.retranslate()
+            page = self.welcome
+            self._anim.start()
+        else:
+            self._anim.stop()
+        if step is Step.SERVICES:
+            identity = self._identity()
+            self.services.show_services(
+                _("Hello, {name}").format(name=mask_name(identity.name)),
+                _("ID card: {number}").format(number=mask_id_number(identity.id_number)),
+                self.session.catalogue.services,
+            )
+            page = self.services
+        elif step is Step.GUIDE:
+            assert self.session.service is not None
+            self.guide.show_guide(self.session.service)
+            page = self.guide
+        elif step is Step.QUESTION:
+            q = self.session.current_question
+            self.question.show_question(q, self.session.answers.get(q.field), self.session.page,
+                                        len(self.session.pages))
+            page = self.question
+        elif step is Step.REVIEW:
+            self._show_review([])
+            page = self.review
+        elif step is Step.SUBMITTING:
+            self.busy.show_busy(_("Saving your application. Please wait…"))
+            page = self.busy
+        elif step is Step.DONE:
+            self._show_done(self.session.result)
+            page = self.done
+        self.stack.setCurrentWidget(page)
+        self.voice.say(page.spoken_text())  # type: ignore[attr-defined]
+        self.step_changed.emit(step.value)
+
+    def _retranslate_header(self) -> None:
+        self.setWindowTitle(_("Government services self-service terminal"))
+        self.hall_label.setText(self.config.hall_name or _("Government Service Hall"))
+        self.language_button.setText("English" if current_language() != "en" else "中文")
+        self.language_button.setAccessibleName(_("Change language"))
+        self.voice_button.setText(_("Voice: on") if self.voice.enabled else _("Voice: off"))
+        self.idle_button.setText(_("I need more time"))
+
+    def _show_review(self, errors: list[FieldError]) -> None:
+        assert self.session.service is not None
+        self.review.show_review(self.session.service, self.session.answers, errors, self._shown_value)
+
+    @staticmethod
+    def _shown_value(question: Question, value: object) -> str:
+        if question.prefill == "identity.id_number" and isinstance(value, str):
+            return mask_id_number(value)
+        if question.prefill == "identity.name" and isinstance(value, str):
+            return mask_name(value)
+        return display_value(question, value)
+
+    def _show_done(self, result: SubmissionResult) -> None:
+        if result.delivered:
+            accepted = _("Your application has been received by the service platform.")
+            notice = ""
+        else:
+            accepted = _("Your application is saved on this terminal.")
+            notice = _(
+                "The network is not available right now. Your application will be uploaded "
+                "automatically when it is back. Your receipt number is already valid."
+            )
+        if result.printed:
+            printed = _("Please take your receipt from the printer below the screen.")
+        else:
+            printed = _(
+                "The receipt could not be printed. Please write down your receipt number or ask staff to print it."
+            )
+        self.done.show_done(accepted_text=accepted, receipt_number=result.receipt_number,
+                            notice=notice, printed=printed)
+        self._start_countdown("done", int(self.config.done_reset_s))
+
+    def show_welcome_message(self, text: str) -> None:
+        self.welcome.show_message(text)
+        if text:
+            self.voice.say(text)
+
+    # -- people -------------------------------------------------------------------------------
+    def present_demo_card(self) -> None:
+        if self._demo_card is not None and self.session.step is Step.WELCOME:
+            self._demo_card()
+
+    def toggle_language(self) -> None:
+        if self.session.step is Step.QUESTION:
+            self._keep_typed_answer()
+        set_language("en" if current_language() != "en" else "zh_CN")
+        self.voice.set_language(current_language())
+        self.render()
+
+    def toggle_voice(self) -> None:
+        self.voice.set_enabled(not self.voice.enabled)
+        self._retranslate_header()
+
+    def _escape(self) -> None:
+        step = self.session.step
+        if step is Step.GUIDE:
+            self._guide_back()
+        elif step is Step.QUESTION:
+            self._question_back()
+        elif step is Step.REVIEW:
+            self._review_back()
+
+    def _choose_service(self, service_id: str) -> None:
+        try:
+            self.session.choose_service(service_id)
+        except UserFacingError as exc:
+            self._show_problem(exc)
+            return
+        self.render()
+
+    def _guide_back(self) -> None:
+        self.session.back_to_services()
+        self.render()
+
+    def _start_form(self) -> None:
+        self.session.start_form()
+        self.render()
+
+    def _keep_typed_answer(self) -> None:
+        q = self.session.current_question
+        self.session.set_answer(q.field, self.question.value())
+
+    def _question_back(self) -> None:
+        self._keep_typed_answer()
+        self.session.previous_page()
+        self.render()
+
+    def _question_next(self) -> None:
+        self._keep_typed_answer()
+        error = self.session.next_page()
+        if error is not None:
+            self.question.set_error(error)
+            self.voice.say(error.message)
+            return
+        self.render()
+
+    def _review_back(self) -> None:
+        self.session.previous_page()
+        self.render()
+
+    def _edit(self, field: str) -> None:
+        self.session.edit(field)
+        self.render()
+
+    def _submit_clicked(self) -> None:
+        outcome = self.session.begin_submit()
+        if isinstance(outcome, list):
+            if self.session.step is Step.QUESTION:
+                self.render()
+                current = self.session.current_question.field
+                first = next((e for e in outcome if e.field == current), outcome[0])
+                self.question.set_error(first)
+                self.voice.say(first.message)
+            else:
+                self._show_review(outcome)
+            return
+        self.render()
+        generation = self._generation
+        self._background.run(
+            lambda: self._submit(outcome),
+            lambda result: self._submitted(generation, result),
+            lambda exc: self._submit_error(generation, exc),
+        )
+
+    def _submitted(self, generation: int, result: SubmissionResult) -> None:
+        self.submission_done.emit(result)
+        if generation != self._generation:
+            return  # the person already left; the submission is saved and the receipt printed
+        self.session.submitted(result)
+        self.render()
+
+    def _submit_error(self, generation: int, exc: BaseException) -> None:
+        if not isinstance(exc, UserFacingError):
+            log.error("submission failed: %s", type(exc).__name__, exc_info=exc)
+        text = message_for(exc)
+        self.submission_failed.emit(text)
+        if generation != self._generation:
+            return
+        self.session.submit_failed()
+        self.render()
+        self.review.summary.show_errors(text, [])
+        self.voice.say(text)
+
+    def _rated(self, level: str) -> None:
+        result = self.session.result
+        if self._rate is not None and isinstance(result, SubmissionResult):
+            submission_id = result.submission_id
+            rate = self._rate
+            self._background.run(lambda: rate(submission_id, level), lambda _r: None,
+                                 lambda exc: log.warning("rating not sent: %s", type(exc).__name__))
+
+    def _show_problem(self, exc: BaseException) -> None:
+        self.message.show_message(_("Sorry"), message_for(exc))
+        self.stack.setCurrentWidget(self.message)
+        self.voice.say(message_for(exc))
+
+    # -- devices ------------------------------------------------------------------------------
+    def on_reader_event(self, event: ReaderEvent) -> None:
+        if event.kind is EventKind.IDENTITY and event.identity is not None:
+            self._card_read(event.identity)
+        elif event.kind is EventKind.CARD_REMOVED:
+            if self.session.active and self.session.step not in (Step.DONE, Step.WELCOME):
+                if self.config.card_removal_ends_session:
+                    self.end_session(EndReason.CARD_REMOVED)
+        elif event.kind is EventKind.ERROR and event.error is not None:
+            log.warning("reader %s: %s %s", event.reader, event.error.value, event.detail)
+            if self.session.step is Step.WELCOME:
+                self.show_welcome_message(_(READER_ADVICE[event.error]))
+        elif event.kind is EventKind.READER_REMOVED and self.session.step is Step.WELCOME:
+            self.show_welcome_message(_(READER_ADVICE[ReaderError.READER_GONE]))
+
+    def _card_read(self, identity: Identity) -> None:
+        if not is_valid_id_number(identity.id_number):
+            if self.session.step is Step.WELCOME:
+                self.show_welcome_message(_(READER_ADVICE[ReaderError.BAD_DATA]))
+            return
+        try:
+            self.session.card_read(identity)
+        except SecondCardError as exc:
+            self.voice.say(exc.user_message())
+            self.statusBar().showMessage(exc.user_message(), 10_000)
+            return
+        except UserFacingError:
+            return  # a card placed during the receipt page: nothing to do
+        self.welcome.show_message("")
+        self.touch()
+        self.render()
+
+    def update_queue_status(self, status: Any) -> None:
+        pending = getattr(status, "pending", 0)
+        self.queue_label.setText(_("Waiting to upload: {count}").format(count=pending))
+
+    # -- time ---------------------------------------------------------------------------------
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if event.type() in (QEvent.Type.KeyPress, QEvent.Type.MouseButtonPress, QEvent.Type.TouchBegin):
+            self.touch()
+        return False
+
+    def touch(self) -> None:
+        """Someone is there: restart the idle clock and withdraw any warning."""
+        if self._countdown_kind == "idle":
+            self.keep_going()
+        if self.session.active and self.session.step is not Step.DONE:
+            self._idle.start()
+
+    def keep_going(self) -> None:
+        self.idle_banner.hide()
+        if self._countdown_kind == "idle":
+            self._countdown_kind = ""
+            self._tick.stop()
+        if self.session.active:
+            self._idle.start()
+
+    def _idle_warning(self) -> None:
+        if not self.session.active or self.session.step in (Step.SUBMITTING, Step.DONE):
+            return
+        self._start_countdown("idle", int(self.config.idle_warning_s))
+        self.idle_banner.show()
+        self.voice.say(self.idle_text.text())
+
+    def _start_countdown(self, kind: str, seconds: int) -> None:
+        self._countdown_kind = kind
+        self._countdown = seconds
+        self._show_countdown()
+        self._tick.start()
+
+    def _on_tick(self) -> None:
+        self._countdown -= 1
+        if self._countdown <= 0:
+            kind = self._countdown_kind
+            self._tick.stop()
+            self._countdown_kind = ""
+            self.end_session(EndReason.IDLE if kind == "idle" else EndReason.FINISHED)
+            return
+        self._show_countdown()
+
+    def _show_countdown(self) -> None:
+        if self._countdown_kind == "idle":
+            self.idle_text.setText(
+                _("Are you still there? To protect your information, this visit will end in {seconds} seconds.")
+                .format(seconds=self._countdown)
+            )
+        elif self._countdown_kind == "done":
+            self.done.set_countdown(self._countdown)
+
+    # -- the end ------------------------------------------------------------------------------
+    def end_session(self, reason: EndReason) -> None:
+        """Forget the person: session data, every page that showed it, and what was spoken."""
+        was_active = self.session.active
+        self._generation += 1
+        self.session.end(reason)
+        self._idle.stop()
+        self._tick.stop()
+        self._countdown_kind = ""
+        self.idle_banner.hide()
+        self._wipe_pages()
+        self.voice.stop()
+        self.voice.spoken.clear()
+        self.render()
+        if was_active:
+            self.show_welcome_message(_(END_MESSAGES[reason]))
+
+    def _wipe_pages(self) -> None:
+        self.services.show_services("", "", ())
+        self.question.line.clear()
+        self.question.set_error(None)
+        self.review.show_review_cleared()
+        self.done.show_done(accepted_text="", receipt_number="", notice="", printed="")
+        self.message.show_message("", "")
+        self.statusBar().clearMessage()
+
+    def _identity(self) -> Identity:
+        identity = self.session.identity
+        assert identity is not None
+        return identity
+
+    def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        QApplication.instance().removeEventFilter(self)  # type: ignore[union-attr]
+        self._idle.stop()
+        self._tick.stop()
+        self._anim.stop()
+        super().closeEvent(event)
+

@@ -22,7 +22,9 @@ log = logging.getLogger("hall")
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="hall-terminal", description=__doc__)
-    parser.add_argument("--config", type=Path, help="settings file (TOML); default from platformdirs")
+    parser.add_argument(
+        "--config", type=Path, help="settings file (TOML); default from platformdirs"
+    )
     parser.add_argument("--mode", choices=["kiosk", "counter", "rural"], help="terminal mode")
     parser.add_argument("--language", choices=["zh_CN", "en"], help="starting language")
     parser.add_argument("--platform-url", help="the service platform's base URL")

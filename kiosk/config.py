@@ -29,6 +29,13 @@ class ConfigError(UserFacingError):
         self.detail = detail
 
 
+def default_data_dir() -> Path:
+    override = os.environ.get("HALL_DATA_DIR")
+    if override:
+        return Path(override)
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     mode: Mode = Mode.KIOSK
@@ -36,7 +43,7 @@ class Config:
     terminal_id: str = "K01"
     hall_name: str = ""
     platform_url: str = "http://127.0.0.1:8700"
-    data_dir: Path = field(default_factory=lambda: default_data_dir())
+    data_dir: Path = field(default_factory=default_data_dir)
     receipts_dir: Path | None = None  # default: <data_dir>/receipts
     idle_timeout_s: float = 90.0  # no touch for this long: ask "are you still there?"
     idle_warning_s: float = 30.0  # then this long to answer before the session ends
@@ -65,13 +72,6 @@ class Config:
     @property
     def counters_path(self) -> Path:
         return self.data_dir / "receipt-counter.json"
-
-
-def default_data_dir() -> Path:
-    override = os.environ.get("HALL_DATA_DIR")
-    if override:
-        return Path(override)
-    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
 def default_config_path() -> Path:

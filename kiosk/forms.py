@@ -16,7 +16,7 @@ from jsonschema.exceptions import ValidationError
 
 from devices.identity import Identity, is_valid_id_number
 from kiosk.catalogue import Question, Service
-from kiosk.i18n import _, pick
+from kiosk.i18n import N_, _, pick
 
 ID_NUMBER_FORMAT = "cn-id-number"
 
@@ -82,55 +82,50 @@ def clean_answers(service: Service, answers: Mapping[str, object]) -> dict[str, 
     """Drop empty answers so that 'required' speaks for them; keep only the form's fields."""
     fields = {q.field for q in service.questions}
     cleaned: dict[str, Any] = {}
-    for name, value in answers.items():
+    for name, raw in answers.items():
         if name not in fields:
             continue
-        value = coerce(service, name, value)
+        value = coerce(service, name, raw)
         if value is not None:
             cleaned[name] = value
     return cleaned
 
 
+_BY_KEYWORD = {
+    "required": N_("Please answer this question."),
+    "enum": N_("Please choose one of the options."),
+    "const": N_("Please choose one of the options."),
+    "minLength": N_("Please write at least {limit} characters."),
+    "maxLength": N_("Please write no more than {limit} characters."),
+    "minimum": N_("Please enter a number no smaller than {limit}."),
+    "maximum": N_("Please enter a number no larger than {limit}."),
+}
+_BY_FORMAT = {
+    ID_NUMBER_FORMAT: N_("This ID number is not valid. Please check every digit."),
+    "date": N_("Please enter a date like 2026-11-23."),
+}
+_BY_TYPE = {
+    "integer": N_("Please enter a number."),
+    "number": N_("Please enter a number."),
+    "boolean": N_("Please choose yes or no."),
+}
+_FALLBACK = N_("This answer cannot be accepted. Please check it or ask staff for help.")
+
+
 def _message(question: Question | None, error: ValidationError) -> str:
     code = str(error.validator)
     value = error.validator_value
-    if code == "required":
-        return _("Please answer this question.")
     if code in ("pattern", "format"):
         if question is not None and question.error:
             return pick(question.error)
-        if code == "format" and value == ID_NUMBER_FORMAT:
-            return _("This ID number is not valid. Please check every digit.")
-        if code == "format" and value == "date":
-            return _("Please enter a date like 2026-11-23.")
-        return _("This does not look right. Please check it.")
-    if code == "minLength":
-        return _("Please write at least {count} characters.").format(count=value)
-    if code == "maxLength":
-        return _("Please write no more than {count} characters.").format(count=value)
-    if code in ("enum", "const"):
-        return _("Please choose one of the options.")
-    if code == "minimum":
-        return _("Please enter a number no smaller than {limit}.").format(limit=value)
-    if code == "maximum":
-        return _("Please enter a number no larger than {limit}.").format(limit=value)
+        fmt = _BY_FORMAT.get(value) if code == "format" else None
+        return _(fmt or N_("This does not look right. Please check it."))
     if code == "type":
-        if value in ("integer", "number"):
-            return _("Please enter a number.")
-        if value == "boolean":
-            return _("Please choose yes or no.")
-    return _("This answer cannot be accepted. Please check it or ask staff for help.")
+        return _(_BY_TYPE.get(value, _FALLBACK))
+    return _(_BY_KEYWORD.get(code, _FALLBACK)).format(limit=value)
 
 
 def _field_of(error: ValidationError) -> str:
-    if error.validator == "required":
-        # "'phone' is a required property": the missing name is in the instance check
-        missing = [
-            name
-            for name in error.validator_value
-            if isinstance(error.instance, dict) and name not in error.instance
-        ]
-        return str(missing[0]) if missing else ""
     return str(error.absolute_path[0]) if error.absolute_path else ""
 
 
@@ -154,7 +149,9 @@ def validate(service: Service, answers: Mapping[str, object]) -> list[FieldError
     return sorted(found.values(), key=lambda e: order.get(e.field, len(order)))
 
 
-def validate_field(service: Service, field: str, answers: Mapping[str, object]) -> FieldError | None:
+def validate_field(
+    service: Service, field: str, answers: Mapping[str, object]
+) -> FieldError | None:
     """The problem with one answer, if any: for checking a page before moving on."""
     for error in validate(service, answers):
         if error.field == field:

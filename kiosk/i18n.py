@@ -80,7 +80,7 @@ def _(message: str) -> str:
     return _translator.gettext(message)
 
 
-def N_(message: str) -> str:  # noqa: N802 - the conventional gettext marker name
+def N_(message: str) -> str:
     """Mark a message for translation without translating it yet."""
     return message
 

@@ -72,7 +72,9 @@ class SubmitOutcome:
     retry_after_s: float | None = None
     error: str = ""  # short, non-personal, English: for logs and the outbox's last_error
     fields: tuple[FieldError, ...] = field(default_factory=tuple)
-    offline: bool = False  # no HTTP answer at all: the network (not the platform) is the problem
+    # The platform itself did not answer: no answer at all, or one from a portal or proxy in its
+    # place. The sync engine then probes health instead of spending attempts.
+    offline: bool = False
 
     @property
     def delivered(self) -> bool:
@@ -297,6 +299,7 @@ def _unexpected(status: int) -> SubmitOutcome:
         http_status=status,
         error_code=UNEXPECTED_ANSWER,
         error=f"unexpected answer (HTTP {status})",
+        offline=True,
     )
 
 

@@ -37,7 +37,10 @@ class EndReason(Enum):
 class SecondCardError(UserFacingError):
     def __init__(self) -> None:
         super().__init__(
-            N_("Another ID card was placed on the reader. Please finish or end the current visit first.")
+            N_(
+                "Another ID card was placed on the reader. "
+                "Please finish or end the current visit first."
+            )
         )
 
 

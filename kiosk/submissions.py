@@ -162,7 +162,14 @@ class Submitter:
         log.info("submission %s saved", submission_id)
         delivered = self._uploader.deliver_now(submission_id, self._upload_wait_s)
         url = tracking_url(self._config.platform_url, submission_id)
-        printed = self._print(draft.service, draft, receipt_number, created_at, url, delivered)
+        printed = self._print(
+            service=draft.service,
+            draft=draft,
+            receipt_number=receipt_number,
+            created_at=created_at,
+            url=url,
+            delivered=delivered,
+        )
         return SubmissionResult(
             submission_id=submission_id,
             receipt_number=receipt_number,
@@ -174,6 +181,7 @@ class Submitter:
 
     def _print(
         self,
+        *,
         service: Service,
         draft: Draft,
         receipt_number: str,

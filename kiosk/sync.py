@@ -91,6 +91,11 @@ class SyncEngine:
         self._lock = threading.Lock()  # guards the fields below
         self._online: bool | None = None
         self._awaiting_network = False
+        # Set when a probe succeeded and waiting rows were brought forward; cleared by the next
+        # answer. If the next send still fails as if offline, the rows follow their backoff
+        # instead of being brought forward again at every probe (no retry storm against a
+        # platform whose health check answers while its submissions do not).
+        self._recovering = False
         self._last_success_at: float | None = None
         self._last_error: str | None = None
         self._draining = False
@@ -250,8 +255,9 @@ class SyncEngine:
             self._online = ok
             if ok:
                 self._awaiting_network = False
+                self._recovering = True
         if ok:
-            moved = self._outbox.bring_forward()
+            moved = 0
             log.info("sync: the platform answers again; %d waiting row(s) due now", moved)
         if changed:
             self._notify()
@@ -298,9 +304,10 @@ class SyncEngine:
                 self._last_error = code
                 if outcome.offline:
                     self._online = False
-                    self._awaiting_network = True
+                    self._awaiting_network = not self._recovering
                 elif outcome.http_status is not None:
                     self._online = True
+                self._recovering = False
             log.info(
                 "sync: outbox item %s not delivered (%s); next try in %.1f s",
                 item.id,
@@ -318,6 +325,7 @@ class SyncEngine:
     ) -> None:
         with self._lock:
             self._last_error = last_error
+            self._recovering = False
             if online is not None:
                 self._online = online
             if success:

@@ -40,9 +40,7 @@ _STORAGE = N_("The terminal's local storage has a problem.")
 ERROR_TEXT: dict[str, str] = {
     TIMEOUT: N_("The platform did not answer in time."),
     CONNECTION_FAILED: N_("There is no network connection to the platform."),
-    TLS_ERROR: N_(
-        "The secure connection to the platform failed (the network may need a sign-in)."
-    ),
+    TLS_ERROR: N_("The secure connection to the platform failed (the network may need a sign-in)."),
     TRANSPORT_ERROR: N_("The connection broke off while sending."),
     UNEXPECTED_ANSWER: N_(
         "The answer did not come from the platform (the network may need a sign-in)."

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import functools
 import json
 import logging
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ParamSpec, TypeVar
 from urllib.parse import quote
 
 from fastapi import FastAPI, Header
@@ -15,7 +20,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -37,6 +41,9 @@ _JSON = "application/json"
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], dt.datetime]
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+DB_THREADS = 8
 
 
 def _local_now() -> dt.datetime:
@@ -112,6 +119,25 @@ class _Platform:
         self.faults = faults
         self.clock = clock
         self.catalogue_bytes = _json_bytes(catalogue.doc)
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+
+    async def run(self, call: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        """call on the platform's own database threads, which close() joins (the event loop's
+        shared pools are never joined, so a stopped server would leave threads behind)."""
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(DB_THREADS, thread_name_prefix="refplatform-db")
+            pool = self._pool
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(pool, functools.partial(call, *args, **kwargs))
+
+    def close(self) -> None:
+        """Finish the database work under way and end the database threads."""
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
 
     def now(self) -> str:
         return self.clock().isoformat(timespec="seconds")
@@ -153,15 +179,13 @@ class _Platform:
             return read
         envelope, body = read
         body_hash = canonical_hash(body)
-        earlier = await run_in_threadpool(
-            self.storage.earlier_answer, envelope.submission_id, body_hash
-        )
+        earlier = await self.run(self.storage.earlier_answer, envelope.submission_id, body_hash)
         if earlier is None:
             # A key seen before is answered as before, even if the catalogue changed since.
             refusal = self._refusal(envelope)
             if refusal is not None:
                 return refusal
-            earlier = await run_in_threadpool(
+            earlier = await self.run(
                 self.storage.store_submission, self._new_submission(request, envelope, body)
             )
             if earlier.outcome is Outcome.CREATED:
@@ -227,7 +251,7 @@ class _Platform:
 
     async def get_submission(self, submission_id: str) -> Response:
         """Status and history of a submission."""
-        record = await run_in_threadpool(self.storage.submission, submission_id)
+        record = await self.run(self.storage.submission, submission_id)
         return _not_found() if record is None else _json(200, _state(record))
 
     async def post_rating(self, submission_id: str, request: Request) -> Response:
@@ -239,7 +263,7 @@ class _Platform:
         except ValueError:
             return _error(400, "bad_request", "the body is not JSON")
         rated_at = self.now()
-        known = await run_in_threadpool(
+        known = await self.run(
             self.storage.rate, submission_id, rating.level, rating.comment, rated_at
         )
         if not known:
@@ -257,14 +281,14 @@ class _Platform:
         except ValueError:
             return _error(400, "bad_request", "the body is not JSON")
         note = change.note.model_dump() if change.note else STATUS_NOTES[change.status]
-        record = await run_in_threadpool(
+        record = await self.run(
             self.storage.set_status, submission_id, change.status, self.now(), note
         )
         return _not_found() if record is None else _json(200, _state(record))
 
     async def track(self, submission_id: str) -> HTMLResponse:
         """The bilingual tracking page the receipt's QR code opens."""
-        record = await run_in_threadpool(self.storage.submission, submission_id)
+        record = await self.run(self.storage.submission, submission_id)
         if record is None:
             return HTMLResponse(not_found_page(), status_code=404)
         service = self.catalogue.service(record.service_id)
@@ -407,7 +431,14 @@ def create_app(
         faults if faults is not None else NoFaults(),
         clock,
     )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        platform.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Hall terminal platform API",
         version=API_VERSION,
         description="Reference implementation of the platform API v1 (docs/api.md).",

@@ -35,6 +35,10 @@ class _ThreadServer(uvicorn.Server):
         self._wake = asyncio.Event()
         try:
             await super().startup(sockets=sockets)
+        except SystemExit:
+            # uvicorn exits the process when it cannot start; here only this server ends and
+            # start_in_thread reports the failure to its caller.
+            self.should_exit = True
         finally:
             self.ready.set()
 
@@ -71,6 +75,11 @@ class RunningPlatform:
         self.db_path = db_path
 
     @property
+    def serving(self) -> bool:
+        """True until stop() has ended the server's thread."""
+        return self._thread.is_alive()
+
+    @property
     def port(self) -> int:
         return int(self.base_url.rsplit(":", 1)[1])
 
@@ -99,6 +108,22 @@ class RunningPlatform:
         return f"RunningPlatform({self.base_url!r})"
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket, bound here so a busy port is an OSError in the caller's thread."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # proto must say TCP: asyncio sets TCP_NODELAY only on sockets that do, and without it
+    # every keep-alive answer (headers and body are two writes) waits for a delayed ACK, ~40 ms.
+    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        listener.listen(128)
+    except OSError:
+        listener.close()
+        raise
+    return listener
+
+
 def start_in_thread(
     db_path: Path,
     catalogue_path: Path,
@@ -109,25 +134,39 @@ def start_in_thread(
     faults: SubmissionFaults | None = None,
     startup_timeout: float = 10.0,
 ) -> RunningPlatform:
-    """Serve the platform on host:port (0: a free port) and return once it accepts connections."""
+    """Serve the platform on host:port (0: a free port) and return once it accepts connections.
+
+    Raises OSError when the address cannot be bound, RuntimeError when the server does not start.
+    """
     app = create_app(db_path, catalogue_path, public_url, faults=faults)
+    listener = _listen(host, port)
+    bound_host, bound_port = listener.getsockname()[:2]
     config = uvicorn.Config(
         app,
-        host=host,
-        port=port,
+        host=bound_host,
+        port=bound_port,
         log_config=None,  # leave the process's logging as the embedding program set it up
         log_level="warning",
         access_log=False,
-        lifespan="off",
+        lifespan="on",
         timeout_graceful_shutdown=5,
     )
     server = _ThreadServer(config)
-    thread = threading.Thread(target=server.run, name=f"refplatform-{host}:{port}", daemon=True)
-    thread.start()
-    if not server.ready.wait(startup_timeout) or not server.started:
-        server.request_exit()
-        thread.join(startup_timeout)
+    thread = threading.Thread(
+        target=server.run,
+        kwargs={"sockets": [listener]},
+        name=f"refplatform-{bound_port}",
+        daemon=True,
+    )
+    try:
+        thread.start()
+        started = server.ready.wait(startup_timeout) and server.started
+    finally:
+        if not server.started:
+            server.request_exit()
+            thread.join(startup_timeout)
+            listener.close()
+    if not started:
         raise RuntimeError(f"the platform server did not start on {host}:{port}")
-    bound_host, bound_port = server.servers[0].sockets[0].getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     return RunningPlatform(server, thread, f"http://{shown}:{bound_port}", db_path)

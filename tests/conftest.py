@@ -11,7 +11,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # A test never speaks through the sound card; the mock engine records what would be said.
 os.environ.setdefault("HALL_TTS_ENGINE", "mock")
 
-pytest_plugins = ["tests.fixtures.platform"]
+pytest_plugins = ["tests.fixtures.platform", "tests.fixtures.badpeer"]
 
 
 @pytest.fixture(autouse=True)

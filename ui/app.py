@@ -41,7 +41,7 @@ class Terminal:
             background=self.background,
             voice=self.voice,
             demo_card=demo_card,
-            rate=lambda sid, level: parts.client.rate(sid, level),
+            rate=parts.client.rate,
         )
         self.readers.event.connect(self.window.on_reader_event)
         self.status.changed.connect(self.window.update_queue_status)
@@ -67,7 +67,10 @@ class Terminal:
         self.parts.catalogue = catalogue
         if self.window.session.step is Step.WELCOME and not self.window.session.active:
             self.window.session.catalogue = catalogue
-            if self.window.stack.currentWidget() is self.window.message and self.parts.catalogue_error:
+            if (
+                self.window.stack.currentWidget() is self.window.message
+                and self.parts.catalogue_error
+            ):
                 self.parts.catalogue_error = None
                 self.window.render()
 
@@ -94,8 +97,8 @@ def run(
     fullscreen: bool = False,
     started: float | None = None,
 ) -> int:
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    assert isinstance(app, QApplication)
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     app.setApplicationName("hall-terminal")
     terminal = Terminal(parts, app)
     terminal.window.resize(1280, 900)
@@ -105,6 +108,7 @@ def run(
         terminal.window.show()
     terminal.start()
     if benchmark_ready:
+
         def ready() -> None:
             elapsed = time.monotonic() - started if started is not None else 0.0
             print(f"READY {elapsed:.3f}", flush=True)

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from kiosk.catalogue import Question, Service
-from kiosk.forms import FieldError, display_value
+from kiosk.forms import FieldError
 from kiosk.i18n import N_, _, pick
 from ui.widgets import Choices, ErrorSummary, Keypad, button, label
 
@@ -91,7 +91,9 @@ class WelcomePage(Page):
     def retranslate(self) -> None:
         self.title.setText(_("Welcome to the self-service terminal"))
         self.instruction.setText(_("Please place your ID card on the reader"))
-        self.hint.setText(_("The reader is below the screen. Keep the card still until you hear a sound."))
+        self.hint.setText(
+            _("The reader is below the screen. Keep the card still until you hear a sound.")
+        )
         if self.demo_button is not None:
             self.demo_button.setText(_("Present the demo ID card (F2)"))
         self.animate()
@@ -138,7 +140,9 @@ class ServicesPage(Page):
             summary = pick(service.summary)
             if summary:
                 text += f"\n{summary}"
-            widget = button(text, lambda _c=False, sid=service.id: self.chosen.emit(sid), name="service")
+            widget = button(
+                text, lambda _c=False, sid=service.id: self.chosen.emit(sid), name="service"
+            )
             widget.setAccessibleName(pick(service.name))
             self.body.addWidget(widget)
             self.service_buttons.append(widget)
@@ -223,7 +227,9 @@ class QuestionPage(Page):
     def show_question(self, question: Question, value: object, index: int, total: int) -> None:
         self._question = question
         self.title.setText(_("Your application"))
-        self.progress.setText(_("Question {number} of {total}").format(number=index + 1, total=total))
+        self.progress.setText(
+            _("Question {number} of {total}").format(number=index + 1, total=total)
+        )
         self.question.setText(pick(question.label))
         self.help.setText(pick(question.help))
         self.help.setVisible(bool(question.help))
@@ -238,7 +244,9 @@ class QuestionPage(Page):
             self.choices.show()
             if question.widget == "yesno":
                 options = [("true", _("Yes")), ("false", _("No"))]
-                selected = None if value is None else ("true" if value in (True, "true") else "false")
+                selected = (
+                    None if value is None else ("true" if value in (True, "true") else "false")
+                )
             else:
                 options = [(o.value, pick(o.label)) for o in question.options]
                 selected = None if value is None else str(value)
@@ -349,7 +357,10 @@ class ReviewPage(Page):
         if errors:
             self.summary.show_errors(
                 _("Some answers need correcting before you can submit:"),
-                [f"{pick(service.question(e.field).label) if e.field else ''}: {e.message}" for e in errors],
+                [
+                    f"{pick(service.question(e.field).label) if e.field else ''}: {e.message}"
+                    for e in errors
+                ],
             )
         self.back_button.setText(_("Back"))
         self.submit_button.setText(_("Submit"))
@@ -416,7 +427,13 @@ class DonePage(Page):
             self.rating_buttons[level] = widget
             self.rating_row.addWidget(widget)
         self.rating_thanks = label(name="muted")
-        for widget in (self.status, self.number_label, self.number, self.notice_frame, self.printed):
+        for widget in (
+            self.status,
+            self.number_label,
+            self.number,
+            self.notice_frame,
+            self.printed,
+        ):
             self.body.addWidget(widget)
         self.body.addWidget(self.rating_prompt)
         self.body.addLayout(self.rating_row)
@@ -426,7 +443,9 @@ class DonePage(Page):
         self.actions.addStretch(1)
         self.actions.addWidget(self.finish_button)
 
-    def show_done(self, *, accepted_text: str, receipt_number: str, notice: str, printed: str) -> None:
+    def show_done(
+        self, *, accepted_text: str, receipt_number: str, notice: str, printed: str
+    ) -> None:
         self.title.setText(_("Application received"))
         self.status.setText(accepted_text)
         self.number_label.setText(_("Your receipt number"))
@@ -480,7 +499,9 @@ class MessagePage(Page):
         return self.message.text()
 
 
-def shortcut(parent: QWidget, keys: str | QKeySequence.StandardKey, slot: Callable[[], None]) -> QShortcut:
+def shortcut(
+    parent: QWidget, keys: str | QKeySequence.StandardKey, slot: Callable[[], None]
+) -> QShortcut:
     sc = QShortcut(QKeySequence(keys), parent)
     sc.setContext(Qt.ShortcutContext.WindowShortcut)
     sc.activated.connect(slot)

@@ -74,7 +74,7 @@ class SelfCheck:
     def _on_step(self, step: str) -> None:
         self.visited.append(step)
         if step == Step.SERVICES.value:
-            self._later(lambda: self.window.services.service_buttons[0].click())
+            self._later(self.window.services.service_buttons[0].click)
         elif step == Step.GUIDE.value:
             self._later(self.window.guide.start_button.click)
         elif step == Step.QUESTION.value:

@@ -76,7 +76,9 @@ QFrame#error_summary {{
     background: {p.error_background}; border: 3px solid {p.error}; border-radius: 8px;
 }}
 QFrame#error_summary QLabel {{ background: {p.error_background}; color: {p.error}; }}
-QFrame#notice {{ background: {p.notice_background}; border: 2px solid #8a5a00; border-radius: 8px; }}
+QFrame#notice {{
+    background: {p.notice_background}; border: 2px solid #8a5a00; border-radius: 8px;
+}}
 QFrame#notice QLabel {{ background: {p.notice_background}; color: {p.text}; }}
 QFrame#header {{ background: {p.header}; }}
 QFrame#header QLabel {{ background: {p.header}; color: {p.header_text}; font-size: {s.help_px}px; }}

@@ -12,7 +12,9 @@ log = logging.getLogger(__name__)
 
 
 class VoiceGuide(QObject):
-    def __init__(self, enabled: bool = True, engine: str | None = None, parent: QObject | None = None) -> None:
+    def __init__(
+        self, enabled: bool = True, engine: str | None = None, parent: QObject | None = None
+    ) -> None:
         super().__init__(parent)
         self._enabled = enabled
         self._speech: QTextToSpeech | None = None

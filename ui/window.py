@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, QTimer, Signal
 from PySide6.QtWidgets import (
     QApplication,
     QFrame,
@@ -19,13 +19,13 @@ from PySide6.QtWidgets import (
 
 from devices.identity import Identity, is_valid_id_number
 from devices.readers.base import EventKind, ReaderError, ReaderEvent
-from kiosk.catalogue import Catalogue, Question
+from kiosk.catalogue import Catalogue, Question, Service
 from kiosk.config import Config, Mode
 from kiosk.errors import UserFacingError, message_for
 from kiosk.forms import FieldError, display_value
 from kiosk.i18n import N_, _, current_language, set_language
 from kiosk.identity import mask_id_number, mask_name
-from kiosk.session import Draft, EndReason, SecondCardError, Session, Step
+from kiosk.session import Draft, EndReason, SecondCardError, Session, Step, StepError
 from kiosk.submissions import SubmissionResult
 from ui.background import Background
 from ui.screens import (
@@ -50,18 +50,25 @@ READER_ADVICE = {
         "This card cannot be read here. Please use your resident ID card, or ask staff for help."
     ),
     ReaderError.CARD_MOVED: N_(
-        "The card was moved before reading finished. Please place it on the reader again and keep it still."
+        "The card was moved before reading finished. "
+        "Please place it on the reader again and keep it still."
     ),
     ReaderError.READER_GONE: N_("The card reader is not connected. Please ask staff for help."),
     ReaderError.SAM_FAULT: N_("The card reader has a fault. Please ask staff for help."),
     ReaderError.TIMEOUT: N_("Reading the card took too long. Please place it on the reader again."),
-    ReaderError.BAD_DATA: N_("The card could not be read properly. Please try again or ask staff for help."),
+    ReaderError.BAD_DATA: N_(
+        "The card could not be read properly. Please try again or ask staff for help."
+    ),
     ReaderError.OTHER: N_("The card could not be read. Please try again or ask staff for help."),
 }
 
 END_MESSAGES = {
-    EndReason.IDLE: N_("Your visit ended because there was no activity. Your information has been cleared."),
-    EndReason.CARD_REMOVED: N_("Your ID card was taken away, so your visit has ended. Your information has been cleared."),
+    EndReason.IDLE: N_(
+        "Your visit ended because there was no activity. Your information has been cleared."
+    ),
+    EndReason.CARD_REMOVED: N_(
+        "Your ID card was taken away, so your visit has ended. Your information has been cleared."
+    ),
     EndReason.FINISHED: N_("Thank you. Your information has been cleared."),
     EndReason.CANCELLED: N_("Your visit has ended. Your information has been cleared."),
 }
@@ -91,7 +98,9 @@ class KioskWindow(QMainWindow):
         self.voice = voice
         self._demo_card = demo_card
         self._rate = rate
-        self._generation = 0  # bumps on every session end: late callbacks of an old visit are dropped
+        self._generation = (
+            0  # bumps on every session end: late callbacks of an old visit are dropped
+        )
         self.setWindowTitle(_("Government services self-service terminal"))
         self.setStyleSheet(stylesheet(Palette(), scaled(Sizes(), config.font_scale)))
 
@@ -114,8 +123,16 @@ class KioskWindow(QMainWindow):
         self.busy = BusyPage()
         self.done = DonePage()
         self.message = MessagePage()
-        for page in (self.welcome, self.services, self.guide, self.question, self.review,
-                     self.busy, self.done, self.message):
+        for page in (
+            self.welcome,
+            self.services,
+            self.guide,
+            self.question,
+            self.review,
+            self.busy,
+            self.done,
+            self.message,
+        ):
             self.stack.addWidget(page)
 
         self.welcome.demo_card.connect(self.present_demo_card)
@@ -199,13 +216,13 @@ class KioskWindow(QMainWindow):
             )
             page = self.services
         elif step is Step.GUIDE:
-            assert self.session.service is not None
-            self.guide.show_guide(self.session.service)
+            self.guide.show_guide(self._service())
             page = self.guide
         elif step is Step.QUESTION:
             q = self.session.current_question
-            self.question.show_question(q, self.session.answers.get(q.field), self.session.page,
-                                        len(self.session.pages))
+            self.question.show_question(
+                q, self.session.answers.get(q.field), self.session.page, len(self.session.pages)
+            )
             page = self.question
         elif step is Step.REVIEW:
             self._show_review([])
@@ -229,8 +246,7 @@ class KioskWindow(QMainWindow):
         self.idle_button.setText(_("I need more time"))
 
     def _show_review(self, errors: list[FieldError]) -> None:
-        assert self.session.service is not None
-        self.review.show_review(self.session.service, self.session.answers, errors, self._shown_value)
+        self.review.show_review(self._service(), self.session.answers, errors, self._shown_value)
 
     @staticmethod
     def _shown_value(question: Question, value: object) -> str:
@@ -254,10 +270,15 @@ class KioskWindow(QMainWindow):
             printed = _("Please take your receipt from the printer below the screen.")
         else:
             printed = _(
-                "The receipt could not be printed. Please write down your receipt number or ask staff to print it."
+                "The receipt could not be printed. "
+                "Please write down your receipt number or ask staff to print it."
             )
-        self.done.show_done(accepted_text=accepted, receipt_number=result.receipt_number,
-                            notice=notice, printed=printed)
+        self.done.show_done(
+            accepted_text=accepted,
+            receipt_number=result.receipt_number,
+            notice=notice,
+            printed=printed,
+        )
         self._start_countdown("done", int(self.config.done_reset_s))
 
     def show_welcome_message(self, text: str) -> None:
@@ -376,8 +397,11 @@ class KioskWindow(QMainWindow):
         if self._rate is not None and isinstance(result, SubmissionResult):
             submission_id = result.submission_id
             rate = self._rate
-            self._background.run(lambda: rate(submission_id, level), lambda _r: None,
-                                 lambda exc: log.warning("rating not sent: %s", type(exc).__name__))
+            self._background.run(
+                lambda: rate(submission_id, level),
+                lambda _r: None,
+                lambda exc: log.warning("rating not sent: %s", type(exc).__name__),
+            )
 
     def _show_problem(self, exc: BaseException) -> None:
         self.message.show_message(_("Sorry"), message_for(exc))
@@ -389,9 +413,9 @@ class KioskWindow(QMainWindow):
         if event.kind is EventKind.IDENTITY and event.identity is not None:
             self._card_read(event.identity)
         elif event.kind is EventKind.CARD_REMOVED:
-            if self.session.active and self.session.step not in (Step.DONE, Step.WELCOME):
-                if self.config.card_removal_ends_session:
-                    self.end_session(EndReason.CARD_REMOVED)
+            in_visit = self.session.active and self.session.step not in (Step.DONE, Step.WELCOME)
+            if in_visit and self.config.card_removal_ends_session:
+                self.end_session(EndReason.CARD_REMOVED)
         elif event.kind is EventKind.ERROR and event.error is not None:
             log.warning("reader %s: %s %s", event.reader, event.error.value, event.detail)
             if self.session.step is Step.WELCOME:
@@ -421,8 +445,12 @@ class KioskWindow(QMainWindow):
         self.queue_label.setText(_("Waiting to upload: {count}").format(count=pending))
 
     # -- time ---------------------------------------------------------------------------------
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
-        if event.type() in (QEvent.Type.KeyPress, QEvent.Type.MouseButtonPress, QEvent.Type.TouchBegin):
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() in (
+            QEvent.Type.KeyPress,
+            QEvent.Type.MouseButtonPress,
+            QEvent.Type.TouchBegin,
+        ):
             self.touch()
         return False
 
@@ -467,8 +495,10 @@ class KioskWindow(QMainWindow):
     def _show_countdown(self) -> None:
         if self._countdown_kind == "idle":
             self.idle_text.setText(
-                _("Are you still there? To protect your information, this visit will end in {seconds} seconds.")
-                .format(seconds=self._countdown)
+                _(
+                    "Are you still there? To protect your information, "
+                    "this visit will end in {seconds} seconds."
+                ).format(seconds=self._countdown)
             )
         elif self._countdown_kind == "done":
             self.done.set_countdown(self._countdown)
@@ -501,13 +531,19 @@ class KioskWindow(QMainWindow):
 
     def _identity(self) -> Identity:
         identity = self.session.identity
-        assert identity is not None
+        if identity is None:
+            raise StepError("no card read")
         return identity
 
-    def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+    def _service(self) -> Service:
+        service = self.session.service
+        if service is None:
+            raise StepError("no service chosen")
+        return service
+
+    def closeEvent(self, event: Any) -> None:
         QApplication.instance().removeEventFilter(self)  # type: ignore[union-attr]
         self._idle.stop()
         self._tick.stop()
         self._anim.stop()
         super().closeEvent(event)
-

@@ -11,7 +11,12 @@ from typing import Any
 import pytest
 
 from devices.identity import Identity, Sex
-from kiosk.catalogue import CatalogueError, UnknownServiceError, load_catalogue_file, parse_catalogue
+from kiosk.catalogue import (
+    CatalogueError,
+    UnknownServiceError,
+    load_catalogue_file,
+    parse_catalogue,
+)
 from kiosk.forms import clean_answers, display_value, prefill, validate, validate_field
 from kiosk.i18n import set_language
 
@@ -130,8 +135,12 @@ def test_values_are_coerced_and_blank_answers_count_as_missing(raw: dict[str, An
     assert cleaned == {"phone": "13800138000"}
     error = validate_field(service, "bank_card_last4", {"bank_card_last4": "   "})
     assert error is not None and error.code == "required"
-    assert validate_field(service, "living_at_registered_address",
-                          {"living_at_registered_address": False}) is None
+    assert (
+        validate_field(
+            service, "living_at_registered_address", {"living_at_registered_address": False}
+        )
+        is None
+    )
 
 
 def test_date_answers_must_be_real_dates(raw: dict[str, Any]) -> None:

@@ -108,9 +108,10 @@ def test_lifecycle_enqueue_claim_deliver(outbox: Outbox, clock: FakeClock) -> No
 
 
 def test_given_item_id_is_kept_and_duplicates_refused(outbox: Outbox) -> None:
-    outbox.enqueue("submission", body("a"), summary(), item_id="0192f0c4-0000-7000-8000-000000000001")
+    given = "0192f0c4-0000-7000-8000-000000000001"
+    assert outbox.enqueue("submission", body("a"), summary(), item_id=given) == given
     with pytest.raises(DuplicateItemError):
-        outbox.enqueue("submission", body("b"), summary(), item_id="0192f0c4-0000-7000-8000-000000000001")
+        outbox.enqueue("submission", body("b"), summary(), item_id=given)
     assert outbox.counts()["queued"] == 1
 
 
@@ -221,7 +222,9 @@ def test_key_file_created_0600_and_reused(tmp_path: Path) -> None:
     assert [p.name for p in key_file.parent.iterdir()] == ["outbox.key"]  # no temp file left
 
 
-def test_key_file_with_wide_mode_is_narrowed(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_key_file_with_wide_mode_is_narrowed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     key_file = tmp_path / "outbox.key"
     key = load_or_create_key(key_file)
     key_file.chmod(0o644)
@@ -436,22 +439,27 @@ def test_bring_forward_makes_waiting_rows_due(outbox: Outbox, clock: FakeClock) 
 
 def test_two_threads_never_claim_the_same_row(tmp_path: Path, key: bytes) -> None:
     path = tmp_path / "outbox.db"
-    total = 200
+    workers, rounds = 4, 50
     with Outbox(path, key) as box:
-        ids = {box.enqueue("submission", body(str(n)), summary()) for n in range(total)}
-    # Two Outbox objects (two connections, as two processes would have) and two threads each.
+        ids = {
+            box.enqueue("submission", body(str(n)), summary()) for n in range(workers * rounds)
+        }
+    # Two Outbox objects (two connections each, as two processes would have), two threads each.
+    # Every round all four claim at the same moment, so the claims really contend.
     first, second = Outbox(path, key), Outbox(path, key)
-    claimed: list[list[str]] = [[] for _ in range(4)]
-    start = threading.Barrier(4)
+    claimed: list[list[str | None]] = [[] for _ in range(workers)]
+    barrier = threading.Barrier(workers)
     errors: list[BaseException] = []
 
-    def worker(box: Outbox, out: list[str]) -> None:
+    def worker(box: Outbox, out: list[str | None]) -> None:
         try:
-            start.wait(timeout=10)
-            while (item := box.claim_next()) is not None:
-                out.append(item.id)
+            for _ in range(rounds):
+                barrier.wait(timeout=10)
+                item = box.claim_next()
+                out.append(None if item is None else item.id)
         except BaseException as exc:  # reported below; a thread cannot fail the test itself
             errors.append(exc)
+            barrier.abort()
 
     threads = [
         threading.Thread(target=worker, args=(box, out))
@@ -465,9 +473,9 @@ def test_two_threads_never_claim_the_same_row(tmp_path: Path, key: bytes) -> Non
     second.close()
     assert not errors
     everything = [i for out in claimed for i in out]
-    assert len(everything) == total
+    assert None not in everything  # a row claimed twice would leave another claim empty-handed
+    assert len(everything) == len(set(everything)) == len(ids)
     assert set(everything) == ids
-    assert sum(1 for out in claimed if out) >= 2  # the work really was shared
 
 
 def test_not_a_database_is_reported_as_corrupt(tmp_path: Path, key: bytes) -> None:

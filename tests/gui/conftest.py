@@ -1,0 +1,81 @@
+"""A real terminal for GUI tests: real outbox, real platform over HTTP, PDF printer, demo reader."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QWidget
+from pytestqt.qtbot import QtBot
+
+from kiosk.app import build_parts
+from kiosk.config import Config
+from refplatform.server import RunningPlatform
+from ui.app import Terminal
+
+ROOT = Path(__file__).resolve().parents[2]
+CATALOGUE = ROOT / "assets" / "catalogue" / "demo_catalogue.json"
+
+MakeTerminal = Callable[..., Terminal]
+
+
+def closed_port_url() -> str:
+    """A loopback URL where nothing listens: the platform is unreachable."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def make_terminal(
+    qtbot: QtBot, tmp_path: Path, platform_server: RunningPlatform
+) -> Iterator[MakeTerminal]:
+    made: list[Terminal] = []
+
+    def make(*, bundled: Path = CATALOGUE, **overrides: Any) -> Terminal:
+        values: dict[str, Any] = {
+            "data_dir": tmp_path / "data",
+            "platform_url": platform_server.base_url,
+            "hall_name": "本市政务服务中心",
+        }
+        values.update(overrides)
+        config = Config(**values)
+        parts = build_parts(config, demo=True, bundled_catalogue=bundled)
+        app = QApplication.instance()
+        assert isinstance(app, QApplication)
+        terminal = Terminal(parts, app)
+        qtbot.addWidget(terminal.window)
+        terminal.window.resize(1280, 900)
+        terminal.window.show()
+        terminal.start()
+        made.append(terminal)
+        return terminal
+
+    yield make
+    for terminal in made:
+        terminal.window.close()
+        terminal.stop()
+        terminal.parts.close()
+
+
+def visible_texts(root: QWidget) -> list[str]:
+    """Every text a person could read or a screen reader could speak from the window."""
+    texts: list[str] = []
+    for widget in root.findChildren(QWidget):
+        if isinstance(widget, QLabel | QLineEdit):
+            texts.append(widget.text())
+        elif hasattr(widget, "text") and callable(widget.text):
+            try:
+                value = widget.text()
+            except TypeError:
+                continue
+            if isinstance(value, str):
+                texts.append(value)
+        texts.append(widget.accessibleName())
+        texts.append(widget.accessibleDescription())
+        texts.append(widget.toolTip())
+    return [t for t in texts if t]

@@ -87,6 +87,7 @@ class SyncEngine:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._progress = threading.Condition()  # notified after every attempt
         self._drain_lock = threading.Lock()  # one drain at a time: the thread or a drain_once
         self._lock = threading.Lock()  # guards the fields below
         self._online: bool | None = None
@@ -133,6 +134,32 @@ class SyncEngine:
         with self._lock:
             self._awaiting_network = False
         self._wake.set()
+
+    def set_listener(self, on_change: Callable[[SyncStatus], None] | None) -> None:
+        """Who hears about status changes; set before start() (the UI's bridge)."""
+        self._on_change = on_change
+
+    def deliver_now(self, item_id: str, timeout_s: float) -> bool:
+        """Wake the sync thread for a just-queued item and wait up to timeout_s for its answer.
+
+        True only when the platform has confirmed it; False when it is still waiting (offline,
+        slow, refused). Either way the item stays in the outbox's care.
+        """
+        deadline = time.monotonic() + timeout_s
+        self.wake()
+        with self._progress:
+            while True:
+                state = self._outbox.state_of(item_id)
+                if state is State.DELIVERED:
+                    return True
+                if state in (State.REJECTED, State.NEEDS_ATTENTION, None):
+                    return False
+                with self._lock:
+                    gave_up = self._awaiting_network and state is State.QUEUED
+                remaining = deadline - time.monotonic()
+                if gave_up or remaining <= 0 or not self.running:
+                    return False
+                self._progress.wait(min(remaining, 0.5))
 
     @property
     def running(self) -> bool:
@@ -257,7 +284,7 @@ class SyncEngine:
                 self._awaiting_network = False
                 self._recovering = True
         if ok:
-            moved = 0
+            moved = self._outbox.bring_forward()
             log.info("sync: the platform answers again; %d waiting row(s) due now", moved)
         if changed:
             self._notify()
@@ -336,6 +363,8 @@ class SyncEngine:
             self._draining = draining
 
     def _notify(self) -> None:
+        with self._progress:
+            self._progress.notify_all()
         if self._on_change is None:
             return
         status = self.status()

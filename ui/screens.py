@@ -55,6 +55,9 @@ def clear_layout(layout: QVBoxLayout | QHBoxLayout) -> None:
         item = layout.takeAt(0)
         widget = item.widget()
         if widget is not None:
+            # Out of the window now, not at the next deferred delete: nothing personal lingers.
+            widget.hide()
+            widget.setParent(None)  # type: ignore[call-overload]
             widget.deleteLater()
         elif item.layout() is not None:
             clear_layout(item.layout())  # type: ignore[arg-type]

@@ -10,6 +10,8 @@ from pathlib import Path
 import requests
 from pdfminer.high_level import extract_text
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QInputMethodEvent
+from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
 from kiosk.session import Step
@@ -73,7 +75,7 @@ def answer_residence_permit(qtbot: QtBot, window: KioskWindow) -> None:
     qtbot.mouseClick(page.next_button, Qt.MouseButton.LeftButton)
     assert window.session.current_question.field == "address"
     page.line.setFocus()
-    qtbot.keyClicks(page.line, ADDRESS)
+    ime_commit(page.line, ADDRESS)
     qtbot.keyClick(page.line, Qt.Key.Key_Return)
     assert window.session.current_question.field == "reason"
     qtbot.mouseClick(page.choices.button_for("work"), Qt.MouseButton.LeftButton)  # type: ignore[arg-type]
@@ -89,6 +91,13 @@ def answer_residence_permit(qtbot: QtBot, window: KioskWindow) -> None:
     qtbot.mouseClick(page.choices.button_for("hall"), Qt.MouseButton.LeftButton)  # type: ignore[arg-type]
     qtbot.mouseClick(page.next_button, Qt.MouseButton.LeftButton)
     wait_step(qtbot, window, Step.REVIEW)
+
+
+def ime_commit(widget: QWidget, text: str) -> None:
+    """Chinese text arrives as an input method's commit, as a pinyin keyboard sends it."""
+    event = QInputMethodEvent()
+    event.setCommitString(text)
+    QApplication.sendEvent(widget, event)
 
 
 def submit(qtbot: QtBot, window: KioskWindow) -> SubmissionResult:
@@ -219,6 +228,8 @@ def test_language_switch_keeps_what_was_typed(qtbot: QtBot, make_terminal: MakeT
 
 def test_keyboard_alone_reaches_the_form(qtbot: QtBot, make_terminal: MakeTerminal) -> None:
     window = make_terminal().window
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=2000)  # shortcuts belong to the active window
     qtbot.keyClick(window, Qt.Key.Key_F2)
     wait_step(qtbot, window, Step.SERVICES)
     qtbot.keyClick(window.focusWidget(), Qt.Key.Key_Return)

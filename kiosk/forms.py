@@ -20,12 +20,12 @@ from kiosk.i18n import N_, _, pick
 
 ID_NUMBER_FORMAT = "cn-id-number"
 
-_format_checker = FormatChecker()
-
-
-@_format_checker.checks(ID_NUMBER_FORMAT)
 def _is_id_number(value: object) -> bool:
     return not isinstance(value, str) or is_valid_id_number(value)
+
+
+_format_checker = FormatChecker()
+_format_checker.checks(ID_NUMBER_FORMAT)(_is_id_number)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from babel.messages.pofile import read_po
@@ -85,7 +85,7 @@ def N_(message: str) -> str:
     return message
 
 
-def pick(texts: dict[str, str] | str, language: str | None = None) -> str:
+def pick(texts: Mapping[str, str] | str, language: str | None = None) -> str:
     """Choose the active language's text from catalogue data such as {"zh_CN": ..., "en": ...}."""
     if isinstance(texts, str):
         return texts

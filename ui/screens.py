@@ -20,7 +20,8 @@ from PySide6.QtWidgets import (
 from kiosk.catalogue import Question, Service
 from kiosk.forms import FieldError
 from kiosk.i18n import N_, _, pick
-from ui.widgets import Choices, ErrorSummary, Keypad, button, label
+from ui.theme import Palette
+from ui.widgets import CardAnimation, Choices, ErrorSummary, Keypad, button, label
 
 
 class Page(QWidget):
@@ -70,8 +71,7 @@ class WelcomePage(Page):
         super().__init__()
         self.instruction = label(name="question")
         self.instruction.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.card_art = label(name="big_number")
-        self.card_art.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.card_art = CardAnimation(Palette().primary, Palette().header)
         self.hint = label(name="help")
         self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.message = label(name="field_error")
@@ -79,7 +79,7 @@ class WelcomePage(Page):
         self.message.hide()
         self.body.addStretch(1)
         self.body.addWidget(self.instruction)
-        self.body.addWidget(self.card_art)
+        self.body.addWidget(self.card_art, 0, Qt.AlignmentFlag.AlignHCenter)
         self.body.addWidget(self.hint)
         self.body.addWidget(self.message)
         self.body.addStretch(1)
@@ -89,7 +89,6 @@ class WelcomePage(Page):
             self.actions.addStretch(1)
             self.actions.addWidget(self.demo_button)
             self.actions.addStretch(1)
-        self._frame = 0
 
     def retranslate(self) -> None:
         self.title.setText(_("Welcome to the self-service terminal"))
@@ -102,10 +101,8 @@ class WelcomePage(Page):
         self.animate()
 
     def animate(self) -> None:
-        """A card gliding onto the reader, in three frames; driven by the window's timer."""
-        frames = ("🪪  ▭▭▭", " 🪪 ▭▭▭", "  🪪▭▭▭")
-        self.card_art.setText(frames[self._frame % len(frames)])
-        self._frame += 1
+        """One step of the card gliding onto the reader; driven by the window's timer."""
+        self.card_art.advance()
 
     def show_message(self, text: str) -> None:
         self.message.setText(text)
@@ -214,10 +211,17 @@ class QuestionPage(Page):
         self.body.addWidget(self.progress)
         self.body.addWidget(self.question)
         self.body.addWidget(self.help)
-        self.body.addWidget(self.line)
-        self.body.addWidget(self.choices)
-        self.body.addWidget(self.error)
-        self.body.addLayout(self.keypad_holder)
+        # the answer on the left, the keypad beside it: both in view without scrolling
+        row = QHBoxLayout()
+        row.setSpacing(32)
+        answer = QVBoxLayout()
+        answer.addWidget(self.line)
+        answer.addWidget(self.choices)
+        answer.addWidget(self.error)
+        answer.addStretch(1)
+        row.addLayout(answer, 3)
+        row.addLayout(self.keypad_holder, 2)
+        self.body.addLayout(row)
         self.keypad: Keypad | None = None
         self.back_button = button("", self.back.emit)
         self.next_button = button("", self.next.emit, name="primary")
@@ -240,6 +244,8 @@ class QuestionPage(Page):
         self.next_button.setText(_("Next"))
         self.set_error(None)
         if self.keypad is not None:
+            self.keypad.hide()
+            self.keypad.setParent(None)  # type: ignore[call-overload]
             self.keypad.deleteLater()
             self.keypad = None
         if question.widget in ("choice", "yesno"):
@@ -298,7 +304,7 @@ class QuestionPage(Page):
             self.error.show()
             self.summary.show_errors(
                 _("Please correct the answer marked below."),
-                [f"{self.question.text()}: {error.message}"],
+                [_("{label}: {message}").format(label=self.question.text(), message=error.message)],
             )
             self.line.setProperty("invalid", True)
         self.line.style().unpolish(self.line)
@@ -361,7 +367,10 @@ class ReviewPage(Page):
             self.summary.show_errors(
                 _("Some answers need correcting before you can submit:"),
                 [
-                    f"{pick(service.question(e.field).label) if e.field else ''}: {e.message}"
+                    _("{label}: {message}").format(
+                        label=pick(service.question(e.field).label) if e.field else "",
+                        message=e.message,
+                    )
                     for e in errors
                 ],
             )

@@ -91,6 +91,7 @@ QPushButton {{
     font-size: {s.button_px}px; border-radius: 10px;
     background: {p.secondary}; color: {p.secondary_text}; border: 2px solid {p.secondary_text};
 }}
+QPushButton#key {{ min-height: {max(64, s.target_px - 20)}px; }}
 QPushButton#primary {{ background: {p.primary}; color: {p.primary_text}; border: none; }}
 QPushButton#service, QPushButton#choice {{ text-align: left; padding: 12px 28px; }}
 QPushButton#choice:checked {{ background: {p.primary}; color: {p.primary_text}; }}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import (
     QButtonGroup,
     QFrame,
@@ -81,7 +82,7 @@ class Keypad(QWidget):
             text = delete_text if key == "⌫" else key
             widget = button(text, name="key")
             widget.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # typing stays in the field
-            widget.setMinimumSize(110, 88)
+            widget.setMinimumWidth(110)
             widget.clicked.connect(lambda _checked=False, k=key: self._press(k))
             grid.addWidget(widget, index // 3, index % 3)
             self.buttons[key] = widget
@@ -134,3 +135,41 @@ class Choices(QWidget):
 
     def buttons(self) -> list[QPushButton]:
         return list(self._values)
+
+
+class CardAnimation(QWidget):
+    """A card gliding down onto the reader, drawn rather than typed so every screen shows it."""
+
+    FRAMES = 4
+
+    def __init__(self, card: str, reader: str) -> None:
+        super().__init__()
+        self._card = QColor(card)
+        self._reader = QColor(reader)
+        self._frame = 0
+        self.setMinimumSize(300, 250)
+        self.setAccessibleName("")
+
+    def advance(self) -> None:
+        self._frame = (self._frame + 1) % self.FRAMES
+        self.update()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        w, h = self.width(), self.height()
+        reader = QRectF(w / 2 - 120, h - 50, 240, 40)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(self._reader)
+        painter.drawRoundedRect(reader, 10, 10)
+        lift = (self.FRAMES - 1 - self._frame) * 20
+        card = QRectF(w / 2 - 85, h - 60 - 100 - lift, 170, 106)
+        painter.setPen(QPen(self._card, 5))
+        painter.setBrush(QColor("#ffffff"))
+        painter.drawRoundedRect(card, 12, 12)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(self._card)
+        painter.drawRect(QRectF(card.left() + 16, card.top() + 22, 44, 56))  # the photo
+        for row in range(3):
+            painter.drawRect(QRectF(card.left() + 72, card.top() + 26 + row * 20, 80, 8))
+        painter.end()

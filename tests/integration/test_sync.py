@@ -104,9 +104,7 @@ def test_resend_of_a_delivered_id_gets_the_same_answer(
     client.close()
 
 
-def test_background_thread_sends_on_wake(
-    outbox: Outbox, platform_server: RunningPlatform
-) -> None:
+def test_background_thread_sends_on_wake(outbox: Outbox, platform_server: RunningPlatform) -> None:
     client = PlatformClient(platform_server.base_url)
     watch = StatusWatch()
     engine = SyncEngine(outbox, client, on_change=watch)
@@ -173,8 +171,7 @@ def test_real_platform_rejection_and_conflict(
     assert describe_item(infos[bad_id]) == "平台未受理: 服务平台发现表单有误：phone (pattern)"
     set_language("en")
     assert describe_item(infos[clash_id]) == (
-        "Needs staff attention: "
-        "The platform already holds a different submission with this number."
+        "Needs staff attention: The platform already holds a different submission with this number."
     )
     client.close()
 

@@ -441,9 +441,7 @@ def test_two_threads_never_claim_the_same_row(tmp_path: Path, key: bytes) -> Non
     path = tmp_path / "outbox.db"
     workers, rounds = 4, 50
     with Outbox(path, key) as box:
-        ids = {
-            box.enqueue("submission", body(str(n)), summary()) for n in range(workers * rounds)
-        }
+        ids = {box.enqueue("submission", body(str(n)), summary()) for n in range(workers * rounds)}
     # Two Outbox objects (two connections each, as two processes would have), two threads each.
     # Every round all four claim at the same moment, so the claims really contend.
     first, second = Outbox(path, key), Outbox(path, key)

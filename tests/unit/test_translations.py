@@ -39,7 +39,17 @@ def test_no_translation_is_left_over_from_removed_messages() -> None:
 def test_placeholders_survive_translation() -> None:
     zh = load_catalogue("zh_CN")
     for message, translated in zh.items():
-        tokens = ("{name}", "{count}", "{limit}", "{seconds}", "{number}", "{total}", "{reason}")
+        tokens = (
+            "{name}",
+            "{count}",
+            "{limit}",
+            "{seconds}",
+            "{number}",
+            "{total}",
+            "{reason}",
+            "{label}",
+            "{message}",
+        )
         for token in tokens:
             assert (token in message) == (token in translated), (message, translated)
 

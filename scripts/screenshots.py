@@ -1,0 +1,114 @@
+"""Screenshots of every page of a visit, for the README and for review by eye.
+
+Run under a real X server (xvfb-run -a .venv/bin/python scripts/screenshots.py OUT_DIR) or
+offscreen; each page is grabbed from the real window as a person would see it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtWidgets import QApplication
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from kiosk.app import build_parts  # noqa: E402 - the repository root goes on the path first
+from kiosk.config import Config  # noqa: E402
+from kiosk.i18n import set_language  # noqa: E402
+from kiosk.session import Step  # noqa: E402
+from refplatform.server import start_in_thread  # noqa: E402
+from ui.app import Terminal  # noqa: E402
+
+
+def settle(app: QApplication, until: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not until():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the window did not reach the expected page")
+        app.processEvents()
+    for _ in range(5):
+        app.processEvents()
+
+
+def main() -> int:  # noqa: PLR0915 - one visit, step by step, reads best in one place
+    out = Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / "docs" / "screenshots")
+    out.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("HALL_TTS_ENGINE", "mock")
+    app = QApplication(sys.argv[:1])
+    set_language(os.environ.get("HALL_LANGUAGE", "zh_CN"))
+    suffix = "" if os.environ.get("HALL_LANGUAGE", "zh_CN") == "zh_CN" else "-en"
+    with tempfile.TemporaryDirectory() as tmp:
+        catalogue = ROOT / "assets" / "catalogue" / "demo_catalogue.json"
+        platform = start_in_thread(Path(tmp) / "platform.sqlite3", catalogue)
+        config = Config(data_dir=Path(tmp), platform_url=platform.base_url,
+                        hall_name="本市政务服务中心", idle_timeout_s=3600)
+        parts = build_parts(config, demo=True, bundled_catalogue=catalogue)
+        terminal = Terminal(parts, app)
+        window = terminal.window
+        window.resize(1280, 900)
+        window.show()
+        terminal.start()
+
+        def shot(name: str) -> None:
+            for _ in range(5):
+                app.processEvents()
+            window.grab().save(str(out / f"{name}{suffix}.png"))
+
+        settle(app, window.isVisible)
+        shot("welcome")
+        window.present_demo_card()
+        settle(app, lambda: window.session.step is Step.SERVICES)
+        shot("services")
+        window.services.service_buttons[0].click()
+        settle(app, lambda: window.session.step is Step.GUIDE)
+        shot("guide")
+        window.guide.start_button.click()
+        settle(app, lambda: window.session.step is Step.QUESTION)
+        window.question.line.setText("1381234")
+        window.question.next_button.click()
+        shot("question-error")
+        window.question.line.setText("13812345678")
+        window.question.next_button.click()
+        window.question.line.setText("本市和平路12号3单元401室")
+        window.question.next_button.click()
+        shot("question-choice")
+        answers = {"reason": "work", "collection": "hall"}
+        while window.session.step is Step.QUESTION:
+            q = window.session.current_question
+            if q.widget == "choice":
+                wanted = answers.get(q.field, q.options[0].value)
+                button = window.question.choices.button_for(wanted)
+                if button is None:
+                    raise LookupError(q.field)
+                button.click()
+            elif q.widget == "date":
+                window.question.line.setText("2025-06-01")
+            window.question.next_button.click()
+        settle(app, lambda: window.session.step is Step.REVIEW)
+        shot("review")
+        window.review.submit_button.click()
+        settle(app, lambda: window.session.step is Step.DONE, timeout_s=20)
+        shot("done")
+        window._idle_warning()  # show the warning without waiting for it
+        shot("idle-warning")
+        window.done.finish_button.click()
+        settle(app, lambda: window.session.step is Step.WELCOME)
+        shot("after-visit")
+        window.close()
+        terminal.stop()
+        parts.close()
+        platform.stop()
+        window.deleteLater()
+        app.processEvents()
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""Elder-friendly numbers measured on the real widgets (MIIT 2021, WCAG 2.2)."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QLabel, QPushButton
+from pytestqt.qtbot import QtBot
+
+from tests.gui.conftest import MakeTerminal
+from tests.gui.test_visit import open_form
+from ui.theme import Palette, contrast
+
+
+def test_text_colours_meet_aaa_contrast() -> None:
+    p = Palette()
+    assert contrast(p.text, p.background) >= 7.0
+    assert contrast(p.primary_text, p.primary) >= 7.0
+    assert contrast(p.secondary_text, p.secondary) >= 7.0
+    assert contrast(p.header_text, p.header) >= 7.0
+    assert contrast(p.error, p.error_background) >= 4.5
+    assert contrast(p.muted, p.background) >= 7.0
+    assert contrast(p.text, p.notice_background) >= 7.0
+
+
+def test_contrast_formula_matches_known_values() -> None:
+    assert round(contrast("#000000", "#ffffff"), 1) == 21.0
+    assert round(contrast("#777777", "#ffffff"), 2) == 4.48
+
+
+def test_targets_and_type_are_large_on_the_question_page(
+    qtbot: QtBot, make_terminal: MakeTerminal
+) -> None:
+    window = make_terminal().window
+    open_form(qtbot, window)
+    buttons = [b for b in window.findChildren(QPushButton) if b.isVisible()]
+    assert buttons
+    for b in buttons:
+        assert b.height() >= 60 and b.width() >= 60, (b.text(), b.size())
+    labels = [w for w in window.question.findChildren(QLabel) if w.isVisible() and w.text()]
+    for w in labels:
+        assert w.fontInfo().pixelSize() >= 18, (w.text(), w.fontInfo().pixelSize())
+    assert window.question.question.fontInfo().pixelSize() >= 30  # the question itself

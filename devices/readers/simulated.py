@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 
@@ -75,19 +76,4 @@ class SimulatedReader:
 
 
 def _from(identity: Identity, reader: str) -> Identity:
-    if identity.source == reader:
-        return identity
-    return Identity(
-        name=identity.name,
-        sex=identity.sex,
-        nation=identity.nation,
-        birth_date=identity.birth_date,
-        address=identity.address,
-        id_number=identity.id_number,
-        issuing_authority=identity.issuing_authority,
-        valid_from=identity.valid_from,
-        valid_until=identity.valid_until,
-        photo=identity.photo,
-        photo_format=identity.photo_format,
-        source=reader,
-    )
+    return identity if identity.source == reader else dataclasses.replace(identity, source=reader)

@@ -62,6 +62,7 @@ ERROR_TEXT: dict[str, str] = {
     "wrong_key": _STORAGE,
     "http_429": N_("The platform is busy."),
     "http_503": N_("The platform is busy."),
+    "unavailable": N_("The platform is busy."),
 }
 
 _VALIDATION = N_("The platform found problems in the form: {fields}")
@@ -69,6 +70,7 @@ _SERVER = N_("The platform had a problem (HTTP {status}).")
 _CLIENT = N_("The platform refused the submission (HTTP {status}).")
 _UNKNOWN = N_("Error code: {code}")
 _WILL_RETRY = N_("It will be tried again automatically.")
+_STATE_WITH_REASON = N_("{state}: {reason}")
 _DELIVERED = N_("Delivered to the platform.")
 
 
@@ -106,7 +108,12 @@ def describe_outcome(outcome: SubmitOutcome) -> str:
 
 def describe_item(info: OutboxItemInfo) -> str:
     """One line for a row of the staff queue screen: its state and, if any, why."""
-    state = describe_state(info.state)
-    if info.state is State.DELIVERED or not info.last_error:
-        return state
-    return f"{state}: {describe_error(info.last_error)}"
+    return describe_row(info.state, info.last_error)
+
+
+def describe_row(state: State, last_error: str | None) -> str:
+    """A row's state and, while it is not delivered, why it is where it is."""
+    text = describe_state(state)
+    if state is State.DELIVERED or not last_error:
+        return text
+    return _(_STATE_WITH_REASON).format(state=text, reason=describe_error(last_error))

@@ -12,6 +12,7 @@ from kiosk.app import Parts
 from kiosk.catalogue import Catalogue
 from kiosk.errors import message_for
 from kiosk.i18n import _
+from kiosk.queue_view import UploadQueue
 from kiosk.session import Step
 from ui.background import Background
 from ui.bridge import ReaderBridge, StatusBridge
@@ -41,6 +42,7 @@ class Terminal:
             voice=self.voice,
             demo_card=demo_card,
             rate=parts.client.rate,
+            queue=UploadQueue(parts.outbox, parts.sync),
         )
         self.readers.event.connect(self.window.on_reader_event)
         self.status.changed.connect(self.window.update_queue_status)

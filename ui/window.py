@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QMainWindow,
+    QProgressBar,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -23,11 +24,14 @@ from kiosk.catalogue import Catalogue, Question, Service
 from kiosk.config import Config, Mode
 from kiosk.errors import UserFacingError, message_for
 from kiosk.forms import FieldError, display_value
-from kiosk.i18n import N_, _, current_language, set_language
+from kiosk.i18n import N_, _, current_language, pick, set_language
 from kiosk.identity import mask_id_number, mask_name
+from kiosk.queue_view import QueueRow, UploadQueue
 from kiosk.session import Draft, EndReason, SecondCardError, Session, Step, StepError
 from kiosk.submissions import SubmissionResult
+from kiosk.sync import SyncStatus
 from ui.background import Background
+from ui.queue_page import DrainProgress, QueuePage, status_line
 from ui.screens import (
     BusyPage,
     DonePage,
@@ -89,6 +93,7 @@ class KioskWindow(QMainWindow):
         voice: VoiceGuide,
         demo_card: Callable[[], None] | None = None,
         rate: Callable[[str, str], None] | None = None,
+        queue: UploadQueue | None = None,
     ) -> None:
         super().__init__()
         self.config = config
@@ -98,6 +103,12 @@ class KioskWindow(QMainWindow):
         self.voice = voice
         self._demo_card = demo_card
         self._rate = rate
+        self._queue = queue
+        self._staff_view = config.mode is not Mode.KIOSK and queue is not None
+        self._sync_status: SyncStatus | None = None
+        self._drain = DrainProgress()
+        self._rows_loading = False
+        self._rows_stale = False
         self._generation = (
             0  # bumps on every session end: late callbacks of an old visit are dropped
         )
@@ -111,6 +122,8 @@ class KioskWindow(QMainWindow):
         layout.addWidget(self._build_header())
         self.idle_banner = self._build_idle_banner()
         layout.addWidget(self.idle_banner)
+        self.staff_banner = self._build_staff_banner()
+        layout.addWidget(self.staff_banner)
         self.stack = QStackedWidget()
         layout.addWidget(self.stack, 1)
         self.setCentralWidget(central)
@@ -123,6 +136,7 @@ class KioskWindow(QMainWindow):
         self.busy = BusyPage()
         self.done = DonePage()
         self.message = MessagePage()
+        self.queue_page = QueuePage()
         for page in (
             self.welcome,
             self.services,
@@ -132,6 +146,7 @@ class KioskWindow(QMainWindow):
             self.busy,
             self.done,
             self.message,
+            self.queue_page,
         ):
             self.stack.addWidget(page)
 
@@ -148,10 +163,15 @@ class KioskWindow(QMainWindow):
         self.done.finish.connect(lambda: self.end_session(EndReason.FINISHED))
         self.done.rate.connect(self._rated)
         self.message.home.connect(lambda: self.end_session(EndReason.CANCELLED))
+        self.queue_page.back.connect(self.close_queue)
+        self.queue_page.retry.connect(self._retry_item)
+        self.queue_page.retry_all.connect(self._retry_all)
 
         shortcut(self, "F2", self.present_demo_card)
         shortcut(self, "Ctrl+L", self.toggle_language)
         shortcut(self, "Escape", self._escape)
+        if self._staff_view:
+            shortcut(self, "F9", self.open_queue)
 
         self._idle = QTimer(self, singleShot=True, interval=int(config.idle_timeout_s * 1000))
         self._idle.timeout.connect(self._idle_warning)
@@ -172,13 +192,20 @@ class KioskWindow(QMainWindow):
         row = QHBoxLayout(header)
         row.setContentsMargins(24, 8, 24, 8)
         self.hall_label = label(wrap=False)
-        self.queue_label = label(wrap=False)
-        self.queue_label.setVisible(self.config.mode is not Mode.KIOSK)
+        # Counter and rural staff see the unsent count and last contact on every screen; the
+        # button opens the queue (F9).
+        self.queue_button = button("", self.open_queue)
+        self.queue_button.setVisible(self._staff_view)
+        self.queue_progress = QProgressBar()
+        self.queue_progress.setTextVisible(False)
+        self.queue_progress.setFixedWidth(160)
+        self.queue_progress.hide()
         self.voice_button = button("", self.toggle_voice)
         self.language_button = button("", self.toggle_language)
         row.addWidget(self.hall_label)
         row.addStretch(1)
-        row.addWidget(self.queue_label)
+        row.addWidget(self.queue_progress)
+        row.addWidget(self.queue_button)
         row.addWidget(self.voice_button)
         row.addWidget(self.language_button)
         return header
@@ -192,6 +219,18 @@ class KioskWindow(QMainWindow):
         self.idle_button = button("", self.keep_going, name="primary")
         row.addWidget(self.idle_text, 1)
         row.addWidget(self.idle_button)
+        frame.hide()
+        return frame
+
+    def _build_staff_banner(self) -> QFrame:
+        frame = QFrame()
+        frame.setObjectName("notice")
+        row = QHBoxLayout(frame)
+        row.setContentsMargins(24, 12, 24, 12)
+        self.staff_text = label()
+        self.staff_dismiss = button("", frame.hide)
+        row.addWidget(self.staff_text, 1)
+        row.addWidget(self.staff_dismiss)
         frame.hide()
         return frame
 
@@ -244,6 +283,9 @@ class KioskWindow(QMainWindow):
         self.language_button.setAccessibleName(_("Change language"))
         self.voice_button.setText(_("Voice: on") if self.voice.enabled else _("Voice: off"))
         self.idle_button.setText(_("I need more time"))
+        self.staff_dismiss.setText(_("Understood"))
+        self._show_queue_status()
+        self.queue_page.retranslate()
 
     def _show_review(self, errors: list[FieldError]) -> None:
         self.review.show_review(self._service(), self.session.answers, errors, self._shown_value)
@@ -440,9 +482,95 @@ class KioskWindow(QMainWindow):
         self.touch()
         self.render()
 
-    def update_queue_status(self, status: Any) -> None:
-        pending = getattr(status, "pending", 0)
-        self.queue_label.setText(_("Waiting to upload: {count}").format(count=pending))
+    # -- the upload queue (counter and rural staff) --------------------------------------------
+    def update_queue_status(self, status: SyncStatus) -> None:
+        self._sync_status = status
+        self._show_queue_status()
+        if self.stack.currentWidget() is self.queue_page:
+            self._load_rows()
+
+    def _show_queue_status(self) -> None:
+        status = self._sync_status
+        if status is None or not self._staff_view:
+            self.queue_progress.hide()
+            self.queue_button.setText(_("Upload queue (F9)"))
+            return
+        self.queue_button.setText(status_line(status))
+        self.queue_button.setAccessibleName(status_line(status))
+        progress = self._drain.update(status)
+        if progress is None:
+            self.queue_progress.hide()
+        else:
+            done, total = progress
+            self.queue_progress.setRange(0, total)
+            self.queue_progress.setValue(done)
+            self.queue_progress.show()
+        self.queue_page.show_status(status, progress)
+
+    def open_queue(self) -> None:
+        if not self._staff_view:
+            return
+        self.queue_page.retranslate()
+        if self._sync_status is not None:
+            self.queue_page.show_status(self._sync_status, self._drain.update(self._sync_status))
+        self.stack.setCurrentWidget(self.queue_page)
+        self.queue_page.table.setFocus()
+        self._load_rows()
+
+    def close_queue(self) -> None:
+        self.queue_page.clear_rows()
+        self.render()
+
+    def _load_rows(self) -> None:
+        """Read the rows off the GUI thread; a refresh asked for meanwhile runs after it."""
+        queue = self._queue
+        if queue is None:
+            return
+        if self._rows_loading:
+            self._rows_stale = True
+            return
+        self._rows_loading = True
+        self._background.run(queue.rows, self._rows_loaded, self._rows_failed)
+
+    def _rows_loaded(self, rows: list[QueueRow]) -> None:
+        self._rows_loading = False
+        if self.stack.currentWidget() is self.queue_page:
+            self.queue_page.show_rows(rows, self._service_name)
+            self.queue_page.show_notice("")
+        if self._rows_stale:
+            self._rows_stale = False
+            self._load_rows()
+
+    def _rows_failed(self, exc: BaseException) -> None:
+        self._rows_loading = False
+        self._rows_stale = False
+        log.error("upload queue not readable: %s", type(exc).__name__)
+        self.queue_page.show_notice(message_for(exc))
+
+    def _service_name(self, service_id: str) -> str:
+        for service in self.session.catalogue.services:
+            if service.id == service_id:
+                return pick(service.name)
+        return service_id
+
+    def _retry_item(self, item_id: str) -> None:
+        queue = self._queue
+        if queue is None:
+            return
+        self._background.run(
+            lambda: queue.retry(item_id), lambda _r: self._load_rows(), self._rows_failed
+        )
+
+    def _retry_all(self) -> None:
+        queue = self._queue
+        if queue is None:
+            return
+        self._background.run(queue.retry_all, lambda _r: self._load_rows(), self._rows_failed)
+
+    def show_staff_notice(self, text: str) -> None:
+        """A notice for staff that stays until they dismiss it (e.g. a damaged queue set aside)."""
+        self.staff_text.setText(text)
+        self.staff_banner.setVisible(bool(text))
 
     # -- time ---------------------------------------------------------------------------------
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:

@@ -1,0 +1,112 @@
+"""The upload queue as staff see it: rows without personal data beyond the masked name, and the
+actions they may take ("retry now" for one row or for everything waiting).
+
+Every method here touches the disk; the UI calls them through its background helper.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from offline_queue.outbox import Outbox, OutboxItemInfo, State
+
+log = logging.getLogger(__name__)
+
+# Rows staff can act on come first; delivered rows are shown after them for reprints.
+_OPEN_STATES = (State.NEEDS_ATTENTION, State.REJECTED, State.SENDING, State.QUEUED)
+
+
+class Waker(Protocol):
+    def wake(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRow:
+    item_id: str
+    receipt_number: str
+    service_id: str
+    masked_name: str
+    created_at: dt.datetime
+    state: State
+    attempts: int
+    last_error: str | None  # an error code (kiosk.sync_messages turns it into a sentence)
+    next_attempt_at: dt.datetime | None
+    damaged: bool  # the summary did not decrypt: only the id is known
+
+    @property
+    def can_retry(self) -> bool:
+        return self.state in (State.QUEUED, State.REJECTED, State.NEEDS_ATTENTION)
+
+
+class UploadQueue:
+    def __init__(
+        self,
+        outbox: Outbox,
+        sync: Waker,
+        *,
+        tz: Callable[[], dt.tzinfo | None] = lambda: None,
+    ) -> None:
+        self._outbox = outbox
+        self._sync = sync
+        self._tz = tz
+
+    def rows(self, limit: int = 200, include_delivered: int = 50) -> list[QueueRow]:
+        """Open rows oldest first, then up to include_delivered recently delivered ones."""
+        open_items = self._outbox.items(limit=limit, states=_OPEN_STATES)
+        delivered: list[OutboxItemInfo] = []
+        if include_delivered > 0:
+            held = self._outbox.counts()[State.DELIVERED.value]
+            delivered = self._outbox.items(
+                limit=include_delivered,
+                states=(State.DELIVERED,),
+                offset=max(0, held - include_delivered),
+            )
+            delivered.reverse()  # the latest first: the one being asked about is usually new
+        return [self._row(info) for info in (*open_items, *delivered)]
+
+    def retry(self, item_id: str) -> None:
+        """Staff's "retry now" for one row: due at once, and the sync engine is woken."""
+        self._outbox.requeue(item_id)
+        log.info("outbox item %s queued again by staff", item_id)
+        self._sync.wake()
+
+    def retry_all(self) -> int:
+        """Every waiting row due now (the backoff is skipped); rows set aside stay for staff."""
+        moved = self._outbox.bring_forward()
+        self._sync.wake()
+        return moved
+
+    def _row(self, info: OutboxItemInfo) -> QueueRow:
+        summary = _summary(info.summary)
+        tz = self._tz()
+        return QueueRow(
+            item_id=info.id,
+            receipt_number=str(summary.get("receipt_number", "")),
+            service_id=str(summary.get("service_id", "")),
+            masked_name=str(summary.get("masked_name", "")),
+            created_at=dt.datetime.fromtimestamp(info.created_at, tz),
+            state=info.state,
+            attempts=info.attempts,
+            last_error=info.last_error,
+            next_attempt_at=(
+                None
+                if info.next_attempt_at is None
+                else dt.datetime.fromtimestamp(info.next_attempt_at, tz)
+            ),
+            damaged=info.summary is None,
+        )
+
+
+def _summary(blob: bytes | None) -> dict[str, object]:
+    if blob is None:
+        return {}
+    try:
+        value = json.loads(blob)
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return value if isinstance(value, dict) else {}

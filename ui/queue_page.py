@@ -1,0 +1,207 @@
+"""The staff view of the upload queue (counter and rural modes): what is waiting, why, and a way
+to try again now. Rows show the receipt number, the service and the masked name only."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QProgressBar,
+    QTableWidget,
+    QTableWidgetItem,
+)
+
+from kiosk.i18n import _
+from kiosk.queue_view import QueueRow
+from kiosk.sync import SyncStatus
+from kiosk.sync_messages import describe_error, describe_row
+from ui.screens import Page, shortcut
+from ui.widgets import button, label
+
+ServiceName = Callable[[str], str]
+
+
+def format_contact(at: float | None, now: dt.datetime | None = None) -> str:
+    """'14:05' today, '11-21 14:05' on another day, or 'never'."""
+    if at is None:
+        return _("never")
+    when = dt.datetime.fromtimestamp(at)
+    today = (now or dt.datetime.now()).date()
+    return when.strftime("%H:%M") if when.date() == today else when.strftime("%m-%d %H:%M")
+
+
+def status_line(status: SyncStatus) -> str:
+    """The header's one line: unsent count and the last successful contact with the platform."""
+    return _("Waiting to upload: {count} · Last contact: {when}").format(
+        count=status.pending, when=format_contact(status.last_success_at)
+    )
+
+
+class DrainProgress:
+    """How far the current backlog has drained: the backlog is what was pending when draining
+    began (growing if more arrive meanwhile); it resets once nothing is pending."""
+
+    def __init__(self) -> None:
+        self.backlog = 0
+
+    def update(self, status: SyncStatus) -> tuple[int, int] | None:
+        """(done, total) while a backlog of two or more drains, else None (nothing to show)."""
+        if status.pending == 0:
+            self.backlog = 0
+            return None
+        self.backlog = max(self.backlog, status.pending)
+        if self.backlog < 2 or not (status.draining or status.online):
+            return None
+        return self.backlog - status.pending, self.backlog
+
+
+class QueuePage(Page):
+    back = Signal()
+    retry = Signal(str)  # item id
+    retry_all = Signal()
+
+    COLUMNS = 6
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.summary = label(name="question")
+        self.contact = label(name="help")
+        self.notice = label(name="field_error")
+        self.notice.hide()
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        self.progress.hide()
+        self.table = QTableWidget(0, self.COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setWordWrap(True)
+        self.table.verticalHeader().hide()
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+        self.table.itemSelectionChanged.connect(self._selection_changed)
+        self.empty = label(name="help")
+        for widget in (self.summary, self.contact, self.notice, self.progress):
+            self.body.addWidget(widget)
+        self.body.addWidget(self.table, 1)
+        self.body.addWidget(self.empty)
+        self.back_button = button("", self.back.emit)
+        self.retry_button = button("", self._retry_selected)
+        self.retry_all_button = button("", self.retry_all.emit, name="primary")
+        self.actions.addWidget(self.back_button)
+        self.actions.addStretch(1)
+        self.actions.addWidget(self.retry_button)
+        self.actions.addWidget(self.retry_all_button)
+        shortcut(self, "Ctrl+R", self._retry_selected)
+        self._rows: list[QueueRow] = []
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.title.setText(_("Upload queue"))
+        self.back_button.setText(_("Back"))
+        self.retry_button.setText(_("Retry this one now"))
+        self.retry_all_button.setText(_("Retry all waiting now"))
+        self.empty.setText(_("Nothing is waiting to upload."))
+        self.table.setHorizontalHeaderLabels(
+            [
+                _("Receipt number"),
+                _("Service"),
+                _("Applicant"),
+                _("Saved at"),
+                _("Status"),
+                _("Attempts"),
+            ]
+        )
+
+    def show_status(self, status: SyncStatus, progress: tuple[int, int] | None) -> None:
+        counts = _("Waiting: {pending} · Not accepted: {rejected} · Needs attention: {attention}")
+        self.summary.setText(
+            counts.format(
+                pending=status.pending,
+                rejected=status.rejected,
+                attention=status.needs_attention,
+            )
+        )
+        line = _("Last successful contact with the platform: {when}").format(
+            when=format_contact(status.last_success_at)
+        )
+        if status.online is False:
+            line += "\n" + _("The platform cannot be reached now; uploads resume on their own.")
+        elif status.last_error:
+            line += "\n" + _("Last problem: {problem}").format(
+                problem=describe_error(status.last_error)
+            )
+        self.contact.setText(line)
+        if progress is None:
+            self.progress.hide()
+        else:
+            done, total = progress
+            self.progress.setRange(0, total)
+            self.progress.setValue(done)
+            text = _("Uploading: {done} of {total}").format(done=done, total=total)
+            self.progress.setFormat(text)
+            self.progress.show()
+
+    def show_notice(self, text: str) -> None:
+        self.notice.setText(text)
+        self.notice.setVisible(bool(text))
+
+    def show_rows(self, rows: Sequence[QueueRow], service_name: ServiceName) -> None:
+        selected = self.selected_id()
+        self._rows = list(rows)
+        self.table.setRowCount(len(self._rows))
+        for index, row in enumerate(self._rows):
+            status = describe_row(row.state, row.last_error)
+            if row.damaged:
+                status += " " + _("(the stored details are damaged)")
+            cells = (
+                row.receipt_number or "—",
+                service_name(row.service_id) if row.service_id else "—",
+                row.masked_name or "—",
+                row.created_at.strftime("%m-%d %H:%M"),
+                status,
+                str(row.attempts),
+            )
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setData(Qt.ItemDataRole.UserRole, row.item_id)
+                self.table.setItem(index, column, item)
+            if row.item_id == selected:
+                self.table.selectRow(index)
+        self.table.resizeRowsToContents()
+        self.table.setVisible(bool(self._rows))
+        self.empty.setVisible(not self._rows)
+        self._selection_changed()
+
+    def clear_rows(self) -> None:
+        self._rows = []
+        self.table.clearContents()
+        self.table.setRowCount(0)
+
+    def selected_row(self) -> QueueRow | None:
+        indexes = self.table.selectionModel().selectedRows()
+        if not indexes:
+            return None
+        index = indexes[0].row()
+        return self._rows[index] if 0 <= index < len(self._rows) else None
+
+    def selected_id(self) -> str | None:
+        row = self.selected_row()
+        return None if row is None else row.item_id
+
+    def _selection_changed(self) -> None:
+        row = self.selected_row()
+        self.retry_button.setEnabled(row is not None and row.can_retry)
+
+    def _retry_selected(self) -> None:
+        row = self.selected_row()
+        if row is not None and row.can_retry:
+            self.retry.emit(row.item_id)
+
+    def spoken_text(self) -> str:
+        return self.title.text()

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from kiosk.app import build_parts  # noqa: E402 - the repository root goes on the path first
-from kiosk.config import Config  # noqa: E402
+from kiosk.config import Config, Mode  # noqa: E402
 from kiosk.i18n import set_language  # noqa: E402
 from kiosk.session import Step  # noqa: E402
 from refplatform.server import start_in_thread  # noqa: E402
@@ -106,8 +106,52 @@ def main() -> int:  # noqa: PLR0915 - one visit, step by step, reads best in one
         platform.stop()
         window.deleteLater()
         app.processEvents()
+        queue_shots(app, Path(tmp) / "rural", catalogue, out, suffix)
     print(out)
     return 0
+
+
+def queue_shots(app: QApplication, data: Path, catalogue: Path, out: Path, suffix: str) -> None:
+    """A rural terminal that has been offline: rows waiting, one refused, one for staff."""
+    import json
+    import socket
+
+    from offline_queue.outbox import new_item_id
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    config = Config(data_dir=data, platform_url=closed, mode=Mode.RURAL,
+                    hall_name="幸福村便民服务站", idle_timeout_s=3600)
+    parts = build_parts(config, demo=True, bundled_catalogue=catalogue)
+    rows = [("residence-permit", "张*英"), ("pension-certification", "李*国"),
+            ("senior-card", "王*"), ("pension-certification", "赵*华")]
+    ids = []
+    for number, (service, name) in enumerate(rows, start=1):
+        item = new_item_id()
+        summary = {"receipt_number": f"R07-20261123-{number:04d}", "service_id": service,
+                   "created_at": "2026-11-23T09:00:00+08:00", "masked_name": name}
+        parts.outbox.enqueue("submission", json.dumps({"submission_id": item}).encode(),
+                             json.dumps(summary, ensure_ascii=False).encode(), item_id=item)
+        ids.append(item)
+    parts.outbox.mark_rejected(ids[1], "validation_failed|phone:pattern")
+    parts.outbox.mark_needs_attention(ids[2], "idempotency_conflict")
+    terminal = Terminal(parts, app)
+    window = terminal.window
+    window.resize(1280, 900)
+    window.show()
+    terminal.start()
+    settle(app, lambda: "4" in window.queue_button.text() or "2" in window.queue_button.text())
+    window.open_queue()
+    settle(app, lambda: window.queue_page.table.rowCount() == len(rows))
+    for _ in range(5):
+        app.processEvents()
+    window.grab().save(str(out / f"queue{suffix}.png"))
+    window.close()
+    terminal.stop()
+    parts.close()
+    window.deleteLater()
+    app.processEvents()
 
 
 if __name__ == "__main__":

@@ -64,7 +64,8 @@ class QueuePage(Page):
     retry = Signal(str)  # item id
     retry_all = Signal()
 
-    COLUMNS = 6
+    COLUMNS = 5
+    STATUS_COLUMN = 3
 
     def __init__(self) -> None:
         super().__init__()
@@ -83,7 +84,10 @@ class QueuePage(Page):
         self.table.verticalHeader().hide()
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+        # Service names wrap in a column of their own width; the reason takes what is left.
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(1, 260)
+        header.setSectionResizeMode(self.STATUS_COLUMN, QHeaderView.ResizeMode.Stretch)
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.empty = label(name="help")
         for widget in (self.summary, self.contact, self.notice, self.progress):
@@ -109,12 +113,11 @@ class QueuePage(Page):
         self.empty.setText(_("Nothing is waiting to upload."))
         self.table.setHorizontalHeaderLabels(
             [
-                _("Receipt number"),
+                _("Receipt / saved"),
                 _("Service"),
                 _("Applicant"),
-                _("Saved at"),
                 _("Status"),
-                _("Attempts"),
+                _("Tries"),
             ]
         )
 
@@ -160,10 +163,9 @@ class QueuePage(Page):
             if row.damaged:
                 status += " " + _("(the stored details are damaged)")
             cells = (
-                row.receipt_number or "—",
+                (row.receipt_number or "—") + "\n" + row.created_at.strftime("%m-%d %H:%M"),
                 service_name(row.service_id) if row.service_id else "—",
                 row.masked_name or "—",
-                row.created_at.strftime("%m-%d %H:%M"),
                 status,
                 str(row.attempts),
             )

@@ -104,4 +104,8 @@ QLineEdit {{
 QLineEdit:focus {{ border: 4px solid {p.focus}; }}
 QLineEdit[invalid="true"] {{ border: 4px solid {p.error}; }}
 QScrollArea {{ border: none; }}
+QHeaderView::section {{
+    font-size: {s.help_px}px; padding: 4px 8px;
+    background: {p.secondary}; color: {p.secondary_text};
+}}
 """

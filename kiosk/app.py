@@ -40,6 +40,14 @@ class Parts:
     demo_people: list[Identity] = field(default_factory=list)
     on_close: list[Callable[[], None]] = field(default_factory=list)
 
+    def housekeeping(self) -> int:
+        """Forget delivered rows older than the retention; returns how many went."""
+        days = self.config.delivered_retention_days
+        purged = self.outbox.purge_delivered(days * 86400)
+        if purged:
+            log.info("outbox: %d delivered row(s) past %.0f days removed", purged, days)
+        return purged
+
     def close(self) -> None:
         for reader in self.readers:
             reader.stop()

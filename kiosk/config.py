@@ -52,6 +52,9 @@ class Config:
     font_scale: float = 1.0
     receipt_font: Path | None = None
     card_removal_ends_session: bool = True  # kiosk: yes; counter may ask instead
+    # After the platform has a submission only its receipt details (number, service, time, masked
+    # name) stay, for reprints, this many days.
+    delivered_retention_days: float = 30.0
 
     @property
     def receipts_path(self) -> Path:
@@ -99,6 +102,8 @@ def from_mapping(values: dict[str, Any], base: Config | None = None) -> Config:
     if result.idle_timeout_s <= 0 or result.idle_warning_s < 20:
         # WCAG 2.2.1: at least 20 seconds to answer a time-limit warning
         raise ConfigError("idle_timeout_s must be positive and idle_warning_s at least 20")
+    if result.delivered_retention_days < 0:
+        raise ConfigError("delivered_retention_days must not be negative")
     return result
 
 

@@ -21,6 +21,8 @@ from ui.window import KioskWindow
 
 log = logging.getLogger(__name__)
 
+HOUSEKEEPING_MS = 3_600_000  # delivered rows past their retention are removed hourly
+
 
 class Terminal:
     """The running terminal: window plus the bridges that feed it."""
@@ -47,6 +49,7 @@ class Terminal:
         self.readers.event.connect(self.window.on_reader_event)
         self.status.changed.connect(self.window.update_queue_status)
         self._demo_turn = 0
+        self._housekeeping = QTimer(interval=HOUSEKEEPING_MS)
         if parts.catalogue is None:
             error = parts.catalogue_error
             self.window.message.show_message(
@@ -60,6 +63,16 @@ class Terminal:
         for reader in self.parts.readers:
             reader.start(self.readers.sink)
         self.background.run(self._refresh_catalogue, self._catalogue_ready, self._catalogue_failed)
+        self._housekeeping.timeout.connect(self._tidy)
+        self._housekeeping.start()
+        self._tidy()
+
+    def _tidy(self) -> None:
+        self.background.run(
+            self.parts.housekeeping,
+            lambda _n: None,
+            lambda exc: log.warning("outbox housekeeping failed: %s", type(exc).__name__),
+        )
 
     def _refresh_catalogue(self) -> Catalogue:
         return self.parts.catalogue_store.refresh(self.parts.client)
@@ -87,6 +100,7 @@ class Terminal:
         reader.present(person)
 
     def stop(self) -> None:
+        self._housekeeping.stop()
         self.background.shutdown(wait=True)
 
 

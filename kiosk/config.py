@@ -51,10 +51,18 @@ class Config:
     voice: bool = True
     font_scale: float = 1.0
     receipt_font: Path | None = None
-    card_removal_ends_session: bool = True  # kiosk: yes; counter may ask instead
+    # Taking the card away mid-visit: True ends the visit and wipes it, False asks whether to go
+    # on; unset means by mode (a kiosk ends it, staff at a counter or service point are asked).
+    card_removal_ends_session: bool | None = None
     # After the platform has a submission only its receipt details (number, service, time, masked
     # name) stay, for reprints, this many days.
     delivered_retention_days: float = 30.0
+
+    @property
+    def card_removal_ends_visit(self) -> bool:
+        if self.card_removal_ends_session is None:
+            return self.mode is Mode.KIOSK
+        return self.card_removal_ends_session
 
     @property
     def receipts_path(self) -> Path:
@@ -112,7 +120,7 @@ def _convert(key: str, value: Any, current: Any) -> Any:
         return Mode(value)
     if key in _PATH_FIELDS:
         return None if value in (None, "") else Path(value).expanduser()
-    if isinstance(current, bool):
+    if isinstance(current, bool) or key == "card_removal_ends_session":
         if not isinstance(value, bool):
             raise TypeError("expected true or false")
         return value

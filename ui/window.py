@@ -124,6 +124,8 @@ class KioskWindow(QMainWindow):
         layout.addWidget(self.idle_banner)
         self.staff_banner = self._build_staff_banner()
         layout.addWidget(self.staff_banner)
+        self.card_banner = self._build_card_banner()
+        layout.addWidget(self.card_banner)
         self.stack = QStackedWidget()
         layout.addWidget(self.stack, 1)
         self.setCentralWidget(central)
@@ -234,6 +236,20 @@ class KioskWindow(QMainWindow):
         frame.hide()
         return frame
 
+    def _build_card_banner(self) -> QFrame:
+        frame = QFrame()
+        frame.setObjectName("notice")
+        row = QHBoxLayout(frame)
+        row.setContentsMargins(24, 12, 24, 12)
+        self.card_text = label()
+        self.card_continue = button("", self._continue_without_card, name="primary")
+        self.card_end = button("", lambda: self.end_session(EndReason.CARD_REMOVED))
+        row.addWidget(self.card_text, 1)
+        row.addWidget(self.card_continue)
+        row.addWidget(self.card_end)
+        frame.hide()
+        return frame
+
     # -- showing ------------------------------------------------------------------------------
     def render(self) -> None:
         """Show the page for the session's step, in the active language."""
@@ -284,6 +300,8 @@ class KioskWindow(QMainWindow):
         self.voice_button.setText(_("Voice: on") if self.voice.enabled else _("Voice: off"))
         self.idle_button.setText(_("I need more time"))
         self.staff_dismiss.setText(_("Understood"))
+        self.card_continue.setText(_("Continue"))
+        self.card_end.setText(_("End the visit"))
         self._show_queue_status()
         self.queue_page.retranslate()
 
@@ -454,10 +472,19 @@ class KioskWindow(QMainWindow):
     def on_reader_event(self, event: ReaderEvent) -> None:
         if event.kind is EventKind.IDENTITY and event.identity is not None:
             self._card_read(event.identity)
+        elif event.kind is EventKind.CARD_PRESENT:
+            if self.session.step is Step.WELCOME and not self.session.active:
+                self.show_welcome_message(
+                    _("Reading your card. Please keep it still on the reader…")
+                )
         elif event.kind is EventKind.CARD_REMOVED:
             in_visit = self.session.active and self.session.step not in (Step.DONE, Step.WELCOME)
-            if in_visit and self.config.card_removal_ends_session:
+            if self.session.step is Step.WELCOME and not self.session.active:
+                self.welcome.show_message("")  # taken away before it was read
+            elif in_visit and self.config.card_removal_ends_visit:
                 self.end_session(EndReason.CARD_REMOVED)
+            elif in_visit:
+                self._ask_after_card_removal()
         elif event.kind is EventKind.ERROR and event.error is not None:
             log.warning("reader %s: %s %s", event.reader, event.error.value, event.detail)
             if self.session.step is Step.WELCOME:
@@ -465,11 +492,23 @@ class KioskWindow(QMainWindow):
         elif event.kind is EventKind.READER_REMOVED and self.session.step is Step.WELCOME:
             self.show_welcome_message(_(READER_ADVICE[ReaderError.READER_GONE]))
 
+    def _ask_after_card_removal(self) -> None:
+        """Counter and service point: staff decide whether the visit goes on without the card."""
+        text = _("The ID card was taken off the reader. Continue this application?")
+        self.card_text.setText(text)
+        self.card_banner.show()
+        self.voice.say(text)
+
+    def _continue_without_card(self) -> None:
+        self.card_banner.hide()
+        self.touch()
+
     def _card_read(self, identity: Identity) -> None:
         if not is_valid_id_number(identity.id_number):
             if self.session.step is Step.WELCOME:
                 self.show_welcome_message(_(READER_ADVICE[ReaderError.BAD_DATA]))
             return
+        already_read = self.session.identity is not None
         try:
             self.session.card_read(identity)
         except SecondCardError as exc:
@@ -478,9 +517,11 @@ class KioskWindow(QMainWindow):
             return
         except UserFacingError:
             return  # a card placed during the receipt page: nothing to do
+        self.card_banner.hide()  # the same card is back
         self.welcome.show_message("")
         self.touch()
-        self.render()
+        if not already_read:
+            self.render()  # re-rendering mid-form would drop what is being typed
 
     # -- the upload queue (counter and rural staff) --------------------------------------------
     def update_queue_status(self, status: SyncStatus) -> None:
@@ -641,6 +682,7 @@ class KioskWindow(QMainWindow):
         self._tick.stop()
         self._countdown_kind = ""
         self.idle_banner.hide()
+        self.card_banner.hide()
         self._wipe_pages()
         self.voice.stop()
         self.voice.spoken.clear()

@@ -109,9 +109,21 @@ def main(argv: list[str] | None = None) -> int:
         config = replace(config, platform_url=url)
 
     from kiosk.app import build_parts
-    from ui.app import run
+    from kiosk.sync_messages import describe_startup_failure
+    from offline_queue.errors import OutboxError
+    from ui.app import run, run_out_of_service
 
-    parts = build_parts(config, demo=args.demo, bundled_catalogue=BUNDLED_CATALOGUE)
+    try:
+        parts = build_parts(config, demo=args.demo, bundled_catalogue=BUNDLED_CATALOGUE)
+    except OutboxError as exc:
+        # Without its outbox the terminal cannot keep a promise to anyone: say so on the screen
+        # (staff read the code) instead of failing with a trace nobody sees.
+        logging.getLogger("hall").error("the outbox cannot be opened: %s (%s)", exc.code, exc)
+        if stop_platform is not None:
+            stop_platform()
+        text = describe_startup_failure(exc.code)
+        print(text, file=sys.stderr)
+        return run_out_of_service(text, fullscreen=args.fullscreen, self_check=args.self_check)
     if stop_platform is not None:
         parts.on_close.append(stop_platform)
     try:

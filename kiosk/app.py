@@ -19,8 +19,9 @@ from kiosk.platform_client import PlatformClient
 from kiosk.receipt_numbers import ReceiptNumbers
 from kiosk.submissions import Submitter
 from kiosk.sync import SyncEngine
-from offline_queue.keys import load_or_create_key
+from offline_queue.keys import load_outbox_key
 from offline_queue.outbox import Outbox
+from offline_queue.recovery import OpenedOutbox, open_outbox
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ class Parts:
     demo_reader: SimulatedReader | None = None
     demo_people: list[Identity] = field(default_factory=list)
     on_close: list[Callable[[], None]] = field(default_factory=list)
+    # Set when the outbox was damaged and set aside at start: staff must be told.
+    outbox_recovery: OpenedOutbox | None = None
 
     def housekeeping(self) -> int:
         """Forget delivered rows older than the retention; returns how many went."""
@@ -60,7 +63,10 @@ class Parts:
 
 def build_parts(config: Config, *, demo: bool, bundled_catalogue: Path | None) -> Parts:
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    outbox = Outbox(config.outbox_path, load_or_create_key(config.key_path))
+    key = load_outbox_key(config.outbox_path, config.key_path, config.outbox_key_store)
+    log.info("outbox key from %s", key.source.value)
+    opened = open_outbox(config.outbox_path, key.key)
+    outbox = opened.outbox
     client = PlatformClient(config.platform_url)
     sync = SyncEngine(outbox, client)
     store = CatalogueStore(config.catalogue_cache_path, bundled_catalogue)
@@ -96,4 +102,5 @@ def build_parts(config: Config, *, demo: bool, bundled_catalogue: Path | None) -
         readers=readers,
         demo_reader=demo_reader,
         demo_people=people,
+        outbox_recovery=opened if opened.reason is not None else None,
     )

@@ -13,6 +13,7 @@ import platformdirs
 
 from kiosk.errors import UserFacingError
 from kiosk.i18n import LANGUAGES, N_
+from offline_queue.keys import KeyStore
 
 APP_NAME = "hall-terminal"
 
@@ -57,6 +58,9 @@ class Config:
     # After the platform has a submission only its receipt details (number, service, time, masked
     # name) stay, for reprints, this many days.
     delivered_retention_days: float = 30.0
+    # Where the outbox key lives: "auto" (the key file if there is one, else the OS keyring if
+    # there is one, else a new 0600 key file), "file" or "keyring".
+    outbox_key_store: str = "auto"
 
     @property
     def card_removal_ends_visit(self) -> bool:
@@ -110,6 +114,8 @@ def from_mapping(values: dict[str, Any], base: Config | None = None) -> Config:
     if result.idle_timeout_s <= 0 or result.idle_warning_s < 20:
         # WCAG 2.2.1: at least 20 seconds to answer a time-limit warning
         raise ConfigError("idle_timeout_s must be positive and idle_warning_s at least 20")
+    if result.outbox_key_store not in {store.value for store in KeyStore}:
+        raise ConfigError("outbox_key_store must be auto, file or keyring")
     if result.delivered_retention_days < 0:
         raise ConfigError("delivered_retention_days must not be negative")
     return result

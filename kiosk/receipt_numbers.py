@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
 import threading
 from pathlib import Path
+
+
+class CounterUnreadableError(OSError):
+    """The counter file exists but cannot be read back; handing out numbers again from 0001 could
+    give two citizens the same receipt number, so nothing is handed out until staff look."""
 
 
 class ReceiptNumbers:
@@ -27,16 +33,35 @@ class ReceiptNumbers:
 
     def _read(self) -> dict[str, int]:
         try:
-            data = json.loads(self._path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            text = self._path.read_text(encoding="utf-8")
+        except FileNotFoundError:
             return {}
-        return {str(k): int(v) for k, v in data.items()} if isinstance(data, dict) else {}
+        try:
+            data = json.loads(text)
+            if not isinstance(data, dict):
+                raise TypeError("not an object")
+            return {str(k): int(v) for k, v in data.items()}
+        except (ValueError, TypeError) as exc:
+            raise CounterUnreadableError(f"receipt counter {self._path} is damaged") from exc
 
     def _write(self, state: dict[str, int]) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
+        """Write beside, fsync, rename over, fsync the folder: after a power cut the counter is
+        either the old or the new value, never a number handed out twice."""
+        folder = self._path.parent
+        folder.mkdir(parents=True, exist_ok=True)
         tmp = self._path.with_suffix(".tmp")
-        with tmp.open("w", encoding="utf-8") as fh:
-            json.dump(state, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self._path)
+        try:
+            with tmp.open("w", encoding="utf-8") as fh:
+                json.dump(state, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self._path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

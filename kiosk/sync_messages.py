@@ -24,6 +24,7 @@ from kiosk.sync import (
     encode_error,
 )
 from offline_queue.outbox import UNDECRYPTABLE, OutboxItemInfo, State
+from offline_queue.recovery import OpenedOutbox, QuarantineReason
 
 STATE_TEXT: dict[State, str] = {
     State.QUEUED: N_("Waiting to upload"),
@@ -59,7 +60,16 @@ ERROR_TEXT: dict[str, str] = {
     "storage_full": N_("The terminal's disk is full."),
     "storage_error": _STORAGE,
     "corrupt": _STORAGE,
-    "wrong_key": _STORAGE,
+    "wrong_key": N_("The key that protects the stored submissions does not fit them."),
+    "key_file": N_("The key that protects the stored submissions cannot be read."),
+    "keyring_unavailable": N_(
+        "The system keyring that holds the terminal's key is locked or not available."
+    ),
+    "keyring_key_invalid": N_("The key in the system keyring is not a valid key."),
+    "key_store_conflict": N_(
+        "The configuration asks for the system keyring, but the key is in a key file."
+    ),
+    "schema_too_new": N_("The stored submissions were written by a newer version of this program."),
     "http_429": N_("The platform is busy."),
     "http_503": N_("The platform is busy."),
     "unavailable": N_("The platform is busy."),
@@ -72,6 +82,36 @@ _UNKNOWN = N_("Error code: {code}")
 _WILL_RETRY = N_("It will be tried again automatically.")
 _STATE_WITH_REASON = N_("{state}: {reason}")
 _DELIVERED = N_("Delivered to the platform.")
+
+
+_RECOVERY_REASON: dict[QuarantineReason, str] = {
+    QuarantineReason.NOT_A_DATABASE: N_("the file is not a queue database any more"),
+    QuarantineReason.DAMAGED: N_("the database is damaged"),
+    QuarantineReason.CHECK_FAILED: N_("the database is damaged"),
+    QuarantineReason.WAL_DAMAGED: N_("its write-ahead log is damaged"),
+}
+_RECOVERED = N_(
+    "For staff: this terminal's upload queue could not be used ({reason}) and was set aside as "
+    "{file}. New applications are saved and uploaded normally. Applications that were waiting "
+    "in the old queue may need recovering: please call technical support and keep that file."
+)
+_CANNOT_START = N_(
+    "This terminal cannot accept applications right now: {problem} "
+    "Please ask staff for help. (Code: {code})"
+)
+
+
+def describe_recovery(opened: OpenedOutbox) -> str:
+    """The staff notice after a damaged outbox was set aside at start; "" when none was."""
+    if opened.reason is None:
+        return ""
+    name = opened.quarantined.name if opened.quarantined is not None else "-"
+    return _(_RECOVERED).format(reason=_(_RECOVERY_REASON[opened.reason]), file=name)
+
+
+def describe_startup_failure(code: str) -> str:
+    """Why the outbox could not be opened at all (the key, a newer schema, the disk)."""
+    return _(_CANNOT_START).format(problem=describe_error(code), code=code)
 
 
 def describe_state(state: State | str) -> str:

@@ -42,6 +42,24 @@ class KeyFileError(OutboxError):
     code = "key_file"
 
 
+class KeyringUnavailableError(KeyFileError):
+    """The OS keyring failed or did not answer in time, or is required and there is none."""
+
+    code = "keyring_unavailable"
+
+
+class KeyringKeyInvalidError(KeyFileError):
+    """The keyring holds an entry for this outbox that is not a key of the right size."""
+
+    code = "keyring_key_invalid"
+
+
+class KeyStoreConflictError(KeyFileError):
+    """The keyring is required but a key file exists: using the keyring would strand the queue."""
+
+    code = "key_store_conflict"
+
+
 class SchemaTooNewError(OutboxError):
     """The database was written by a newer version of the client."""
 

@@ -10,8 +10,15 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # A test never speaks through the sound card; the mock engine records what would be said.
 os.environ.setdefault("HALL_TTS_ENGINE", "mock")
+# Terminals built by tests keep their outbox key in a file, never in the keyring of the machine
+# running the tests; tests of the keyring path hand a keyring backend in explicitly.
+os.environ.setdefault("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
 
-pytest_plugins = ["tests.fixtures.platform", "tests.fixtures.badpeer"]
+pytest_plugins = [
+    "tests.fixtures.platform",
+    "tests.fixtures.badpeer",
+    "tests.fixtures.tmpfs",
+]
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,7 @@ import logging
 import sys
 
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QMainWindow
 
 from kiosk.app import Parts
 from kiosk.catalogue import Catalogue
@@ -14,6 +14,7 @@ from kiosk.errors import message_for
 from kiosk.i18n import _
 from kiosk.queue_view import UploadQueue
 from kiosk.session import Step
+from kiosk.sync_messages import describe_recovery
 from ui.background import Background
 from ui.bridge import ReaderBridge, StatusBridge
 from ui.voice import VoiceGuide
@@ -50,6 +51,8 @@ class Terminal:
         self.status.changed.connect(self.window.update_queue_status)
         self._demo_turn = 0
         self._housekeeping = QTimer(interval=HOUSEKEEPING_MS)
+        if parts.outbox_recovery is not None:
+            self.window.show_staff_notice(describe_recovery(parts.outbox_recovery))
         if parts.catalogue is None:
             error = parts.catalogue_error
             self.window.message.show_message(
@@ -144,3 +147,28 @@ def run(
     code = app.exec()
     terminal.stop()
     return int(code)
+
+
+def run_out_of_service(text: str, *, fullscreen: bool = False, self_check: bool = False) -> int:
+    """A terminal that cannot open its outbox shows why and takes nothing in; exit status 3."""
+    from ui.screens import MessagePage
+    from ui.theme import Palette, Sizes, stylesheet
+
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
+    window = QMainWindow()
+    window.setWindowTitle(_("Government services self-service terminal"))
+    window.setStyleSheet(stylesheet(Palette(), Sizes()))
+    page = MessagePage()
+    page.show_message(_("Out of service"), text)
+    page.home_button.hide()  # there is nowhere to go until staff have fixed it
+    window.setCentralWidget(page)
+    window.resize(1280, 900)
+    if fullscreen:
+        window.showFullScreen()
+    else:
+        window.show()
+    if not self_check:
+        app.exec()
+    window.close()
+    return 3

@@ -30,6 +30,7 @@ from kiosk.queue_view import QueueRow, UploadQueue
 from kiosk.session import Draft, EndReason, SecondCardError, Session, Step, StepError
 from kiosk.submissions import SubmissionResult
 from kiosk.sync import SyncStatus
+from offline_queue.errors import OutboxCorruptError
 from ui.background import Background
 from ui.queue_page import DrainProgress, QueuePage, status_line
 from ui.screens import (
@@ -526,6 +527,14 @@ class KioskWindow(QMainWindow):
     # -- the upload queue (counter and rural staff) --------------------------------------------
     def update_queue_status(self, status: SyncStatus) -> None:
         self._sync_status = status
+        if status.last_error == OutboxCorruptError.code and not self.staff_banner.isVisible():
+            # Found while running; the next start sets the damaged file aside (open_outbox).
+            self.show_staff_notice(
+                _(
+                    "For staff: the upload queue on this terminal is damaged. Please restart the "
+                    "terminal: it will set the damaged queue aside and start a fresh one."
+                )
+            )
         self._show_queue_status()
         if self.stack.currentWidget() is self.queue_page:
             self._load_rows()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -102,3 +103,15 @@ def test_a_key_that_does_not_fit_stops_the_terminal_with_a_reason(tmp_path: Path
     assert "wrong_key" in second.stderr
     assert "Traceback" not in second.stderr
     assert not any(QUARANTINE_MARK in p.name for p in data.iterdir())  # the data is not damaged
+
+
+def test_damage_found_while_running_asks_staff_to_restart(
+    qtbot: QtBot, make_terminal: MakeTerminal
+) -> None:
+    terminal = make_terminal(platform_url=closed_port_url())
+    window = terminal.window
+    terminal.parts.sync.stop()
+    status = terminal.parts.sync.status()
+    window.update_queue_status(replace(status, last_error="corrupt"))
+    assert window.staff_banner.isVisible()
+    assert "请重新启动终端" in window.staff_text.text()

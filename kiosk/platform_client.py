@@ -5,6 +5,12 @@ submit() never raises for network or platform trouble: it returns a SubmitOutcom
 whether the submission is delivered, refused for good, in conflict, or worth trying again. Only a
 2xx whose JSON body names our submission id counts as delivered: a captive portal's 200 page, a
 redirect or a 2xx about another submission proves nothing.
+
+submit_batch() sends many submissions in one request and holds each item to the same rule: an
+item is delivered only when its own result is a 2xx whose body names it. An answer to the batch
+that is not a well-formed result list for exactly these items proves nothing about any of them,
+so every item is tried again. A platform without the batch endpoint (404/405) gets single
+submissions, and is asked again only after a while.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import json
 import logging
 import time
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -46,6 +52,11 @@ UNEXPECTED_ANSWER = "unexpected_answer"
 
 _RETRY_STATUSES = frozenset({408, 425, 429})
 _MAX_TEXT = 200
+MAX_BATCH = 100  # the most submissions one batch request carries (the platform's limit too)
+# How long a platform that answered the batch endpoint with 404/405 is sent single submissions
+# before the endpoint is tried again (a portal's 404 must not turn batches off for good).
+BATCH_RECHECK_S = 600.0
+_NO_BATCH_ENDPOINT = frozenset({404, 405})
 
 
 class OutcomeKind(StrEnum):
@@ -117,12 +128,17 @@ class PlatformClient:
         session: requests.Session | None = None,
         user_agent: str = DEFAULT_USER_AGENT,
         clock: Callable[[], float] = time.time,
+        batch_recheck_s: float = BATCH_RECHECK_S,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError("base_url must be an http(s) URL")
         self._base = base_url.rstrip("/")
         self._timeout = timeout
         self._clock = clock
+        self._batch_recheck_s = batch_recheck_s
+        self._monotonic = monotonic
+        self._no_batch_until: float | None = None  # monotonic time; None: batches are used
         self._session = session if session is not None else requests.Session()
         if self._session.verify is False:
             raise ValueError("certificate verification must stay on")
@@ -131,6 +147,12 @@ class PlatformClient:
     @property
     def base_url(self) -> str:
         return self._base
+
+    @property
+    def batch_supported(self) -> bool:
+        """False while the platform is taken to lack the batch endpoint."""
+        until = self._no_batch_until
+        return until is None or self._monotonic() >= until
 
     def _url(self, path: str) -> str:
         return f"{self._base}{API_PREFIX}{path}"
@@ -178,7 +200,7 @@ class PlatformClient:
         """Send one submission with its id as the Idempotency-Key; never raises for the network."""
         if body.get("submission_id") != submission_id:
             raise ValueError("the body's submission_id must be the idempotency key")
-        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        data = _dump(body)
         try:
             resp = self._session.post(
                 self._url("/submissions"),
@@ -200,6 +222,61 @@ class PlatformClient:
             content,
             now=self._clock(),
         )
+
+    def submit_batch(self, items: Sequence[tuple[str, Mapping[str, Any]]]) -> list[SubmitOutcome]:
+        """Send up to MAX_BATCH submissions in one request: one outcome per item, in order.
+
+        Never raises for the network. One item, or a platform without the batch endpoint, goes
+        by single submissions.
+        """
+        if len(items) > MAX_BATCH:
+            raise ValueError(f"a batch holds at most {MAX_BATCH} submissions")
+        for submission_id, body in items:
+            if body.get("submission_id") != submission_id:
+                raise ValueError("each body's submission_id must be its idempotency key")
+        if len(items) <= 1 or not self.batch_supported:
+            return self._submit_singly(items)
+        data = b'{"submissions":[' + b",".join(_dump(body) for _, body in items) + b"]}"
+        try:
+            resp = self._session.post(
+                self._url("/submissions/batch"),
+                data=data,
+                headers={"Content-Type": "application/json"},
+                timeout=self._timeout,
+                allow_redirects=False,
+            )
+            content = resp.content
+        except requests.RequestException as exc:
+            return [_transport_outcome(exc)] * len(items)
+        status = resp.status_code
+        if status in _NO_BATCH_ENDPOINT:
+            log.info("the platform has no batch endpoint (HTTP %d); sending one by one", status)
+            self._no_batch_until = self._monotonic() + self._batch_recheck_s
+            return self._submit_singly(items)
+        outcomes = classify_batch_answer(
+            [submission_id for submission_id, _ in items],
+            status,
+            resp.headers.get("Retry-After"),
+            content,
+            now=self._clock(),
+        )
+        if outcomes is None:
+            # The platform refused the batch as a whole (too large, say): not a verdict on any
+            # item, so each goes on its own and gets its own answer.
+            log.info("the platform refused a batch (HTTP %d); sending one by one", status)
+            return self._submit_singly(items)
+        return outcomes
+
+    def _submit_singly(self, items: Sequence[tuple[str, Mapping[str, Any]]]) -> list[SubmitOutcome]:
+        """submit() each item; once the platform stops answering, the rest share that outcome
+        instead of each waiting out the same timeout."""
+        outcomes: list[SubmitOutcome] = []
+        for submission_id, body in items:
+            if outcomes and outcomes[-1].offline:
+                outcomes.append(outcomes[-1])
+            else:
+                outcomes.append(self.submit(submission_id, body))
+        return outcomes
 
     def close(self) -> None:
         self._session.close()
@@ -256,7 +333,61 @@ def classify_submit_answer(
     now: float,
 ) -> SubmitOutcome:
     """Decide what an HTTP answer to POST /submissions means for the outbox row."""
+    return _classify(submission_id, status, retry_after, _json_object(content), now)
+
+
+def classify_batch_answer(
+    submission_ids: Sequence[str],
+    status: int,
+    retry_after: str | None,
+    content: bytes,
+    *,
+    now: float,
+) -> list[SubmitOutcome] | None:
+    """What an answer to POST /submissions/batch means for each item, in order.
+
+    None when the platform itself refused the batch as a whole (its 4xx error body): the items
+    are then worth sending one by one. Anything but a result list naming exactly these ids, in
+    this order, is an unexpected answer for every item.
+    """
+    count = len(submission_ids)
     body = _json_object(content)
+    if 200 <= status < 300:
+        results = body.get("results") if body is not None else None
+        if not isinstance(results, list) or len(results) != count:
+            return [_unexpected(status)] * count
+        outcomes = []
+        for submission_id, result in zip(submission_ids, results, strict=True):
+            item_status = result.get("status") if isinstance(result, dict) else None
+            item_body = result.get("body") if isinstance(result, dict) else None
+            if (
+                not isinstance(result, dict)
+                or result.get("submission_id") != submission_id
+                or type(item_status) is not int
+                or not 100 <= item_status <= 599
+                or not isinstance(item_body, dict)
+            ):
+                return [_unexpected(status)] * count
+            outcomes.append(_classify(submission_id, item_status, None, item_body, now))
+        return outcomes
+    if status >= 500 or status in _RETRY_STATUSES:
+        # The batch as a whole failed for now; each item waits as a single submission would.
+        return [
+            _classify(submission_id, status, retry_after, body, now)
+            for submission_id in submission_ids
+        ]
+    if 400 <= status < 500 and _error_code(body) is not None:
+        return None
+    return [_unexpected(status)] * count
+
+
+def _classify(
+    submission_id: str,
+    status: int,
+    retry_after: str | None,
+    body: dict[str, Any] | None,
+    now: float,
+) -> SubmitOutcome:
     code = _error_code(body)
     if 200 <= status < 300:
         if body is not None and body.get("submission_id") == submission_id:
@@ -291,6 +422,10 @@ def classify_submit_answer(
             fields=_field_errors(body),
         )
     return _unexpected(status)
+
+
+def _dump(body: Mapping[str, Any]) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def _unexpected(status: int) -> SubmitOutcome:

@@ -4,8 +4,14 @@ A new submission wakes it at once. When the network is gone it stops spending at
 probes the platform's health every probe interval; the moment a probe succeeds every waiting row
 becomes due and the queue drains, instead of each row sleeping out its own backoff.
 
-on_change runs on the sync thread (or the thread calling drain_once); the UI carries the status
-onto the GUI thread itself. Payloads are never logged, only ids and error codes.
+A backlog goes out in batches: one claim, one request and one recorded result per batch of rows
+instead of per row. The first send of every drain is a single row, so a lone new submission is
+not held back and a dead network costs one attempt, not a batch of them; a submission someone
+waits for (deliver_now) goes out alone ahead of the backlog.
+
+on_change runs on the sync thread (or the thread calling drain_once), once per send, whatever
+the batch size; the UI carries the status onto the GUI thread itself. Payloads are never logged,
+only ids and error codes.
 """
 
 from __future__ import annotations
@@ -18,9 +24,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kiosk.platform_client import OutcomeKind, PlatformClient, SubmitOutcome
+from kiosk.platform_client import MAX_BATCH, TIMEOUT, OutcomeKind, PlatformClient, SubmitOutcome
 from offline_queue.errors import OutboxError
-from offline_queue.outbox import Outbox, OutboxItem, State
+from offline_queue.outbox import Outbox, OutboxItem, Settlement, State
 from offline_queue.retry import DEFAULT_BASE_S, DEFAULT_CAP_S, retry_delay
 
 log = logging.getLogger(__name__)
@@ -30,6 +36,9 @@ PAYLOAD_UNREADABLE = "payload_unreadable"
 UNKNOWN_KIND = "unknown_kind"
 INTERNAL_ERROR = "internal_error"
 _MIN_WAIT_S = 0.01  # never spin, even when a row is due this very instant
+# A batch carries at most this much payload, so that on a slow rural uplink one request still
+# fits in the client's timeout (and a batch that times out is halved for the next try).
+DEFAULT_BATCH_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -75,7 +84,16 @@ class SyncEngine:
         retry_base_s: float = DEFAULT_BASE_S,
         retry_cap_s: float = DEFAULT_CAP_S,
         rng: Callable[[], float] = random.random,
+        batch_size: int = MAX_BATCH,
+        batch_bytes: int = DEFAULT_BATCH_BYTES,
     ) -> None:
+        if not 1 <= batch_size <= MAX_BATCH:
+            raise ValueError(f"batch_size must be 1 to {MAX_BATCH}")
+        self._batch_size = batch_size
+        self._batch_bytes = batch_bytes
+        # What the link has carried lately: halved when a batch times out, doubled back (up to
+        # batch_size) by each batch that is answered. Only the sync thread touches it.
+        self._batch_limit = batch_size
         self._outbox = outbox
         self._client = client
         self._on_change = on_change
@@ -102,6 +120,7 @@ class SyncEngine:
         self._draining = False
         self._recover_sending = False
         self._last_status: SyncStatus | None = None
+        self._urgent: set[str] = set()  # ids deliver_now waits for, not yet tried
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -146,20 +165,26 @@ class SyncEngine:
         slow, refused). Either way the item stays in the outbox's care.
         """
         deadline = time.monotonic() + timeout_s
+        with self._lock:
+            self._urgent.add(item_id)
         self.wake()
-        with self._progress:
-            while True:
-                state = self._outbox.state_of(item_id)
-                if state is State.DELIVERED:
-                    return True
-                if state in (State.REJECTED, State.NEEDS_ATTENTION, None):
-                    return False
-                with self._lock:
-                    gave_up = self._awaiting_network and state is State.QUEUED
-                remaining = deadline - time.monotonic()
-                if gave_up or remaining <= 0 or not self.running:
-                    return False
-                self._progress.wait(min(remaining, 0.5))
+        try:
+            with self._progress:
+                while True:
+                    state = self._outbox.state_of(item_id)
+                    if state is State.DELIVERED:
+                        return True
+                    if state in (State.REJECTED, State.NEEDS_ATTENTION, None):
+                        return False
+                    with self._lock:
+                        gave_up = self._awaiting_network and state is State.QUEUED
+                    remaining = deadline - time.monotonic()
+                    if gave_up or remaining <= 0 or not self.running:
+                        return False
+                    self._progress.wait(min(remaining, 0.5))
+        finally:
+            with self._lock:
+                self._urgent.discard(item_id)
 
     @property
     def running(self) -> bool:
@@ -168,7 +193,8 @@ class SyncEngine:
     # -- work --------------------------------------------------------------------------------
 
     def drain_once(self) -> int:
-        """Send every row due now, oldest first; return how many were delivered.
+        """Send every row due now, oldest first (a row deliver_now waits for goes ahead);
+        return how many were delivered.
 
         Stops early when the network is gone (the rest would only fail the same way) or when
         stop() was called.
@@ -181,20 +207,22 @@ class SyncEngine:
                 self._recover_sending = False
             self._set_draining(True)
             try:
+                size = 1  # until the platform has answered in this drain
                 while not self._stop.is_set():
-                    item = self._outbox.claim_next()
-                    if item is None:
+                    items = self._claim(size)
+                    if not items:
                         break
                     try:
-                        outcome = self._deliver(item)
+                        outcomes = self._deliver(items)
                     except OutboxError:
                         self._recover_sending = True
                         raise
-                    if outcome is not None and outcome.delivered:
-                        delivered += 1
+                    delivered += sum(1 for o in outcomes if o is not None and o.delivered)
                     self._notify()
-                    if outcome is not None and outcome.offline:
+                    self._adapt_batch_limit(len(items), outcomes)
+                    if any(o is not None and o.offline for o in outcomes):
                         break
+                    size = self._batch_limit
             finally:
                 self._set_draining(False)
                 self._notify()
@@ -290,58 +318,125 @@ class SyncEngine:
             self._notify()
         return ok
 
-    def _deliver(self, item: OutboxItem) -> SubmitOutcome | None:
-        """Send one claimed row and record the result in the outbox."""
-        body = _submission_body(item)
-        if body is None:
-            code = UNKNOWN_KIND if item.kind != SUBMISSION_KIND else PAYLOAD_UNREADABLE
-            log.error("sync: outbox item %s set aside (%s)", item.id, code)
-            self._outbox.mark_needs_attention(item.id, code)
-            return None
+    def _claim(self, size: int) -> list[OutboxItem]:
+        """The next rows to send: a row deliver_now waits for, alone, before the backlog."""
+        with self._lock:
+            urgent, self._urgent = self._urgent, set()
+        if urgent:
+            items = self._outbox.claim_batch(1, ids=urgent)
+            if items:
+                with self._lock:  # the rest, if any, go next time
+                    self._urgent |= urgent - {items[0].id}
+                return items
+        if size > 1 and self._client.batch_supported:
+            return self._outbox.claim_batch(size, max_bytes=self._batch_bytes)
+        return self._outbox.claim_batch(1)
+
+    def _adapt_batch_limit(self, sent: int, outcomes: list[SubmitOutcome | None]) -> None:
+        timed_out = any(o is not None and o.error_code == TIMEOUT for o in outcomes)
+        answered = not any(o is not None and o.offline for o in outcomes)
+        if timed_out and sent > 1:
+            self._batch_limit = sent // 2
+            log.info("sync: a batch of %d timed out; at most %d from now", sent, sent // 2)
+        # A single row proves little about the link, except when singles are all it takes.
+        elif answered and (sent > 1 or self._batch_limit == 1):
+            self._batch_limit = min(self._batch_size, self._batch_limit * 2)
+
+    def _deliver(self, items: list[OutboxItem]) -> list[SubmitOutcome | None]:
+        """Send claimed rows (one request) and record every result in one outbox transaction.
+
+        None stands for a row that was not sent because it cannot be read: it is set aside.
+        """
+        outcomes: list[SubmitOutcome | None] = [None] * len(items)
+        sendable: list[tuple[int, dict[str, object]]] = []
+        for index, item in enumerate(items):
+            body = _submission_body(item)
+            if body is not None:
+                sendable.append((index, body))
+        if sendable:
+            sent = self._send(items, sendable)
+            for (index, _), answer in zip(sendable, sent, strict=True):
+                outcomes[index] = answer
+        delays = [self._delay(item, o) for item, o in zip(items, outcomes, strict=True)]
+        self._outbox.settle_many(
+            [_settlement(i, o, d) for i, o, d in zip(items, outcomes, delays, strict=True)]
+        )
+        with self._lock:
+            # One send is one try after a recovery, however many rows it carried.
+            recovering = self._recovering
+        for item, outcome, delay in zip(items, outcomes, delays, strict=True):
+            self._note(item, outcome, delay, recovering=recovering, alone=len(items) == 1)
+        if len(items) > 1:
+            _log_batch(outcomes)
+        return outcomes
+
+    def _send(
+        self, items: list[OutboxItem], sendable: list[tuple[int, dict[str, object]]]
+    ) -> list[SubmitOutcome]:
         try:
-            outcome = self._client.submit(item.id, body)
+            if len(sendable) == 1:
+                index, body = sendable[0]
+                return [self._client.submit(items[index].id, body)]
+            return self._client.submit_batch([(items[i].id, body) for i, body in sendable])
         except Exception:
-            log.exception("sync: submitting outbox item %s failed unexpectedly", item.id)
-            outcome = SubmitOutcome(OutcomeKind.RETRY, error_code=INTERNAL_ERROR)
+            log.exception("sync: submitting %d outbox item(s) failed unexpectedly", len(sendable))
+            return [SubmitOutcome(OutcomeKind.RETRY, error_code=INTERNAL_ERROR)] * len(sendable)
+
+    def _delay(self, item: OutboxItem, outcome: SubmitOutcome | None) -> float:
+        if outcome is None or outcome.kind is not OutcomeKind.RETRY:
+            return 0.0
+        return retry_delay(
+            item.attempts,
+            outcome.retry_after_s,
+            base_s=self._retry_base_s,
+            cap_s=self._retry_cap_s,
+            rng=self._rng,
+        )
+
+    def _note(
+        self,
+        item: OutboxItem,
+        outcome: SubmitOutcome | None,
+        delay: float,
+        *,
+        recovering: bool,
+        alone: bool,
+    ) -> None:
+        """Take in one recorded result: online state, last error, last success; and the log."""
+        if outcome is None:
+            log.error("sync: outbox item %s set aside (%s)", item.id, _unreadable_code(item))
+            return
         code = outcome.error_code or outcome.kind.value
-        response = None if outcome.response is None else _dump(outcome.response)
         if outcome.kind is OutcomeKind.DELIVERED:
-            self._outbox.mark_delivered(item.id, response or b"{}")
             self._record(last_error=None, online=True, success=True)
-            log.info("sync: outbox item %s delivered (attempt %d)", item.id, item.attempts)
+            log.log(
+                logging.INFO if alone else logging.DEBUG,
+                "sync: outbox item %s delivered (attempt %d)",
+                item.id,
+                item.attempts,
+            )
         elif outcome.kind is OutcomeKind.CONFLICT:
-            self._outbox.mark_needs_attention(item.id, code, response)
             self._record(last_error=code, online=True)
             log.warning("sync: outbox item %s conflicts on the platform (%s)", item.id, code)
         elif outcome.kind is OutcomeKind.REJECTED:
-            fields = tuple((f.field, f.code) for f in outcome.fields)
-            self._outbox.mark_rejected(item.id, encode_error(code, fields), response)
             self._record(last_error=code, online=True)
             log.warning("sync: outbox item %s rejected by the platform (%s)", item.id, code)
         else:
-            delay = retry_delay(
-                item.attempts,
-                outcome.retry_after_s,
-                base_s=self._retry_base_s,
-                cap_s=self._retry_cap_s,
-                rng=self._rng,
-            )
-            self._outbox.mark_retry(item.id, code, delay)
             with self._lock:
                 self._last_error = code
                 if outcome.offline:
                     self._online = False
-                    self._awaiting_network = not self._recovering
+                    self._awaiting_network = not recovering
                 elif outcome.http_status is not None:
                     self._online = True
                 self._recovering = False
-            log.info(
+            log.log(
+                logging.INFO if alone else logging.DEBUG,
                 "sync: outbox item %s not delivered (%s); next try in %.1f s",
                 item.id,
                 code,
                 delay,
             )
-        return outcome
 
     def _record(
         self,
@@ -372,6 +467,39 @@ class SyncEngine:
             self._on_change(status)
         except Exception:
             log.exception("sync: the status listener failed")
+
+
+def _unreadable_code(item: OutboxItem) -> str:
+    return UNKNOWN_KIND if item.kind != SUBMISSION_KIND else PAYLOAD_UNREADABLE
+
+
+def _settlement(item: OutboxItem, outcome: SubmitOutcome | None, delay: float) -> Settlement:
+    """The outbox change one result calls for."""
+    if outcome is None:
+        return Settlement(item.id, State.NEEDS_ATTENTION, _unreadable_code(item))
+    code = outcome.error_code or outcome.kind.value
+    response = None if outcome.response is None else _dump(outcome.response)
+    if outcome.kind is OutcomeKind.DELIVERED:
+        return Settlement(item.id, State.DELIVERED, response=response or b"{}")
+    if outcome.kind is OutcomeKind.CONFLICT:
+        return Settlement(item.id, State.NEEDS_ATTENTION, code, response)
+    if outcome.kind is OutcomeKind.REJECTED:
+        fields = tuple((f.field, f.code) for f in outcome.fields)
+        return Settlement(item.id, State.REJECTED, encode_error(code, fields), response)
+    return Settlement(item.id, State.QUEUED, code, delay_s=delay)
+
+
+def _log_batch(outcomes: list[SubmitOutcome | None]) -> None:
+    """One line per batch: how many were delivered and what became of the others."""
+    tally: dict[str, int] = {}
+    for outcome in outcomes:
+        key = "unreadable" if outcome is None else (outcome.error_code or outcome.kind.value)
+        tally[key] = tally.get(key, 0) + 1
+    log.info(
+        "sync: batch of %d sent: %s",
+        len(outcomes),
+        ", ".join(f"{count} {key}" for key, count in sorted(tally.items())),
+    )
 
 
 def _submission_body(item: OutboxItem) -> dict[str, object] | None:

@@ -1,7 +1,9 @@
 """The outbox: one SQLite table of submissions waiting for, or kept after, delivery.
 
 Durability: WAL journal with synchronous=FULL, so a committed enqueue survives power loss; every
-write is a BEGIN IMMEDIATE transaction, so two writers never claim the same row.
+write is a BEGIN IMMEDIATE transaction, so two writers never claim the same row. A backlog is
+claimed (claim_batch) and its results recorded (settle_many) many rows per transaction, so a
+batch costs two commits, not two per row.
 
 Confidentiality: payload, summary and response are AES-256-GCM blobs. The associated data binds
 each blob to its row id and column, so a blob copied to another row or column does not decrypt.
@@ -24,7 +26,7 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -113,6 +115,40 @@ class OutboxItem:
     attempts: int
     created_at: float
     schema_version: int
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What became of one claimed row, for settle_many.
+
+    state is DELIVERED (response kept, payload dropped), QUEUED (try again after delay_s),
+    REJECTED or NEEDS_ATTENTION (set aside for staff with error and, if given, response).
+    """
+
+    item_id: str
+    state: State
+    error: str = ""
+    response: bytes | None = None
+    delay_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.state is State.SENDING:
+            raise ValueError("a settlement ends the sending state; it cannot be 'sending'")
+        if self.state is State.DELIVERED and self.response is None:
+            raise ValueError("a delivered row keeps the platform's answer")
+
+
+# The states a row may be in for each settlement (the single mark_* methods follow them too).
+_SETTLE_FROM: dict[State, frozenset[State]] = {
+    State.QUEUED: frozenset({State.QUEUED, State.SENDING}),
+    State.REJECTED: frozenset({State.QUEUED, State.SENDING}),
+    State.NEEDS_ATTENTION: frozenset({State.QUEUED, State.SENDING, State.REJECTED}),
+}
+_SETTLE_VERB = {
+    State.QUEUED: "retry",
+    State.REJECTED: State.REJECTED.value,
+    State.NEEDS_ATTENTION: State.NEEDS_ATTENTION.value,
+}
 
 
 @dataclass(frozen=True)
@@ -313,52 +349,133 @@ class Outbox:
         A row whose payload does not decrypt is set aside as needs_attention so it cannot block
         the rows behind it.
         """
+        claimed = self.claim_batch(1, now)
+        return claimed[0] if claimed else None
+
+    def claim_batch(
+        self,
+        limit: int,
+        now: float | None = None,
+        *,
+        ids: Collection[str] | None = None,
+        max_bytes: int | None = None,
+    ) -> list[OutboxItem]:
+        """Move up to `limit` due queued rows, oldest first, to 'sending' (attempts + 1) in one
+        transaction and return them decrypted, in that order.
+
+        ids narrows the claim to those rows (a just-queued submission someone waits for).
+        max_bytes stops the claim before the payloads would add up to more (the oldest row is
+        claimed whatever its size). Rows whose payload does not decrypt are set aside as in
+        claim_next and do not count.
+        """
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        wanted = None if ids is None else sorted(set(ids))
+        if wanted is not None and not wanted:
+            return []
         at = self._clock() if now is None else now
+        query = (
+            "SELECT id, kind, payload, attempts, created_at, schema_version FROM outbox"
+            " WHERE state = ? AND next_attempt_at <= ?"
+        )
+        if wanted is not None:
+            query += f" AND id IN ({', '.join('?' for _ in wanted)})"
+        query += " ORDER BY created_at, id LIMIT ?"
+        claimed: list[OutboxItem] = []
+        size = 0
+        full = False
         with self._transaction() as conn:
-            while True:
-                row = conn.execute(
-                    "SELECT id, kind, payload, attempts, created_at, schema_version FROM outbox"
-                    " WHERE state = ? AND next_attempt_at <= ?"
-                    " ORDER BY created_at, id LIMIT 1",
-                    (State.QUEUED.value, at),
-                ).fetchone()
-                if row is None:
-                    return None
-                row_id, kind, blob, attempts, created_at, schema_version = row
-                try:
-                    if blob is None:
-                        raise InvalidTag
-                    payload = self._sealer.open(row_id, "payload", bytes(blob))
-                except InvalidTag:
-                    log.error("outbox item %s does not decrypt; set aside for staff", row_id)
-                    conn.execute(
-                        "UPDATE outbox SET state = ?, last_error = ?, next_attempt_at = NULL,"
-                        " updated_at = ? WHERE id = ?",
-                        (State.NEEDS_ATTENTION.value, UNDECRYPTABLE, at, row_id),
+            while len(claimed) < limit and not full:
+                params: list[object] = [State.QUEUED.value, at, *(wanted or ())]
+                rows = conn.execute(query, [*params, limit - len(claimed)]).fetchall()
+                found: list[OutboxItem] = []
+                damaged: list[str] = []
+                for row_id, kind, blob, attempts, created_at, schema_version in rows:
+                    try:
+                        if blob is None:
+                            raise InvalidTag
+                        payload = self._sealer.open(row_id, "payload", bytes(blob))
+                    except InvalidTag:
+                        log.error("outbox item %s does not decrypt; set aside for staff", row_id)
+                        damaged.append(row_id)
+                        continue
+                    size += len(payload)
+                    if max_bytes is not None and size > max_bytes and (claimed or found):
+                        full = True
+                        break
+                    found.append(
+                        OutboxItem(
+                            id=row_id,
+                            kind=kind,
+                            payload=payload,
+                            attempts=int(attempts) + 1,
+                            created_at=float(created_at),
+                            schema_version=int(schema_version),
+                        )
                     )
-                    continue
-                conn.execute(
+                conn.executemany(
                     "UPDATE outbox SET state = ?, attempts = attempts + 1, updated_at = ?"
                     " WHERE id = ?",
-                    (State.SENDING.value, at, row_id),
+                    [(State.SENDING.value, at, item.id) for item in found],
                 )
-                return OutboxItem(
-                    id=row_id,
-                    kind=kind,
-                    payload=payload,
-                    attempts=int(attempts) + 1,
-                    created_at=float(created_at),
-                    schema_version=int(schema_version),
+                conn.executemany(
+                    "UPDATE outbox SET state = ?, last_error = ?, next_attempt_at = NULL,"
+                    " updated_at = ? WHERE id = ?",
+                    [(State.NEEDS_ATTENTION.value, UNDECRYPTABLE, at, i) for i in damaged],
                 )
+                claimed.extend(found)
+                if not damaged:
+                    break  # every row found was claimed: nothing more is due
+        return claimed
 
     def mark_delivered(self, item_id: str, response: bytes) -> None:
         """The platform has it: drop the payload, keep summary and the sealed response.
 
         A second call for a delivered row keeps the first response.
         """
-        sealed = self._sealer.seal(item_id, "response", response)
+        self.settle_many([Settlement(item_id, State.DELIVERED, response=response)])
+
+    def mark_delivered_many(self, delivered: Sequence[tuple[str, bytes]]) -> None:
+        """mark_delivered for many (item id, response) pairs in one transaction."""
+        self.settle_many([Settlement(i, State.DELIVERED, response=r) for i, r in delivered])
+
+    def mark_retry(self, item_id: str, error: str, delay_s: float) -> None:
+        self.settle_many([Settlement(item_id, State.QUEUED, error, delay_s=delay_s)])
+
+    def mark_rejected(self, item_id: str, error: str, response: bytes | None = None) -> None:
+        """The platform refused the submission (4xx): kept, with its payload, for staff."""
+        self.settle_many([Settlement(item_id, State.REJECTED, error, response)])
+
+    def mark_needs_attention(self, item_id: str, error: str, response: bytes | None = None) -> None:
+        """Sending cannot settle this row by itself (a conflict, a damaged row): staff decide."""
+        self.settle_many([Settlement(item_id, State.NEEDS_ATTENTION, error, response)])
+
+    def settle_many(self, settlements: Sequence[Settlement]) -> None:
+        """Record what became of many rows in one transaction (one fsync): all or none.
+
+        Each follows the rule of its single counterpart: a delivered row stays delivered with
+        its first response; retry and rejection need a queued or sending row; needs-attention
+        also takes a rejected one. A row in any other state fails the whole call
+        (InvalidTransitionError), an unknown row too (UnknownItemError).
+        """
+        sealed = [
+            None if s.response is None else self._sealer.seal(s.item_id, "response", s.response)
+            for s in settlements
+        ]
         now = self._clock()
         with self._transaction() as conn:
+            for settlement, response in zip(settlements, sealed, strict=True):
+                self._settle(conn, settlement, response, now)
+
+    def _settle(
+        self,
+        conn: sqlite3.Connection,
+        settlement: Settlement,
+        sealed: bytes | None,
+        now: float,
+    ) -> None:
+        item_id, state = settlement.item_id, settlement.state
+        if state is State.DELIVERED:
             if self._state_of(conn, item_id) is State.DELIVERED:
                 return
             conn.execute(
@@ -366,49 +483,20 @@ class Outbox:
                 " response = ?, last_error = NULL, next_attempt_at = NULL WHERE id = ?",
                 (State.DELIVERED.value, now, now, sealed, item_id),
             )
-
-    def mark_retry(self, item_id: str, error: str, delay_s: float) -> None:
-        now = self._clock()
-        with self._transaction() as conn:
-            self._require(conn, item_id, {State.QUEUED, State.SENDING}, "retry")
+            return
+        self._require(conn, item_id, _SETTLE_FROM[state], _SETTLE_VERB[state])
+        error = _short(settlement.error)
+        if state is State.QUEUED:
             conn.execute(
                 "UPDATE outbox SET state = ?, next_attempt_at = ?, last_error = ?, updated_at = ?"
                 " WHERE id = ?",
-                (State.QUEUED.value, now + max(0.0, delay_s), _short(error), now, item_id),
+                (state.value, now + max(0.0, settlement.delay_s), error, now, item_id),
             )
-
-    def mark_rejected(self, item_id: str, error: str, response: bytes | None = None) -> None:
-        """The platform refused the submission (4xx): kept, with its payload, for staff."""
-        self._set_aside(item_id, State.REJECTED, error, response, {State.QUEUED, State.SENDING})
-
-    def mark_needs_attention(
-        self, item_id: str, error: str, response: bytes | None = None
-    ) -> None:
-        """Sending cannot settle this row by itself (a conflict, a damaged row): staff decide."""
-        self._set_aside(
-            item_id,
-            State.NEEDS_ATTENTION,
-            error,
-            response,
-            {State.QUEUED, State.SENDING, State.REJECTED},
-        )
-
-    def _set_aside(
-        self,
-        item_id: str,
-        state: State,
-        error: str,
-        response: bytes | None,
-        allowed: Collection[State],
-    ) -> None:
-        sealed = None if response is None else self._sealer.seal(item_id, "response", response)
-        now = self._clock()
-        with self._transaction() as conn:
-            self._require(conn, item_id, allowed, state.value)
+        else:
             conn.execute(
                 "UPDATE outbox SET state = ?, last_error = ?, next_attempt_at = NULL,"
                 " updated_at = ?, response = COALESCE(?, response) WHERE id = ?",
-                (state.value, _short(error), now, sealed, item_id),
+                (state.value, error, now, sealed, item_id),
             )
 
     def requeue(self, item_id: str) -> None:

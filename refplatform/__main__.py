@@ -14,6 +14,7 @@ from platformdirs import user_data_dir
 
 from .app import DEFAULT_CATALOGUE, create_app, openapi_text
 from .catalogue import CatalogueError
+from .faults import FAULTS_PATH, FaultPlan
 
 
 def _default_db() -> Path:
@@ -43,6 +44,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--access-log", action="store_true", help="log every request")
     parser.add_argument(
+        "--enable-faults",
+        action="store_true",
+        help=f"for tests: let PUT {FAULTS_PATH} make submissions fail (docs/api.md)",
+    )
+    parser.add_argument(
         "--write-openapi",
         type=Path,
         metavar="PATH",
@@ -59,13 +65,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 app = create_app(Path(scratch) / "openapi.sqlite3", args.catalogue)
                 args.write_openapi.write_text(openapi_text(app), encoding="utf-8")
             return 0
-        app = create_app(args.db or _default_db(), args.catalogue, args.public_url)
+        faults = FaultPlan() if args.enable_faults else None
+        app = create_app(args.db or _default_db(), args.catalogue, args.public_url, faults=faults)
     except CatalogueError as exc:
         print(f"refplatform: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if faults is not None:
+        logging.getLogger("refplatform").warning(
+            "fault injection is enabled: %s can make submissions fail", FAULTS_PATH
+        )
     uvicorn.run(app, host=args.host, port=args.port, access_log=args.access_log, log_config=None)
     return 0
 

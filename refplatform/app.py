@@ -26,9 +26,24 @@ from starlette.responses import HTMLResponse, Response
 
 from . import models
 from .catalogue import Catalogue, FieldProblem
-from .faults import NoFaults, SubmissionFaults
-from .models import STATUS_NOTES, RatingRequest, StatusChange, SubmissionRequest, keyword_of
-from .storage import NewSubmission, Outcome, Storage, SubmissionRecord, canonical_hash
+from .faults import NoFaults, SubmissionFaults, install_fault_switch
+from .models import (
+    MAX_BATCH,
+    STATUS_NOTES,
+    BatchRequest,
+    RatingRequest,
+    StatusChange,
+    SubmissionRequest,
+    keyword_of,
+)
+from .storage import (
+    BatchEntry,
+    NewSubmission,
+    Outcome,
+    Storage,
+    SubmissionRecord,
+    canonical_hash,
+)
 from .tracking import not_found_page, tracking_page
 
 API_VERSION = "1"
@@ -194,6 +209,70 @@ class _Platform:
             return _error(409, "idempotency_conflict", "this key was used before with another body")
         return Response(content=earlier.body, status_code=earlier.status_code, media_type=_JSON)
 
+    async def post_submission_batch(self, request: Request) -> Response:
+        """Take up to 100 submissions at once, each under its own submission_id as the key.
+        Every item is answered, in order, with the status and body POST /submissions would
+        have given it alone; the batch itself is answered 200. Stored in one transaction."""
+        injected = await self.faults.before_submission(request)
+        if injected is not None:
+            return injected
+        try:
+            doc = await _read_json(request)
+        except ValueError:
+            return _error(400, "bad_request", "the body is not JSON")
+        items = doc.get("submissions") if isinstance(doc, dict) else None
+        if not isinstance(doc, dict) or len(doc) != 1 or not isinstance(items, list):
+            return _error(400, "bad_request", 'the body is not {"submissions": [...]}')
+        if not 1 <= len(items) <= MAX_BATCH:
+            return _error(400, "batch_size", f"a batch holds 1 to {MAX_BATCH} submissions")
+        results = await self.run(self._settle_batch, request, items)
+        return Response(content=b'{"results":[' + b",".join(results) + b"]}", media_type=_JSON)
+
+    def _settle_batch(self, request: Request, items: list[object]) -> list[bytes]:
+        """Each item's result as JSON, in order (runs on a database thread)."""
+        results: list[bytes] = [b""] * len(items)
+        entries: list[BatchEntry] = []
+        pending: list[tuple[int, Response | None]] = []  # (index, refusal) per entry
+        for index, item in enumerate(items):
+            read = self._read_batch_item(item)
+            if isinstance(read, Response):
+                results[index] = _batch_result(item, read.status_code, bytes(read.body))
+                continue
+            envelope, body = read
+            refusal = self._refusal(envelope)
+            new = None if refusal is not None else self._new_submission(request, envelope, body)
+            body_hash = canonical_hash(body) if new is None else new.body_hash
+            entries.append(BatchEntry(envelope.submission_id, body_hash, new))
+            pending.append((index, refusal))
+        answers = self.storage.store_many(entries) if entries else []
+        for (index, refusal), entry, answer in zip(pending, entries, answers, strict=True):
+            if answer is None:
+                # A new key whose body was refused: answered as the single endpoint refuses it.
+                if refusal is None:  # store_many answers None only where nothing was to be stored
+                    raise RuntimeError("a new key without a refusal or a submission")
+                status, content = refusal.status_code, bytes(refusal.body)
+            elif answer.outcome is Outcome.CONFLICT:
+                conflict = _error(
+                    409, "idempotency_conflict", "this key was used before with another body"
+                )
+                status, content = 409, bytes(conflict.body)
+            else:
+                status, content = answer.status_code, answer.body
+                if answer.outcome is Outcome.CREATED:
+                    logger.info("submission %s received", entry.submission_id)
+            results[index] = _batch_result(items[index], status, content)
+        return results
+
+    @staticmethod
+    def _read_batch_item(item: object) -> tuple[SubmissionRequest, dict[str, Any]] | Response:
+        if not isinstance(item, dict):
+            return _error(400, "bad_request", "the body is not a JSON object")
+        try:
+            envelope = SubmissionRequest.model_validate(item)
+        except ValidationError as exc:
+            return _error(400, "bad_request", "the body is not a submission", fields=_problems(exc))
+        return envelope, item
+
     @staticmethod
     async def _read_submission(
         request: Request, idempotency_key: str | None
@@ -295,6 +374,13 @@ class _Platform:
         return HTMLResponse(tracking_page(record, service["name"] if service else None))
 
 
+def _batch_result(item: object, status: int, body: bytes) -> bytes:
+    """One item's entry in a batch answer; body is the single endpoint's JSON body, as is."""
+    sid = item.get("submission_id") if isinstance(item, dict) else None
+    named = _json_bytes(sid if isinstance(sid, str) else None)
+    return b'{"submission_id":' + named + b',"status":%d,"body":' % status + body + b"}"
+
+
 def _answers(
     ok_status: int, ok_model: type[BaseModel], description: str, *errors: int
 ) -> dict[int | str, dict[str, Any]]:
@@ -336,6 +422,14 @@ def _add_routes(app: FastAPI, platform: _Platform) -> None:
             201, models.SubmissionReceipt, "Received, now or before", 400, 404, 409, 422
         ),
         openapi_extra=_json_body(SubmissionRequest),
+    )
+    route(
+        f"{v1}/submissions/batch",
+        platform.post_submission_batch,
+        methods=["POST"],
+        response_class=Response,
+        responses=_answers(200, models.BatchAnswer, "One result per submission, in order", 400),
+        openapi_extra=_json_body(BatchRequest),
     )
     route(
         f"{v1}/submissions/{{submission_id}}",
@@ -391,7 +485,7 @@ def _document(app: FastAPI) -> dict[str, Any]:
     # Request bodies are read by hand (the key header is checked before the body), so their
     # models join the components here.
     _, definitions = models_json_schema(
-        [(m, "validation") for m in (SubmissionRequest, RatingRequest, StatusChange)],
+        [(m, "validation") for m in (SubmissionRequest, BatchRequest, RatingRequest, StatusChange)],
         ref_template="#/components/schemas/{model}",
     )
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
@@ -450,6 +544,7 @@ def create_app(
     app.state.catalogue = platform.catalogue
     _add_routes(app, platform)
     _add_error_handlers(app)
+    install_fault_switch(app, platform.faults)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

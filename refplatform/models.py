@@ -137,6 +137,28 @@ class SubmissionState(BaseModel):
     history: list[HistoryItem]
 
 
+MAX_BATCH = 100
+
+
+class BatchRequest(_Strict):
+    """Many submissions in one request; each is handled as POST /submissions would handle it."""
+
+    submissions: Annotated[
+        list[SubmissionRequest],
+        Field(min_length=1, max_length=MAX_BATCH, description="each submission_id is its key"),
+    ]
+
+
+class BatchResult(BaseModel):
+    submission_id: str | None = Field(description="the item's submission_id (null if it has none)")
+    status: int = Field(description="the HTTP status POST /submissions would have answered")
+    body: dict[str, Any] = Field(description="the body POST /submissions would have answered")
+
+
+class BatchAnswer(BaseModel):
+    results: list[BatchResult] = Field(description="one per submission, in the request's order")
+
+
 class RatingRequest(_Strict):
     level: RatingLevel
     comment: Annotated[StrictStr, Field(max_length=500)] = ""

@@ -136,6 +136,9 @@ def start_in_thread(
 ) -> RunningPlatform:
     """Serve the platform on host:port (0: a free port) and return once it accepts connections.
 
+    faults: a refplatform.faults.FaultPlan lets the caller switch faults on and off while the
+    server runs, directly or over HTTP (PUT /api/v1/_faults); without one nothing misbehaves.
+
     Raises OSError when the address cannot be bound, RuntimeError when the server does not start.
     """
     app = create_app(db_path, catalogue_path, public_url, faults=faults)

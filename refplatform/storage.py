@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from enum import Enum
@@ -107,6 +107,19 @@ class NewSubmission:
         return f"NewSubmission(submission_id={self.submission_id!r})"
 
 
+@dataclass(frozen=True, slots=True)
+class BatchEntry:
+    """One item of a batch for store_many: its key and body hash, and what to store when the key
+    is new (None when the body was refused and must not be stored)."""
+
+    submission_id: str
+    body_hash: str
+    new: NewSubmission | None
+
+    def __repr__(self) -> str:
+        return f"BatchEntry(submission_id={self.submission_id!r})"
+
+
 class Storage:
     """The platform's database file. Thread-safe: no connection outlives one call."""
 
@@ -143,30 +156,49 @@ class Storage:
     def store_submission(self, new: NewSubmission) -> StoredAnswer:
         """Insert the submission unless its key exists; then say what the key's answer is."""
         with self._write() as db:
-            inserted = db.execute(
-                "INSERT INTO submissions (submission_id, body_hash, service_id, receipt_number,"
-                " status, request_json, response_status, response_body, received_at)"
-                " VALUES (?, ?, ?, ?, 'received', ?, ?, ?, ?)"
-                " ON CONFLICT(submission_id) DO NOTHING",
-                (
-                    new.submission_id,
-                    new.body_hash,
-                    new.service_id,
-                    new.receipt_number,
-                    json.dumps(new.request, ensure_ascii=False, sort_keys=True),
-                    new.response_status,
-                    new.response_body,
-                    new.received_at,
-                ),
-            ).rowcount
-            if inserted:
-                db.execute(
-                    "INSERT INTO history (submission_id, status, at, note_json)"
-                    " VALUES (?, 'received', ?, ?)",
-                    (new.submission_id, new.received_at, json.dumps(new.first_note)),
-                )
-                return StoredAnswer(Outcome.CREATED, new.response_status, new.response_body)
-            answer = self._earlier_answer(db, new.submission_id, new.body_hash)
+            return self._store(db, new)
+
+    def store_many(self, entries: Sequence[BatchEntry]) -> list[StoredAnswer | None]:
+        """Settle many keys in one transaction, in order, as if each had been posted alone.
+
+        A key seen before (earlier in the database or earlier in entries) gets its earlier
+        answer; a new key is stored from its entry's `new`, or answered None when `new` is None
+        (the caller refused the body and answers for it).
+        """
+        answers: list[StoredAnswer | None] = []
+        with self._write() as db:
+            for entry in entries:
+                if entry.new is None:
+                    answers.append(self._earlier_answer(db, entry.submission_id, entry.body_hash))
+                else:
+                    answers.append(self._store(db, entry.new))
+        return answers
+
+    def _store(self, db: sqlite3.Connection, new: NewSubmission) -> StoredAnswer:
+        inserted = db.execute(
+            "INSERT INTO submissions (submission_id, body_hash, service_id, receipt_number,"
+            " status, request_json, response_status, response_body, received_at)"
+            " VALUES (?, ?, ?, ?, 'received', ?, ?, ?, ?)"
+            " ON CONFLICT(submission_id) DO NOTHING",
+            (
+                new.submission_id,
+                new.body_hash,
+                new.service_id,
+                new.receipt_number,
+                json.dumps(new.request, ensure_ascii=False, sort_keys=True),
+                new.response_status,
+                new.response_body,
+                new.received_at,
+            ),
+        ).rowcount
+        if inserted:
+            db.execute(
+                "INSERT INTO history (submission_id, status, at, note_json)"
+                " VALUES (?, 'received', ?, ?)",
+                (new.submission_id, new.received_at, json.dumps(new.first_note)),
+            )
+            return StoredAnswer(Outcome.CREATED, new.response_status, new.response_body)
+        answer = self._earlier_answer(db, new.submission_id, new.body_hash)
         if answer is None:  # the INSERT met a row this transaction cannot see: not SQLite
             raise RuntimeError("submission key conflict without a stored row")
         return answer

@@ -287,3 +287,12 @@ def measure_sync(n: int, directory: Path) -> dict[str, float]:
         "sync_stall_p99_ms": round(percentile(stalls, 0.99), 2),
         "sync_items": float(n),
     }
+
+
+if __name__ == "__main__":
+    # Run on its own so the RSS figure is this drain's, not what other benchmarks loaded:
+    #   python -m benchmarks.sync N DIRECTORY  → one JSON object of figures on stdout
+    import json
+    import sys
+
+    print(json.dumps(measure_sync(int(sys.argv[1]), Path(sys.argv[2]))))

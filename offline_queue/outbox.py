@@ -95,8 +95,14 @@ def _migration_1(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL)")
 
 
+def _migration_2(conn: sqlite3.Connection) -> None:
+    # Claims walk queued rows oldest first; with outbox_due the planner sorts every due row on
+    # each claim (9.4 ms per claim at 10,000 rows), with this index it reads them in order.
+    conn.execute("CREATE INDEX outbox_claim ON outbox (state, created_at, id, next_attempt_at)")
+
+
 # Step i brings user_version from i to i + 1. Append, never edit a released step.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migration_1,)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migration_1, _migration_2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -374,9 +380,12 @@ class Outbox:
         if wanted is not None and not wanted:
             return []
         at = self._clock() if now is None else now
+        # Without ANALYZE statistics the planner prefers outbox_due and sorts; name the index
+        # that yields rows in claim order. A claim of named rows goes by primary key instead.
+        source = "outbox" if wanted is not None else "outbox INDEXED BY outbox_claim"
         query = (
-            "SELECT id, kind, payload, attempts, created_at, schema_version FROM outbox"
-            " WHERE state = ? AND next_attempt_at <= ?"
+            "SELECT id, kind, payload, attempts, created_at, schema_version"  # noqa: S608 - literals only
+            f" FROM {source} WHERE state = ? AND next_attempt_at <= ?"
         )
         if wanted is not None:
             query += f" AND id IN ({', '.join('?' for _ in wanted)})"

@@ -170,7 +170,7 @@ def test_migrations_set_user_version_and_storage_pragmas(tmp_path: Path, key: by
         pragmas = box.pragmas()
         assert pragmas["journal_mode"] == "wal"
         assert pragmas["synchronous"] == 2  # FULL
-        assert pragmas["user_version"] == SCHEMA_VERSION == 1
+        assert pragmas["user_version"] == SCHEMA_VERSION == 2
         assert int(pragmas["busy_timeout"]) >= 1000
         assert pragmas["secure_delete"] == 1
     # Read back by an independent connection: the settings live in the file.
@@ -200,6 +200,36 @@ def test_migrations_set_user_version_and_storage_pragmas(tmp_path: Path, key: by
         assert indexed == ["state", "next_attempt_at", "created_at"]
     finally:
         conn.close()
+
+
+def test_a_first_version_outbox_gains_the_claim_index_and_keeps_its_rows(
+    tmp_path: Path, key: bytes
+) -> None:
+    path = tmp_path / "outbox.db"
+    with Outbox(path, key) as box:
+        ids = [box.enqueue("submission", b"p%d" % n, b"s") for n in range(3)]
+    conn = sqlite3.connect(path)  # as a client of schema 1 left it
+    conn.execute("DROP INDEX outbox_claim")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    with Outbox(path, key) as box:
+        assert box.pragmas()["user_version"] == 2
+        claimed = box.claim_batch(10)
+        assert [item.id for item in claimed] == ids
+    conn = sqlite3.connect(path)
+    try:
+        plan = " ".join(
+            str(row[3])
+            for row in conn.execute(
+                "EXPLAIN QUERY PLAN SELECT id FROM outbox INDEXED BY outbox_claim"
+                " WHERE state = 'queued' AND next_attempt_at <= 0 ORDER BY created_at, id LIMIT 5"
+            )
+        )
+    finally:
+        conn.close()
+    assert "outbox_claim" in plan
+    assert "TEMP B-TREE" not in plan  # rows come in claim order, no sort per claim
 
 
 def test_newer_schema_is_refused(tmp_path: Path, key: bytes) -> None:

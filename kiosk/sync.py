@@ -52,6 +52,8 @@ class SyncStatus:
     online: bool | None  # None until the platform has been tried
     draining: bool
     next_attempt_at: float | None = None
+    # The platform itself last answered (a delivery, a refusal, a health check); not a portal.
+    last_contact_at: float | None = None
 
 
 def encode_error(code: str, fields: tuple[tuple[str, str], ...] = ()) -> str:
@@ -81,6 +83,7 @@ class SyncEngine:
         on_change: Callable[[SyncStatus], None] | None = None,
         clock: Callable[[], float] = time.time,
         probe_interval_s: float = 5.0,
+        idle_check_s: float = 60.0,
         retry_base_s: float = DEFAULT_BASE_S,
         retry_cap_s: float = DEFAULT_CAP_S,
         rng: Callable[[], float] = random.random,
@@ -90,6 +93,10 @@ class SyncEngine:
         if not 1 <= batch_size <= MAX_BATCH:
             raise ValueError(f"batch_size must be 1 to {MAX_BATCH}")
         self._batch_size = batch_size
+        # With nothing to send the platform is still asked how it is this often, so staff see
+        # a current "last contact" and "offline" before the next submission finds out.
+        self._idle_check_s = idle_check_s
+        self._last_contact_at: float | None = None
         self._batch_bytes = batch_bytes
         # What the link has carried lately: halved when a batch times out, doubled back (up to
         # batch_size) by each batch that is answered. Only the sync thread touches it.
@@ -232,11 +239,12 @@ class SyncEngine:
         """The current status, read now (any thread; reads do not wait for the sync thread)."""
         with self._lock:
             base = self._last_status
-            online, last_success, last_error, draining = (
+            online, last_success, last_error, draining, last_contact = (
                 self._online,
                 self._last_success_at,
                 self._last_error,
                 self._draining,
+                self._last_contact_at,
             )
         try:
             counts = self._outbox.counts()
@@ -244,7 +252,17 @@ class SyncEngine:
         except OutboxError as exc:
             last_error = exc.code
             if base is None:
-                return SyncStatus(0, 0, 0, 0, last_success, last_error, online, draining)
+                return SyncStatus(
+                    0,
+                    0,
+                    0,
+                    0,
+                    last_success,
+                    last_error,
+                    online,
+                    draining,
+                    last_contact_at=last_contact,
+                )
             counts = {
                 State.QUEUED.value: base.pending,
                 State.DELIVERED.value: base.delivered_total,
@@ -262,6 +280,7 @@ class SyncEngine:
             online=online,
             draining=draining,
             next_attempt_at=next_due,
+            last_contact_at=last_contact,
         )
         with self._lock:
             self._last_status = status
@@ -278,6 +297,7 @@ class SyncEngine:
                     timeout = self._probe_interval_s
                 else:
                     self.drain_once()
+                    self._check_when_idle()
                     timeout = self._wait_time()
             except OutboxError as exc:
                 log.error("sync: the outbox failed (%s); trying again shortly", exc.code)
@@ -296,8 +316,25 @@ class SyncEngine:
             return self._probe_interval_s
         due = self._outbox.next_due_at()
         if due is None:
-            return None  # nothing queued: sleep until a submission wakes us
+            return self._idle_check_s  # nothing queued: a submission wakes us sooner
         return max(_MIN_WAIT_S, due - self._clock())
+
+    def _check_when_idle(self) -> None:
+        """Ask the platform's health when nothing is queued and it has not answered lately."""
+        if self._outbox.next_due_at() is not None:
+            return  # sends will tell
+        with self._lock:
+            last = self._last_contact_at
+        if last is not None and self._clock() - last < self._idle_check_s:
+            return
+        ok = self._client.health()
+        with self._lock:
+            changed = self._online != ok
+            self._online = ok
+            if ok:
+                self._last_contact_at = self._clock()
+        if changed or ok:
+            self._notify()
 
     def _is_awaiting_network(self) -> bool:
         with self._lock:
@@ -311,6 +348,7 @@ class SyncEngine:
             if ok:
                 self._awaiting_network = False
                 self._recovering = True
+                self._last_contact_at = self._clock()
         if ok:
             moved = self._outbox.bring_forward()
             log.info("sync: the platform answers again; %d waiting row(s) due now", moved)
@@ -450,6 +488,8 @@ class SyncEngine:
             self._recovering = False
             if online is not None:
                 self._online = online
+            if online:
+                self._last_contact_at = self._clock()
             if success:
                 self._last_success_at = self._clock()
 

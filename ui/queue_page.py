@@ -37,8 +37,14 @@ def format_contact(at: float | None, now: dt.datetime | None = None) -> str:
 def status_line(status: SyncStatus) -> str:
     """The header's one line: unsent count and the last successful contact with the platform."""
     return _("Waiting to upload: {count} · Last contact: {when}").format(
-        count=status.pending, when=format_contact(status.last_success_at)
+        count=status.pending, when=format_contact(last_contact(status))
     )
+
+
+def last_contact(status: SyncStatus) -> float | None:
+    """When the platform itself last answered: a delivery, a refusal or a health check."""
+    times = [t for t in (status.last_contact_at, status.last_success_at) if t is not None]
+    return max(times) if times else None
 
 
 class DrainProgress:
@@ -131,7 +137,7 @@ class QueuePage(Page):
             )
         )
         line = _("Last successful contact with the platform: {when}").format(
-            when=format_contact(status.last_success_at)
+            when=format_contact(last_contact(status))
         )
         if status.online is False:
             line += "\n" + _("The platform cannot be reached now; uploads resume on their own.")

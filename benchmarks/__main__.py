@@ -42,6 +42,7 @@ TARGETS: dict[str, Target] = {
     "receipt_render_ms_median": Target(50.0, "ms"),
     "sync_per_s": Target(500.0, "/s", floor=True),
     "sync_max_stall_ms": Target(50.0, "ms"),
+    "card_prefill_pcsc_ms_median": Target(250.0, "ms"),
 }
 
 
@@ -93,12 +94,18 @@ def _run_sync(settings: Settings) -> Figures:
     return figures
 
 
+def _run_card_pcsc(settings: Settings) -> Figures:
+    module = importlib.import_module("benchmarks.card_pcsc")
+    return dict(module.measure_card_prefill_pcsc(reads=20 if settings.quick else 40))
+
+
 BENCHMARKS: dict[str, Callable[[Settings], Figures]] = {
     "startup": _run_startup,
     "chromium": _run_chromium,
     "receipt": _run_receipt,
     "queue": _run_queue,
     "sync": _run_sync,
+    "card_pcsc": _run_card_pcsc,
 }
 
 # The benchmarks are imported only when they run, so one that is missing or broken is reported as
@@ -109,6 +116,11 @@ PLACEHOLDERS: dict[str, tuple[str, ...]] = {
     "receipt": ("receipt_render_ms_median", "receipt_render_ms_p95"),
     "queue": ("enqueue_per_s", "enqueue_p99_ms", "persistqueue_enqueue_per_s"),
     "sync": ("sync_per_s", "sync_rss_mb", "sync_max_stall_ms", "sync_stall_p99_ms"),
+    "card_pcsc": (
+        "card_prefill_pcsc_ms_median",
+        "card_prefill_pcsc_ms_p95",
+        "card_pcsc_read_ms_median",
+    ),
 }
 
 

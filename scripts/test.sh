@@ -56,13 +56,101 @@ STEP_NOTE=""
 # System services the integration tests talk to (pcscd with the virtual reader driver, cupsd with
 # the PDF printer) are started here before pytest and stopped on exit. Each start must be
 # idempotent: leave a peer that is already running alone and do not stop what this script did not
-# start. No test needs one yet.
+# start.
+# pcscd with vsmartcard's virtual reader driver (vpcd), for the PC/SC tests. A pcscd that is
+# already running on the standard socket is used as it is and left alone; otherwise one is
+# started on a private socket (socket activation is pcscd's only way to take a socket other than
+# /run/pcscd/pcscd.comm) with a private reader.conf.d naming only vpcd, and PCSCLITE_CSOCK_NAME
+# tells the tests' PC/SC client library where it is. Needs root (pcscd writes its pid file).
+HALL_PCSCD_PID=""
+HALL_PCSCD_DIR=""
+VPCD_LISTENING=':8C7B 00000000:0000 0A'  # /proc/net/tcp: port 35963 in state LISTEN
+
+start_pcscd() {
+    if [[ -n $HALL_PCSCD_PID ]] && kill -0 "$HALL_PCSCD_PID" 2>/dev/null; then
+        return 0  # started earlier by this script
+    fi
+    if [[ -n ${PCSCLITE_CSOCK_NAME:-} ]]; then
+        echo "pcscd: using the one at PCSCLITE_CSOCK_NAME=$PCSCLITE_CSOCK_NAME"
+        return 0
+    fi
+    if pgrep -x pcscd >/dev/null 2>&1 && [[ -S /run/pcscd/pcscd.comm ]]; then
+        echo "pcscd: already running on /run/pcscd/pcscd.comm; using it, leaving it alone"
+        return 0
+    fi
+    local driver=/usr/lib/pcsc/drivers/serial/libifdvpcd.so
+    if [[ ! -e $driver ]] || ! command -v pcscd >/dev/null 2>&1; then
+        echo "pcscd: needs the Debian packages pcscd and vsmartcard-vpcd" >&2
+        return 1
+    fi
+    if grep -q "$VPCD_LISTENING" /proc/net/tcp 2>/dev/null; then
+        echo "pcscd: vpcd's port 35963 is taken by a pcscd on a socket we do not know;" \
+            "export PCSCLITE_CSOCK_NAME=<its socket> or stop it" >&2
+        return 1
+    fi
+    HALL_PCSCD_DIR="$(mktemp -d -t hall-pcscd-XXXXXX)"
+    mkdir "$HALL_PCSCD_DIR/reader.conf.d"
+    # Channel 0x8C7B: vpcd listens on 35963 ("Virtual PCD 00 00") and 35964 ("... 00 01").
+    printf '%s\n' 'FRIENDLYNAME "Virtual PCD"' 'DEVICENAME   /dev/null:0x8C7B' \
+        "LIBPATH      $driver" 'CHANNELID    0x8C7B' >"$HALL_PCSCD_DIR/reader.conf.d/vpcd"
+    local sock="$HALL_PCSCD_DIR/pcscd.comm"
+    python3 -c '
+import os, socket, sys
+path, conf = sys.argv[1], sys.argv[2]
+listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+listener.bind(path)
+os.chmod(path, 0o666)
+listener.listen(64)
+os.dup2(listener.fileno(), 3)
+os.set_inheritable(3, True)
+os.environ.update(LISTEN_FDS="1", LISTEN_PID=str(os.getpid()))
+os.execvp("pcscd", ["pcscd", "--foreground", "--config", conf])
+' "$sock" "$HALL_PCSCD_DIR/reader.conf.d" </dev/null >"$HALL_PCSCD_DIR/pcscd.log" 2>&1 &
+    HALL_PCSCD_PID=$!
+    local i
+    for ((i = 0; i < 100; i++)); do
+        if grep -q "$VPCD_LISTENING" /proc/net/tcp 2>/dev/null; then
+            export PCSCLITE_CSOCK_NAME="$sock"
+            echo "pcscd: started (pid $HALL_PCSCD_PID) on $sock with the virtual readers"
+            return 0
+        fi
+        if ! kill -0 "$HALL_PCSCD_PID" 2>/dev/null; then
+            break
+        fi
+        sleep 0.05  # a daemon starting up: polled for at most 5 s
+    done
+    echo "pcscd: did not come up with the vpcd driver; its log:" >&2
+    cat "$HALL_PCSCD_DIR/pcscd.log" >&2
+    stop_pcscd
+    return 1
+}
+
+stop_pcscd() {
+    if [[ -z $HALL_PCSCD_PID ]]; then
+        return 0  # not ours: leave it alone
+    fi
+    kill -TERM "$HALL_PCSCD_PID" 2>/dev/null || true
+    local i
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$HALL_PCSCD_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    kill -KILL "$HALL_PCSCD_PID" 2>/dev/null || true
+    wait "$HALL_PCSCD_PID" 2>/dev/null || true
+    if [[ ${PCSCLITE_CSOCK_NAME:-} == "$HALL_PCSCD_DIR/pcscd.comm" ]]; then
+        unset PCSCLITE_CSOCK_NAME
+    fi
+    rm -rf "$HALL_PCSCD_DIR"
+    HALL_PCSCD_PID=""
+    HALL_PCSCD_DIR=""
+}
+
 start_real_peers() {
-    :
+    start_pcscd
 }
 
 stop_real_peers() {
-    :
+    stop_pcscd
 }
 
 # ---- steps -------------------------------------------------------------------------------------

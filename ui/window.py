@@ -65,6 +65,14 @@ READER_ADVICE = {
         "The card could not be read properly. Please try again or ask staff for help."
     ),
     ReaderError.OTHER: N_("The card could not be read. Please try again or ask staff for help."),
+    ReaderError.ACCESS_KEY_NEEDED: N_(
+        "This document's chip needs the data from its machine readable zone. Staff: please type "
+        "the document number, date of birth and date of expiry."
+    ),
+    ReaderError.ACCESS_DENIED: N_(
+        "The document data entered does not match this document's chip. Please check the "
+        "document number, date of birth and date of expiry."
+    ),
 }
 
 END_MESSAGES = {

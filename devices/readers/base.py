@@ -28,6 +28,8 @@ class ReaderError(Enum):
     SAM_FAULT = "sam_fault"  # the reader's security module failed its self-test
     TIMEOUT = "timeout"
     BAD_DATA = "bad_data"  # the card answered something we cannot trust
+    ACCESS_KEY_NEEDED = "access_key_needed"  # the chip needs its MRZ data and none was given
+    ACCESS_DENIED = "access_denied"  # the chip refused the MRZ data given (typed or configured)
     OTHER = "other"
 
 

@@ -106,3 +106,15 @@ def test_reading_feedback_appears_when_a_card_lands(
     window.on_reader_event(ReaderEvent(EventKind.CARD_REMOVED, "reader"))
     assert not window.welcome.message.isVisible()
     assert PERSON_NAME not in window.welcome.message.text()
+
+
+def test_every_reader_error_has_advice_in_both_languages() -> None:
+    from devices.readers.base import ReaderError
+    from kiosk.i18n import _, set_language
+    from ui.window import READER_ADVICE
+
+    assert set(READER_ADVICE) == set(ReaderError)
+    for advice in READER_ADVICE.values():
+        assert _(advice) != advice  # translated (zh_CN is the default language)
+    set_language("en")
+    assert all(_(advice) == advice for advice in READER_ADVICE.values())

@@ -18,6 +18,7 @@ pytest_plugins = [
     "tests.fixtures.platform",
     "tests.fixtures.badpeer",
     "tests.fixtures.tmpfs",
+    "tests.fixtures.gat467_sim",
 ]
 
 

@@ -11,11 +11,13 @@ from devices.identity import Identity
 from devices.printers.pdf import PdfReceiptPrinter
 from devices.readers.base import CardReader
 from devices.readers.simulated import SimulatedReader
+from kiosk.access_keys import AccessKeys
 from kiosk.catalogue import Catalogue, CatalogueError
 from kiosk.catalogue_store import CatalogueStore
 from kiosk.config import Config
 from kiosk.demo import demo_identities
 from kiosk.platform_client import PlatformClient
+from kiosk.readers import build_readers
 from kiosk.receipt_numbers import ReceiptNumbers
 from kiosk.submissions import Submitter
 from kiosk.sync import SyncEngine
@@ -42,6 +44,15 @@ class Parts:
     on_close: list[Callable[[], None]] = field(default_factory=list)
     # Set when the outbox was damaged and set aside at start: staff must be told.
     outbox_recovery: OpenedOutbox | None = None
+    # MRZ data staff typed for a travel document's chip (PC/SC readers ask it for keys).
+    access_keys: AccessKeys = field(default_factory=AccessKeys)
+
+    def retry_card_read(self, reader: str) -> None:
+        """Read the card on this reader again (staff have just typed its MRZ data)."""
+        for backend in self.readers:
+            retry = getattr(backend, "retry", None)
+            if callable(retry):
+                retry(reader)
 
     def housekeeping(self) -> int:
         """Forget delivered rows older than the retention; returns how many went."""
@@ -83,7 +94,8 @@ def build_parts(config: Config, *, demo: bool, bundled_catalogue: Path | None) -
         printer=PdfReceiptPrinter(config.receipts_path, font_path=config.receipt_font),
         numbers=ReceiptNumbers(config.counters_path, config.terminal_id),
     )
-    readers: list[CardReader] = []
+    access_keys = AccessKeys()
+    readers: list[CardReader] = build_readers(config.card_readers, access_keys)
     demo_reader: SimulatedReader | None = None
     people: list[Identity] = []
     if demo:
@@ -103,4 +115,5 @@ def build_parts(config: Config, *, demo: bool, bundled_catalogue: Path | None) -
         demo_reader=demo_reader,
         demo_people=people,
         outbox_recovery=opened if opened.reason is not None else None,
+        access_keys=access_keys,
     )

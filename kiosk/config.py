@@ -13,6 +13,7 @@ import platformdirs
 
 from kiosk.errors import UserFacingError
 from kiosk.i18n import LANGUAGES, N_
+from kiosk.readers import ReaderSettingError, check_reader_entries
 from offline_queue.keys import KeyStore
 
 APP_NAME = "hall-terminal"
@@ -61,6 +62,9 @@ class Config:
     # Where the outbox key lives: "auto" (the key file if there is one, else the OS keyring if
     # there is one, else a new 0600 key file), "file" or "keyring".
     outbox_key_store: str = "auto"
+    # Card readers, e.g. ("serial", "pcsc") or ("sdt:/opt/reader/libsdtapi.so",); see
+    # kiosk/readers.py. The demo adds its simulated reader.
+    card_readers: tuple[str, ...] = ()
 
     @property
     def card_removal_ends_visit(self) -> bool:
@@ -116,6 +120,10 @@ def from_mapping(values: dict[str, Any], base: Config | None = None) -> Config:
         raise ConfigError("idle_timeout_s must be positive and idle_warning_s at least 20")
     if result.outbox_key_store not in {store.value for store in KeyStore}:
         raise ConfigError("outbox_key_store must be auto, file or keyring")
+    try:
+        check_reader_entries(result.card_readers)
+    except ReaderSettingError as exc:
+        raise ConfigError(str(exc)) from exc
     if result.delivered_retention_days < 0:
         raise ConfigError("delivered_retention_days must not be negative")
     return result
@@ -124,6 +132,10 @@ def from_mapping(values: dict[str, Any], base: Config | None = None) -> Config:
 def _convert(key: str, value: Any, current: Any) -> Any:
     if key == "mode":
         return Mode(value)
+    if key == "card_readers":
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise TypeError("expected a list of texts")
+        return tuple(value)
     if key in _PATH_FIELDS:
         return None if value in (None, "") else Path(value).expanduser()
     if isinstance(current, bool) or key == "card_removal_ends_session":

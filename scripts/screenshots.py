@@ -116,6 +116,7 @@ def queue_shots(app: QApplication, data: Path, catalogue: Path, out: Path, suffi
     import json
     import socket
 
+    from devices.readers.base import EventKind, ReaderError, ReaderEvent
     from offline_queue.outbox import new_item_id
 
     with socket.socket() as s:
@@ -147,6 +148,12 @@ def queue_shots(app: QApplication, data: Path, catalogue: Path, out: Path, suffi
     for _ in range(5):
         app.processEvents()
     window.grab().save(str(out / f"queue{suffix}.png"))
+    window.close_queue()
+    window.on_reader_event(
+        ReaderEvent(EventKind.ERROR, "Virtual PCD 00 00", error=ReaderError.ACCESS_KEY_NEEDED)
+    )
+    settle(app, window.mrz.isVisible)
+    window.grab().save(str(out / f"mrz-entry{suffix}.png"))
     window.close()
     terminal.stop()
     parts.close()

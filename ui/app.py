@@ -46,6 +46,8 @@ class Terminal:
             demo_card=demo_card,
             rate=parts.client.rate,
             queue=UploadQueue(parts.outbox, parts.sync),
+            access_keys=parts.access_keys,
+            retry_read=parts.retry_card_read,
         )
         self.readers.event.connect(self.window.on_reader_event)
         self.status.changed.connect(self.window.update_queue_status)

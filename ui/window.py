@@ -18,8 +18,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from devices.cards.mrz import MrtdIdentity
 from devices.identity import Identity, is_valid_id_number
 from devices.readers.base import EventKind, ReaderError, ReaderEvent
+from kiosk.access_keys import AccessKeys, parse_access_key
 from kiosk.catalogue import Catalogue, Question, Service
 from kiosk.config import Config, Mode
 from kiosk.errors import UserFacingError, message_for
@@ -32,6 +34,7 @@ from kiosk.submissions import SubmissionResult
 from kiosk.sync import SyncStatus
 from offline_queue.errors import OutboxCorruptError
 from ui.background import Background
+from ui.mrz_panel import MrzPanel
 from ui.queue_page import DrainProgress, QueuePage, status_line
 from ui.screens import (
     BusyPage,
@@ -103,6 +106,8 @@ class KioskWindow(QMainWindow):
         demo_card: Callable[[], None] | None = None,
         rate: Callable[[str, str], None] | None = None,
         queue: UploadQueue | None = None,
+        access_keys: AccessKeys | None = None,
+        retry_read: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__()
         self.config = config
@@ -113,6 +118,9 @@ class KioskWindow(QMainWindow):
         self._demo_card = demo_card
         self._rate = rate
         self._queue = queue
+        self._access_keys = access_keys
+        self._retry_read = retry_read
+        self._mrz_reader = ""  # the reader whose chip waits for staff's MRZ entry
         self._staff_view = config.mode is not Mode.KIOSK and queue is not None
         self._sync_status: SyncStatus | None = None
         self._drain = DrainProgress()
@@ -148,6 +156,9 @@ class KioskWindow(QMainWindow):
         self.done = DonePage()
         self.message = MessagePage()
         self.queue_page = QueuePage()
+        self.mrz = MrzPanel()
+        self.welcome.body.insertWidget(self.welcome.body.count() - 1, self.mrz)
+        self.mrz.submitted.connect(self._mrz_entered)
         for page in (
             self.welcome,
             self.services,
@@ -480,6 +491,7 @@ class KioskWindow(QMainWindow):
     # -- devices ------------------------------------------------------------------------------
     def on_reader_event(self, event: ReaderEvent) -> None:
         if event.kind is EventKind.IDENTITY and event.identity is not None:
+            self._forget_mrz(event.reader)
             self._card_read(event.identity)
         elif event.kind is EventKind.CARD_PRESENT:
             if self.session.step is Step.WELCOME and not self.session.active:
@@ -487,6 +499,7 @@ class KioskWindow(QMainWindow):
                     _("Reading your card. Please keep it still on the reader…")
                 )
         elif event.kind is EventKind.CARD_REMOVED:
+            self._forget_mrz(event.reader)
             in_visit = self.session.active and self.session.step not in (Step.DONE, Step.WELCOME)
             if self.session.step is Step.WELCOME and not self.session.active:
                 self.welcome.show_message("")  # taken away before it was read
@@ -496,10 +509,51 @@ class KioskWindow(QMainWindow):
                 self._ask_after_card_removal()
         elif event.kind is EventKind.ERROR and event.error is not None:
             log.warning("reader %s: %s %s", event.reader, event.error.value, event.detail)
-            if self.session.step is Step.WELCOME:
+            if self.session.step is not Step.WELCOME:
+                return
+            if event.error in (ReaderError.ACCESS_KEY_NEEDED, ReaderError.ACCESS_DENIED):
+                self._ask_for_mrz(event.reader, event.error)
+            else:
                 self.show_welcome_message(_(READER_ADVICE[event.error]))
         elif event.kind is EventKind.READER_REMOVED and self.session.step is Step.WELCOME:
             self.show_welcome_message(_(READER_ADVICE[ReaderError.READER_GONE]))
+
+    def _ask_for_mrz(self, reader: str, error: ReaderError) -> None:
+        """A travel document's chip needs its MRZ data: staff type it; a kiosk cannot."""
+        if not self._staff_view or self._access_keys is None or self._retry_read is None:
+            self.show_welcome_message(_(READER_ADVICE[ReaderError.UNSUPPORTED_CARD]))
+            return
+        self._mrz_reader = reader
+        self.show_welcome_message("")
+        advice = _(READER_ADVICE[error])
+        for widget in (self.welcome.instruction, self.welcome.card_art, self.welcome.hint):
+            widget.hide()  # room for the form without scrolling
+        self.mrz.ask(advice)
+        self.voice.say(advice)
+
+    def _mrz_entered(self, number: str, birth: str, expiry: str) -> None:
+        keys, retry, reader = self._access_keys, self._retry_read, self._mrz_reader
+        if keys is None or retry is None or not reader:
+            return
+        try:
+            key = parse_access_key(number, birth, expiry)
+        except UserFacingError as exc:
+            self.mrz.show_error(exc.user_message())
+            self.voice.say(exc.user_message())
+            return
+        keys.provide(reader, key)
+        self.mrz.show_error("")
+        self.show_welcome_message(_("Reading your card. Please keep it still on the reader…"))
+        retry(reader)
+
+    def _forget_mrz(self, reader: str | None = None) -> None:
+        if self._access_keys is not None:
+            self._access_keys.forget(reader)
+        if reader is None or reader == self._mrz_reader:
+            self._mrz_reader = ""
+            self.mrz.clear()
+            for widget in (self.welcome.instruction, self.welcome.card_art, self.welcome.hint):
+                widget.show()
 
     def _ask_after_card_removal(self) -> None:
         """Counter and service point: staff decide whether the visit goes on without the card."""
@@ -513,7 +567,7 @@ class KioskWindow(QMainWindow):
         self.touch()
 
     def _card_read(self, identity: Identity) -> None:
-        if not is_valid_id_number(identity.id_number):
+        if not isinstance(identity, MrtdIdentity) and not is_valid_id_number(identity.id_number):
             if self.session.step is Step.WELCOME:
                 self.show_welcome_message(_(READER_ADVICE[ReaderError.BAD_DATA]))
             return
@@ -700,6 +754,7 @@ class KioskWindow(QMainWindow):
         self._countdown_kind = ""
         self.idle_banner.hide()
         self.card_banner.hide()
+        self._forget_mrz()
         self._wipe_pages()
         self.voice.stop()
         self.voice.spoken.clear()

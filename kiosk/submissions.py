@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,27 +23,48 @@ from kiosk.identity import mask_name
 from kiosk.receipt import build_receipt
 from kiosk.receipt_numbers import ReceiptNumbers
 from kiosk.session import Draft
-from offline_queue.errors import OutboxError
-from offline_queue.outbox import new_item_id
+from offline_queue.errors import AttachmentLimitError, OutboxError
+from offline_queue.outbox import Attachment, new_item_id
 
 log = logging.getLogger(__name__)
 
 SUBMISSION_KIND = "submission"
 
 
+_SAVE_FAILED = N_(
+    "Your application could not be saved on this terminal, so it has not been "
+    "submitted. Your answers are still here. Please ask staff for help."
+)
+
+
 class SaveFailedError(UserFacingError):
+    """Nothing was stored: the citizen must not be told the application is accepted."""
+
+    def __init__(self, message: str = _SAVE_FAILED) -> None:
+        super().__init__(message)
+
+
+class AttachmentsRefusedError(SaveFailedError):
+    """The files break the outbox's limits (size of one, size together, or how many)."""
+
     def __init__(self) -> None:
         super().__init__(
             N_(
-                "Your application could not be saved on this terminal, so it has not been "
-                "submitted. Your answers are still here. Please ask staff for help."
+                "The attached files are too large or too many to save, so your application has "
+                "not been submitted. Your answers are still here. Please ask staff for help."
             )
         )
 
 
 class Enqueuer(Protocol):
     def enqueue(
-        self, kind: str, payload: bytes, summary: bytes, *, item_id: str | None = None
+        self,
+        kind: str,
+        payload: bytes,
+        summary: bytes,
+        *,
+        item_id: str | None = None,
+        attachments: Sequence[Attachment] = (),
     ) -> str: ...
 
 
@@ -127,7 +148,17 @@ class Submitter:
         self._now = now
         self._upload_wait_s = upload_wait_s
 
-    def submit(self, draft: Draft, operator_id: str | None = None) -> SubmissionResult:
+    def submit(
+        self,
+        draft: Draft,
+        operator_id: str | None = None,
+        attachments: Sequence[Attachment] = (),
+    ) -> SubmissionResult:
+        """Save the submission with its files, try to upload it, print the receipt.
+
+        SaveFailedError (AttachmentsRefusedError for files beyond the outbox's limits) when it
+        could not be saved: then nothing was stored and nothing may say it was accepted.
+        """
         created_at = self._now()
         submission_id = new_item_id()
         try:
@@ -155,7 +186,11 @@ class Submitter:
                 json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
                 json.dumps(summary, ensure_ascii=False).encode(),
                 item_id=submission_id,
+                attachments=attachments,
             )
+        except AttachmentLimitError as exc:
+            log.error("submission not saved: its attachments break a limit (%s)", exc.code)
+            raise AttachmentsRefusedError() from exc
         except (OutboxError, OSError) as exc:
             log.error("submission could not be saved: %s", type(exc).__name__)
             raise SaveFailedError() from exc

@@ -12,10 +12,16 @@ waits for (deliver_now) goes out alone ahead of the backlog.
 on_change runs on the sync thread (or the thread calling drain_once), once per send, whatever
 the batch size; the UI carries the status onto the GUI thread itself. Payloads are never logged,
 only ids and error codes.
+
+The outbox keeps a submission's files apart from its JSON payload; the body sent adds them as the
+"attachments" list of docs/api.md, each with its SHA-256 (the outbox has checked on claiming it
+that the data still has the digest taken when it was queued), so the platform can tell a file
+that changed on the way.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import random
@@ -36,8 +42,10 @@ PAYLOAD_UNREADABLE = "payload_unreadable"
 UNKNOWN_KIND = "unknown_kind"
 INTERNAL_ERROR = "internal_error"
 _MIN_WAIT_S = 0.01  # never spin, even when a row is due this very instant
-# A batch carries at most this much payload, so that on a slow rural uplink one request still
-# fits in the client's timeout (and a batch that times out is halved for the next try).
+# A batch carries at most this much payload and attachment data, so that on a slow rural uplink
+# one request still fits in the client's timeout (and a batch that times out is halved for the
+# next try). Attachments travel as base64, a third larger on the wire than counted here; a row
+# larger than the budget by itself still goes, alone.
 DEFAULT_BATCH_BYTES = 256 * 1024
 
 
@@ -551,6 +559,19 @@ def _submission_body(item: OutboxItem) -> dict[str, object] | None:
         return None
     if not isinstance(body, dict) or body.get("submission_id") != item.id:
         return None
+    if item.attachments:
+        if "attachments" in body:
+            return None  # two sources of files for one submission: neither can be trusted
+        body["attachments"] = [
+            {
+                "name": file.name,
+                "content_type": file.content_type,
+                "size": file.size,
+                "sha256": file.sha256(),
+                "data_base64": base64.b64encode(file.data).decode("ascii"),
+            }
+            for file in item.attachments
+        ]
     return body
 
 

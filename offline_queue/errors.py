@@ -84,6 +84,38 @@ class InvalidTransitionError(OutboxError):
     code = "invalid_transition"
 
 
+class AttachmentLimitError(OutboxError):
+    """The attachments break one of the outbox's limits; nothing was stored.
+
+    limit and actual are in the unit of the limit broken (bytes, or files for the count).
+    """
+
+    code = "attachment_limit"
+
+    def __init__(self, message: str, *, limit: int, actual: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.actual = actual
+
+
+class AttachmentTooLargeError(AttachmentLimitError):
+    """One attachment is larger than a single file may be."""
+
+    code = "attachment_too_large"
+
+
+class AttachmentsTooLargeError(AttachmentLimitError):
+    """The attachments of one submission add up to more than a submission may carry."""
+
+    code = "attachments_too_large"
+
+
+class TooManyAttachmentsError(AttachmentLimitError):
+    """More files than one submission may carry."""
+
+    code = "too_many_attachments"
+
+
 _FULL_MARKERS = ("database or disk is full", "disk is full")
 _CORRUPT_MARKERS = ("file is not a database", "malformed", "file is encrypted")
 

@@ -1,4 +1,4 @@
-"""The outbox: one SQLite table of submissions waiting for, or kept after, delivery.
+"""The outbox: SQLite tables of submissions waiting for, or kept after, delivery, and their files.
 
 Durability: WAL journal with synchronous=FULL, so a committed enqueue survives power loss; every
 write is a BEGIN IMMEDIATE transaction, so two writers never claim the same row. A backlog is
@@ -8,6 +8,13 @@ batch costs two commits, not two per row.
 Confidentiality: payload, summary and response are AES-256-GCM blobs. The associated data binds
 each blob to its row id and column, so a blob copied to another row or column does not decrypt.
 The payload is dropped once the platform has acknowledged it; the summary stays for reprints.
+
+Attachments (photographed materials, signatures) live in their own table, written in the same
+transaction as their row and within the limits given to the constructor. Their name, digest and
+data are sealed too, each bound to its row and its place among the row's files, and a row's
+payload is bound to how many files it has: a file swapped, moved, dropped or added makes the row
+undecryptable instead of sending something else. Delivery and row deletion delete the files in
+the same transaction (triggers, so no path can forget them).
 
 Threads: each thread gets its own connection (created on first use, closed by close()). In WAL
 mode readers never wait for the writer, so the GUI thread's counts() does not queue behind the sync
@@ -20,14 +27,18 @@ which is right after a crash and wrong if another live process were sending them
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
+import hmac
 import logging
 import os
+import re
 import sqlite3
 import threading
 import time
 import weakref
 from collections.abc import Callable, Collection, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
@@ -36,11 +47,14 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from offline_queue.errors import (
+    AttachmentsTooLargeError,
+    AttachmentTooLargeError,
     DuplicateItemError,
     InvalidTransitionError,
     OutboxCorruptError,
     OutboxError,
     SchemaTooNewError,
+    TooManyAttachmentsError,
     UnknownItemError,
     WrongKeyError,
     classify,
@@ -101,8 +115,49 @@ def _migration_2(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX outbox_claim ON outbox (state, created_at, id, next_attempt_at)")
 
 
+def _migration_3(conn: sqlite3.Connection) -> None:
+    # The data column comes last: reading the small columns of a row never walks the blob's
+    # overflow pages. name and sha256 are sealed (a file name or a digest can identify a person
+    # or a document); content type and size are not personal and let claims budget without
+    # decrypting.
+    conn.execute(
+        """
+        CREATE TABLE attachments (
+            item_id TEXT NOT NULL,
+            ordinal INTEGER NOT NULL CHECK (ordinal >= 0),
+            name BLOB NOT NULL,
+            content_type TEXT NOT NULL,
+            size INTEGER NOT NULL CHECK (size > 0),
+            sha256 BLOB NOT NULL,
+            data BLOB NOT NULL,
+            PRIMARY KEY (item_id, ordinal)
+        )
+        """
+    )
+    # Triggers rather than code in each path: whatever sets a row delivered or deletes it takes
+    # its files with it in the same transaction (and secure_delete zeroes their pages). The state
+    # is spelled out: a released step must not change when the code's names do.
+    conn.execute(
+        """
+        CREATE TRIGGER attachments_purged_on_delivery AFTER UPDATE OF state ON outbox
+        WHEN new.state = 'delivered'
+        BEGIN DELETE FROM attachments WHERE item_id = new.id; END
+        """
+    )
+    conn.execute(
+        """
+        CREATE TRIGGER attachments_deleted_with_row AFTER DELETE ON outbox
+        BEGIN DELETE FROM attachments WHERE item_id = old.id; END
+        """
+    )
+
+
 # Step i brings user_version from i to i + 1. Append, never edit a released step.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migration_1, _migration_2)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _migration_1,
+    _migration_2,
+    _migration_3,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -111,9 +166,58 @@ def new_item_id() -> str:
     return str(uuid6.uuid7())
 
 
+MAX_ATTACHMENT_NAME_CHARS = 255
+# A MIME type without parameters (RFC 6838 names), e.g. image/png or image/svg+xml.
+_CONTENT_TYPE = re.compile(
+    r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
+)
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file that goes with a submission: a photographed material, a signature."""
+
+    name: str
+    content_type: str  # a MIME type without parameters, e.g. image/png
+    data: bytes = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.data, bytes):
+            raise TypeError("attachment data must be bytes")
+        if not self.data:
+            raise ValueError("an attachment needs at least one byte")
+        if not self.name or len(self.name) > MAX_ATTACHMENT_NAME_CHARS:
+            raise ValueError(f"an attachment name has 1 to {MAX_ATTACHMENT_NAME_CHARS} characters")
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in self.name):
+            raise ValueError("an attachment name has no control characters")
+        if not _CONTENT_TYPE.fullmatch(self.content_type):
+            raise ValueError("the content type must be a MIME type such as image/png")
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    def sha256(self) -> str:
+        """The SHA-256 of the data, in lowercase hex."""
+        return hashlib.sha256(self.data).hexdigest()
+
+
+@dataclass(frozen=True)
+class AttachmentLimits:
+    """What one submission may carry; enqueue refuses more before writing anything."""
+
+    max_file_bytes: int = 5 * 1024 * 1024
+    max_total_bytes: int = 20 * 1024 * 1024
+    max_files: int = 20
+
+    def __post_init__(self) -> None:
+        if min(self.max_file_bytes, self.max_total_bytes, self.max_files) < 1:
+            raise ValueError("attachment limits must be positive")
+
+
 @dataclass(frozen=True)
 class OutboxItem:
-    """A claimed row, decrypted, ready to send."""
+    """A claimed row, decrypted, ready to send, with its files in their order."""
 
     id: str
     kind: str
@@ -121,6 +225,7 @@ class OutboxItem:
     attempts: int
     created_at: float
     schema_version: int
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -195,15 +300,33 @@ class _Sealer:
         return self._aead.decrypt(nonce, blob[1 + _NONCE_SIZE :], self._ad(row_id, column))
 
 
+def _payload_column(files: int) -> str:
+    # A row with files binds its payload to how many it has: dropping every file of a row (which
+    # leaves no file to fail) still makes the row undecryptable. Rows without files keep the
+    # plain column name, as rows from before attachments have it.
+    return "payload" if files == 0 else f"payload/files={files}"
+
+
+def _attachment_column(ordinal: int, part: str) -> str:
+    return f"attachment/{ordinal}/{part}"
+
+
+def _attachment_data_column(ordinal: int, size: int, content_type: str) -> str:
+    # The clear columns are bound here, so editing the size or content type breaks the seal.
+    return _attachment_column(ordinal, f"data/{size}/{content_type}")
+
+
 class Outbox:
     def __init__(
         self,
         path: Path,
         key: bytes,
         clock: Callable[[], float] = time.time,
+        attachment_limits: AttachmentLimits | None = None,
     ) -> None:
         self._path = Path(path)
         self._sealer = _Sealer(key)
+        self._limits = attachment_limits if attachment_limits is not None else AttachmentLimits()
         self._clock = clock
         self._local = threading.local()
         self._conns: list[tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = []
@@ -317,15 +440,33 @@ class Outbox:
 
     # -- writes ------------------------------------------------------------------------------
 
+    @property
+    def attachment_limits(self) -> AttachmentLimits:
+        return self._limits
+
     def enqueue(
-        self, kind: str, payload: bytes, summary: bytes, *, item_id: str | None = None
+        self,
+        kind: str,
+        payload: bytes,
+        summary: bytes,
+        *,
+        item_id: str | None = None,
+        attachments: Sequence[Attachment] = (),
     ) -> str:
-        """Store a new item; when this returns, the row is committed and fsync'd."""
+        """Store a new item with its files; when this returns, all of it is committed and
+        fsync'd. Either the row and every file are stored or none of them is.
+
+        Files beyond the attachment limits raise an AttachmentLimitError before anything is
+        written.
+        """
+        files = tuple(attachments)
+        self._check_limits(files)
         row_id = item_id if item_id is not None else new_item_id()
         if not row_id:
             raise ValueError("item_id must not be empty")
-        sealed_payload = self._sealer.seal(row_id, "payload", payload)
+        sealed_payload = self._sealer.seal(row_id, _payload_column(len(files)), payload)
         sealed_summary = self._sealer.seal(row_id, "summary", summary)
+        sealed_files = [self._seal_attachment(row_id, n, f) for n, f in enumerate(files)]
         now = self._clock()
         with self._transaction() as conn:
             try:
@@ -347,7 +488,95 @@ class Outbox:
                 )
             except sqlite3.IntegrityError as exc:
                 raise DuplicateItemError(f"outbox item {row_id} exists already") from exc
+            for values in sealed_files:
+                conn.execute(
+                    "INSERT INTO attachments (item_id, ordinal, name, content_type, size, sha256,"
+                    " data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    values,
+                )
         return row_id
+
+    def _check_limits(self, files: Sequence[Attachment]) -> None:
+        limits = self._limits
+        if len(files) > limits.max_files:
+            raise TooManyAttachmentsError(
+                f"{len(files)} attachments; at most {limits.max_files} may go with a submission",
+                limit=limits.max_files,
+                actual=len(files),
+            )
+        for file in files:
+            if not isinstance(file, Attachment):
+                raise TypeError("attachments must be Attachment objects")
+            if file.size > limits.max_file_bytes:
+                raise AttachmentTooLargeError(
+                    f"an attachment of {file.size} bytes; at most {limits.max_file_bytes} each",
+                    limit=limits.max_file_bytes,
+                    actual=file.size,
+                )
+        total = sum(file.size for file in files)
+        if total > limits.max_total_bytes:
+            raise AttachmentsTooLargeError(
+                f"attachments of {total} bytes; at most {limits.max_total_bytes} together",
+                limit=limits.max_total_bytes,
+                actual=total,
+            )
+
+    def _seal_attachment(self, row_id: str, ordinal: int, file: Attachment) -> tuple[object, ...]:
+        seal = self._sealer.seal
+        return (
+            row_id,
+            ordinal,
+            seal(row_id, _attachment_column(ordinal, "name"), file.name.encode("utf-8")),
+            file.content_type,
+            file.size,
+            seal(
+                row_id,
+                _attachment_column(ordinal, "sha256"),
+                hashlib.sha256(file.data).digest(),
+            ),
+            seal(
+                row_id,
+                _attachment_data_column(ordinal, file.size, file.content_type),
+                file.data,
+            ),
+        )
+
+    def _open_attachments(
+        self, conn: sqlite3.Connection, row_id: str, files: int
+    ) -> tuple[Attachment, ...]:
+        """The row's files in order, decrypted; InvalidTag when any is damaged or moved, or one
+        is missing."""
+        rows = conn.execute(
+            "SELECT ordinal, name, content_type, size, sha256, data FROM attachments"
+            " WHERE item_id = ? ORDER BY ordinal",
+            (row_id,),
+        ).fetchall()
+        if len(rows) != files:  # counted by the claim in this same transaction: damage
+            raise InvalidTag
+        opened = []
+        for expected, (ordinal, name, content_type, size, digest, data) in enumerate(rows):
+            if ordinal != expected:
+                raise InvalidTag
+            column = functools.partial(_attachment_column, ordinal)
+            plain = self._sealer.open(
+                row_id,
+                _attachment_data_column(ordinal, int(size), str(content_type)),
+                bytes(data),
+            )
+            stored_digest = self._sealer.open(row_id, column("sha256"), bytes(digest))
+            if not hmac.compare_digest(hashlib.sha256(plain).digest(), stored_digest):
+                raise InvalidTag
+            try:
+                opened.append(
+                    Attachment(
+                        name=self._sealer.open(row_id, column("name"), bytes(name)).decode("utf-8"),
+                        content_type=str(content_type),
+                        data=plain,
+                    )
+                )
+            except ValueError:  # a name that is not UTF-8 text or not a valid name
+                raise InvalidTag from None
+        return tuple(opened)
 
     def claim_next(self, now: float | None = None) -> OutboxItem | None:
         """Move the oldest due queued row to 'sending' (attempts + 1) and return it decrypted.
@@ -370,9 +599,9 @@ class Outbox:
         transaction and return them decrypted, in that order.
 
         ids narrows the claim to those rows (a just-queued submission someone waits for).
-        max_bytes stops the claim before the payloads would add up to more (the oldest row is
-        claimed whatever its size). Rows whose payload does not decrypt are set aside as in
-        claim_next and do not count.
+        max_bytes stops the claim before the payloads and their attachments' bytes would add up
+        to more (the oldest row is claimed whatever its size). Rows whose payload or any
+        attachment does not decrypt are set aside as in claim_next and do not count.
         """
         if limit < 1:
             raise ValueError("limit must be at least 1")
@@ -384,7 +613,9 @@ class Outbox:
         # that yields rows in claim order. A claim of named rows goes by primary key instead.
         source = "outbox" if wanted is not None else "outbox INDEXED BY outbox_claim"
         query = (
-            "SELECT id, kind, payload, attempts, created_at, schema_version"  # noqa: S608 - literals only
+            "SELECT id, kind, payload, attempts, created_at, schema_version,"  # noqa: S608 - literals only
+            " (SELECT COUNT(*) FROM attachments WHERE item_id = outbox.id),"
+            " (SELECT TOTAL(size) FROM attachments WHERE item_id = outbox.id)"
             f" FROM {source} WHERE state = ? AND next_attempt_at <= ?"
         )
         if wanted is not None:
@@ -399,19 +630,27 @@ class Outbox:
                 rows = conn.execute(query, [*params, limit - len(claimed)]).fetchall()
                 found: list[OutboxItem] = []
                 damaged: list[str] = []
-                for row_id, kind, blob, attempts, created_at, schema_version in rows:
+                for row in rows:
+                    row_id, kind, blob, attempts, created_at, schema_version = row[:6]
+                    file_count, file_bytes = int(row[6]), int(row[7])
                     try:
                         if blob is None:
                             raise InvalidTag
-                        payload = self._sealer.open(row_id, "payload", bytes(blob))
+                        column = _payload_column(file_count)
+                        payload = self._sealer.open(row_id, column, bytes(blob))
+                        row_size = len(payload) + file_bytes
+                        over = max_bytes is not None and size + row_size > max_bytes
+                        if over and (claimed or found):
+                            full = True
+                            break
+                        attached = (
+                            self._open_attachments(conn, row_id, file_count) if file_count else ()
+                        )
                     except InvalidTag:
                         log.error("outbox item %s does not decrypt; set aside for staff", row_id)
                         damaged.append(row_id)
                         continue
-                    size += len(payload)
-                    if max_bytes is not None and size > max_bytes and (claimed or found):
-                        full = True
-                        break
+                    size += row_size
                     found.append(
                         OutboxItem(
                             id=row_id,
@@ -420,6 +659,7 @@ class Outbox:
                             attempts=int(attempts) + 1,
                             created_at=float(created_at),
                             schema_version=int(schema_version),
+                            attachments=attached,
                         )
                     )
                 conn.executemany(

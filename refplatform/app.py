@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import datetime as dt
 import functools
+import hashlib
+import hmac
 import json
 import logging
 import threading
@@ -28,6 +32,9 @@ from . import models
 from .catalogue import Catalogue, FieldProblem
 from .faults import NoFaults, SubmissionFaults, install_fault_switch
 from .models import (
+    MAX_ATTACHMENT_BYTES,
+    MAX_ATTACHMENTS,
+    MAX_ATTACHMENTS_BYTES,
     MAX_BATCH,
     STATUS_NOTES,
     BatchRequest,
@@ -41,6 +48,8 @@ from .storage import (
     NewSubmission,
     Outcome,
     Storage,
+    StoredAnswer,
+    StoredAttachment,
     SubmissionRecord,
     canonical_hash,
 )
@@ -105,6 +114,63 @@ def _problems(exc: ValidationError) -> list[FieldProblem]:
         for err in exc.errors(include_url=False, include_input=False)
     }
     return sorted(found, key=lambda p: (p.field, p.code))
+
+
+def _checked_attachments(
+    files: Sequence[models.Attachment],
+) -> tuple[tuple[StoredAttachment, ...], list[FieldProblem]]:
+    """The files decoded, or what is wrong with them (then nothing is decoded for keeps).
+
+    Limits come before decoding, and the encoded length is compared with the stated size first,
+    so a body cannot make the platform decode more than the limits allow.
+    """
+    problems: list[FieldProblem] = []
+    if len(files) > MAX_ATTACHMENTS:
+        problems.append(FieldProblem("attachments", "maxItems"))
+    if sum(f.size for f in files) > MAX_ATTACHMENTS_BYTES:
+        problems.append(FieldProblem("attachments", "maxSize"))
+    if problems:
+        return (), problems
+    decoded: list[StoredAttachment] = []
+    for index, file in enumerate(files):
+        data = _decoded(file)
+        if isinstance(data, str):
+            problems.append(FieldProblem(f"attachments.{index}", data))
+        else:
+            decoded.append(StoredAttachment(file.name, file.content_type, file.sha256, data))
+    return (() if problems else tuple(decoded)), problems
+
+
+def _decoded(file: models.Attachment) -> bytes | str:
+    """The file's data, or the keyword of the first check it fails."""
+    if file.size > MAX_ATTACHMENT_BYTES:
+        return "maxSize"
+    if len(file.data_base64) != 4 * ((file.size + 2) // 3):
+        return "size"
+    try:
+        data = base64.b64decode(file.data_base64, validate=True)
+    except binascii.Error:
+        return "contentEncoding"
+    if len(data) != file.size:
+        return "size"
+    # One spelling per content: the body's digest is its identity under the idempotency key.
+    if base64.b64encode(data).decode("ascii") != file.data_base64:
+        return "contentEncoding"
+    if not hmac.compare_digest(hashlib.sha256(data).hexdigest(), file.sha256):
+        return "sha256"
+    return data
+
+
+def _request_to_keep(body: dict[str, Any]) -> dict[str, Any]:
+    """The body as stored with the submission: the files' data lives in its own table."""
+    files = body.get("attachments")
+    if not isinstance(files, list):
+        return body
+    kept = dict(body)
+    kept["attachments"] = [
+        {k: v for k, v in f.items() if k != "data_base64"} for f in files if isinstance(f, dict)
+    ]
+    return kept
 
 
 def _state(record: SubmissionRecord) -> dict[str, Any]:
@@ -193,16 +259,19 @@ class _Platform:
         if isinstance(read, Response):
             return read
         envelope, body = read
-        body_hash = canonical_hash(body)
+        # The files' data is part of the body, so their bytes take part in the idempotency
+        # comparison; hashing megabytes of it stays off the event loop.
+        if envelope.attachments:
+            body_hash = await self.run(canonical_hash, body)
+        else:
+            body_hash = canonical_hash(body)
         earlier = await self.run(self.storage.earlier_answer, envelope.submission_id, body_hash)
         if earlier is None:
             # A key seen before is answered as before, even if the catalogue changed since.
-            refusal = self._refusal(envelope)
-            if refusal is not None:
-                return refusal
-            earlier = await self.run(
-                self.storage.store_submission, self._new_submission(request, envelope, body)
-            )
+            stored = await self.run(self._check_and_store, request, envelope, body, body_hash)
+            if isinstance(stored, Response):
+                return stored
+            earlier = stored
             if earlier.outcome is Outcome.CREATED:
                 logger.info("submission %s received", envelope.submission_id)
         if earlier.outcome is Outcome.CONFLICT:
@@ -239,9 +308,10 @@ class _Platform:
                 results[index] = _batch_result(item, read.status_code, bytes(read.body))
                 continue
             envelope, body = read
-            refusal = self._refusal(envelope)
-            new = None if refusal is not None else self._new_submission(request, envelope, body)
-            body_hash = canonical_hash(body) if new is None else new.body_hash
+            body_hash = canonical_hash(body)
+            checked = self._check(request, envelope, body, body_hash)
+            refusal = checked if isinstance(checked, Response) else None
+            new = checked if isinstance(checked, NewSubmission) else None
             entries.append(BatchEntry(envelope.submission_id, body_hash, new))
             pending.append((index, refusal))
         answers = self.storage.store_many(entries) if entries else []
@@ -297,16 +367,45 @@ class _Platform:
             )
         return envelope, body
 
-    def _refusal(self, envelope: SubmissionRequest) -> Response | None:
+    def _check_and_store(
+        self,
+        request: Request,
+        envelope: SubmissionRequest,
+        body: dict[str, Any],
+        body_hash: str,
+    ) -> Response | StoredAnswer:
+        """Refuse a body that is not valid, or store it (runs on a database thread)."""
+        checked = self._check(request, envelope, body, body_hash)
+        if isinstance(checked, Response):
+            return checked
+        return self.storage.store_submission(checked)
+
+    def _check(
+        self,
+        request: Request,
+        envelope: SubmissionRequest,
+        body: dict[str, Any],
+        body_hash: str,
+    ) -> Response | NewSubmission:
+        """The refusal a new key's body gets, or what to store for it."""
         if self.catalogue.service(envelope.service_id) is None:
             return _error(404, "unknown_service", "no such service in the catalogue")
         problems = self.catalogue.validate_answers(envelope.service_id, envelope.answers)
-        if problems:
-            return _error(422, "validation_failed", "some answers are not valid", fields=problems)
-        return None
+        files, file_problems = _checked_attachments(envelope.attachments)
+        if problems or file_problems:
+            what = "answers or attachments" if file_problems else "answers"
+            return _error(
+                422, "validation_failed", f"some {what} are not valid", [*problems, *file_problems]
+            )
+        return self._new_submission(request, envelope, body, body_hash, files)
 
     def _new_submission(
-        self, request: Request, envelope: SubmissionRequest, body: dict[str, Any]
+        self,
+        request: Request,
+        envelope: SubmissionRequest,
+        body: dict[str, Any],
+        body_hash: str,
+        files: tuple[StoredAttachment, ...],
     ) -> NewSubmission:
         received_at = self.now()
         receipt = {
@@ -318,14 +417,15 @@ class _Platform:
         }
         return NewSubmission(
             submission_id=envelope.submission_id,
-            body_hash=canonical_hash(body),
+            body_hash=body_hash,
             service_id=envelope.service_id,
             receipt_number=envelope.receipt_number,
-            request=body,
+            request=_request_to_keep(body),
             response_status=201,
             response_body=_json_bytes(receipt),
             received_at=received_at,
             first_note=STATUS_NOTES["received"],
+            attachments=files,
         )
 
     async def get_submission(self, submission_id: str) -> Response:

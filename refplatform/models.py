@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 Status = Literal[
     "received", "in_review", "approved", "rejected", "ready_for_collection", "completed"
@@ -99,6 +99,39 @@ class Applicant(_Strict):
         return "Applicant(<personal data>)"
 
 
+# What one submission may carry in files (the client's outbox refuses more before saving).
+MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
+MAX_ATTACHMENTS_BYTES = 20 * 1024 * 1024
+MAX_ATTACHMENTS = 20
+
+
+class Attachment(_Strict):
+    """A file that goes with a submission: a photographed material, a signature."""
+
+    name: Annotated[StrictStr, Field(min_length=1, max_length=255)]
+    content_type: Annotated[
+        StrictStr,
+        Field(
+            pattern=r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$",
+            description="a MIME type without parameters, e.g. image/png",
+        ),
+    ]
+    size: Annotated[
+        StrictInt,
+        Field(ge=1, description=f"bytes of the decoded data; at most {MAX_ATTACHMENT_BYTES}"),
+    ]
+    sha256: Annotated[
+        StrictStr,
+        Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the decoded data, lowercase hex"),
+    ]
+    data_base64: Annotated[
+        StrictStr, Field(description="the data, standard base64 with padding (RFC 4648 section 4)")
+    ]
+
+    def __repr__(self) -> str:
+        return f"Attachment(size={self.size!r})"
+
+
 class SubmissionRequest(_Strict):
     submission_id: UuidText = Field(description="UUIDv7 made by the terminal; the idempotency key")
     service_id: ShortText
@@ -110,6 +143,13 @@ class SubmissionRequest(_Strict):
     created_at: Rfc3339
     applicant: Applicant
     answers: dict[str, Any]
+    attachments: list[Attachment] = Field(
+        default_factory=list,
+        description=(
+            f"files that go with the submission, at most {MAX_ATTACHMENTS} and"
+            f" {MAX_ATTACHMENTS_BYTES} bytes together"
+        ),
+    )
 
     def __repr__(self) -> str:
         return f"SubmissionRequest(submission_id={self.submission_id!r})"

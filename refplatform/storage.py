@@ -1,4 +1,4 @@
-"""SQLite storage of submissions, their history and ratings; safe under a pool of threads.
+"""SQLite storage of submissions, their files, history and ratings; safe under a pool of threads.
 
 Every operation opens its own connection (sqlite3 connections are not shared across threads) and
 writes inside BEGIN IMMEDIATE, so two requests for the same idempotency key serialise on the
@@ -17,7 +17,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+# 2: the attachments table (created where missing, so a version 1 file simply gains it).
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS submissions (
@@ -39,6 +40,16 @@ CREATE TABLE IF NOT EXISTS history (
     note_json      TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS history_by_submission ON history(submission_id, seq);
+CREATE TABLE IF NOT EXISTS attachments (
+    submission_id  TEXT NOT NULL REFERENCES submissions(submission_id),
+    ordinal        INTEGER NOT NULL,
+    name           TEXT NOT NULL,
+    content_type   TEXT NOT NULL,
+    size           INTEGER NOT NULL,
+    sha256         TEXT NOT NULL,
+    data           BLOB NOT NULL,
+    PRIMARY KEY (submission_id, ordinal)
+);
 CREATE TABLE IF NOT EXISTS ratings (
     submission_id  TEXT PRIMARY KEY REFERENCES submissions(submission_id),
     level          TEXT NOT NULL,
@@ -90,8 +101,24 @@ class SubmissionRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredAttachment:
+    """A file of a submission, decoded and checked against its digest."""
+
+    name: str
+    content_type: str
+    sha256: str
+    data: bytes
+
+    def __repr__(self) -> str:
+        return f"StoredAttachment(size={len(self.data)})"
+
+
+@dataclass(frozen=True, slots=True)
 class NewSubmission:
-    """What the first delivery of a key stores. request holds personal data: keep it out of logs."""
+    """What the first delivery of a key stores. request holds personal data: keep it out of logs.
+
+    request is the body without the files' data (attachments keeps that, in the body's order).
+    """
 
     submission_id: str
     body_hash: str
@@ -102,6 +129,7 @@ class NewSubmission:
     response_body: bytes
     received_at: str
     first_note: dict[str, str]
+    attachments: tuple[StoredAttachment, ...] = ()
 
     def __repr__(self) -> str:
         return f"NewSubmission(submission_id={self.submission_id!r})"
@@ -197,6 +225,14 @@ class Storage:
                 " VALUES (?, 'received', ?, ?)",
                 (new.submission_id, new.received_at, json.dumps(new.first_note)),
             )
+            db.executemany(
+                "INSERT INTO attachments (submission_id, ordinal, name, content_type, size,"
+                " sha256, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (new.submission_id, n, f.name, f.content_type, len(f.data), f.sha256, f.data)
+                    for n, f in enumerate(new.attachments)
+                ],
+            )
             return StoredAnswer(Outcome.CREATED, new.response_status, new.response_body)
         answer = self._earlier_answer(db, new.submission_id, new.body_hash)
         if answer is None:  # the INSERT met a row this transaction cannot see: not SQLite
@@ -244,6 +280,16 @@ class Storage:
             )
         )
         return SubmissionRecord(submission_id, row[0], row[1], row[2], row[3], history)
+
+    def attachments(self, submission_id: str) -> tuple[StoredAttachment, ...]:
+        """The files stored with a submission, in the order they were sent."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT name, content_type, sha256, data FROM attachments"
+                " WHERE submission_id = ? ORDER BY ordinal",
+                (submission_id,),
+            ).fetchall()
+        return tuple(StoredAttachment(str(r[0]), str(r[1]), str(r[2]), bytes(r[3])) for r in rows)
 
     def set_status(
         self, submission_id: str, status: str, at: str, note: dict[str, str]

@@ -170,7 +170,7 @@ def test_migrations_set_user_version_and_storage_pragmas(tmp_path: Path, key: by
         pragmas = box.pragmas()
         assert pragmas["journal_mode"] == "wal"
         assert pragmas["synchronous"] == 2  # FULL
-        assert pragmas["user_version"] == SCHEMA_VERSION == 2
+        assert pragmas["user_version"] == SCHEMA_VERSION == 3
         assert int(pragmas["busy_timeout"]) >= 1000
         assert pragmas["secure_delete"] == 1
     # Read back by an independent connection: the settings live in the file.
@@ -209,12 +209,15 @@ def test_a_first_version_outbox_gains_the_claim_index_and_keeps_its_rows(
     with Outbox(path, key) as box:
         ids = [box.enqueue("submission", b"p%d" % n, b"s") for n in range(3)]
     conn = sqlite3.connect(path)  # as a client of schema 1 left it
+    conn.execute("DROP TRIGGER attachments_purged_on_delivery")
+    conn.execute("DROP TRIGGER attachments_deleted_with_row")
+    conn.execute("DROP TABLE attachments")
     conn.execute("DROP INDEX outbox_claim")
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()
     with Outbox(path, key) as box:
-        assert box.pragmas()["user_version"] == 2
+        assert box.pragmas()["user_version"] == SCHEMA_VERSION
         claimed = box.claim_batch(10)
         assert [item.id for item in claimed] == ids
     conn = sqlite3.connect(path)

@@ -9,6 +9,8 @@ import os
 import threading
 from pathlib import Path
 
+from offline_queue.files import fsync_dir
+
 
 class CounterUnreadableError(OSError):
     """The counter file exists but cannot be read back; handing out numbers again from 0001 could
@@ -60,8 +62,4 @@ class ReceiptNumbers:
             with contextlib.suppress(OSError):
                 tmp.unlink()
             raise
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_dir(folder)

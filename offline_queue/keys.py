@@ -32,6 +32,7 @@ from offline_queue.errors import (
     KeyringUnavailableError,
     KeyStoreConflictError,
 )
+from offline_queue.files import fsync_dir
 
 if TYPE_CHECKING:
     from keyring.backend import KeyringBackend
@@ -257,14 +258,7 @@ def _create_key(key_file: Path) -> None:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
-        _fsync_dir(folder)
+        fsync_dir(folder)
     except OSError as exc:
         raise KeyFileError(f"cannot create key file {key_file}: {exc.strerror}") from exc
 
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -29,6 +29,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from offline_queue.errors import OutboxCorruptError, classify
+from offline_queue.files import fsync_dir
 from offline_queue.outbox import BUSY_TIMEOUT_MS, Outbox
 
 log = logging.getLogger(__name__)
@@ -156,7 +157,7 @@ def quarantine(path: Path, clock: Callable[[], float] = time.time) -> tuple[Path
             except FileNotFoundError:
                 continue
             moved.append(dst)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     except OSError as exc:
         raise classify(exc) from exc
     return tuple(moved)
@@ -185,14 +186,6 @@ def run_check(path: Path, check: Check = Check.QUICK) -> str | None:
     lines = [str(row[0]) for row in rows]
     return None if lines == ["ok"] else "; ".join(lines)[:MAX_DETAIL_CHARS]
 
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the renames durable: without it a power cut can bring the damaged names back."""
-    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _sqlite_code(exc: BaseException) -> int | None:

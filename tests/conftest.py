@@ -19,6 +19,7 @@ pytest_plugins = [
     "tests.fixtures.badpeer",
     "tests.fixtures.tmpfs",
     "tests.fixtures.gat467_sim",
+    "tests.fixtures.outbox",
 ]
 
 

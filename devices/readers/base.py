@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
@@ -54,3 +56,44 @@ class CardReader(Protocol):
     def start(self, sink: EventSink) -> None: ...
 
     def stop(self, timeout: float = 2.0) -> None: ...
+
+
+class ThreadedReader:
+    """The lifecycle of a backend with one device thread: start() spawns the thread (returning
+    at once), stop() asks it to end and waits up to its timeout. Subclasses implement _run, which
+    must return soon after self._stop is set."""
+
+    _log = logging.getLogger("devices.readers")
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def start(self, sink: EventSink) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._run, args=(sink,), name=f"reader:{self._name}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._stop.set()
+        thread.join(timeout)
+        if thread.is_alive():
+            self._log.warning("reader %s: %s", self._name, self._stuck_reason(timeout))
+
+    def _stuck_reason(self, timeout: float) -> str:
+        return f"did not stop within {timeout:.1f} s"
+
+    def _run(self, sink: EventSink) -> None:
+        raise NotImplementedError

@@ -25,7 +25,7 @@ import serial
 import serial.tools.list_ports
 
 from devices.identity import Identity
-from devices.readers.base import EventKind, EventSink, ReaderError
+from devices.readers.base import EventKind, EventSink, ReaderError, ThreadedReader
 from devices.readers.resident_id import (
     PHOTO_SIZE,
     SW_FOUND,
@@ -445,7 +445,7 @@ class _ReaderLost(Exception):
     pass
 
 
-class Gat467Reader:
+class Gat467Reader(ThreadedReader):
     """A GA/T 467 reader on a serial port; start() returns at once, events come from its thread."""
 
     def __init__(
@@ -455,34 +455,10 @@ class Gat467Reader:
         *,
         candidates: Callable[[], Sequence[str]] | None = None,
     ) -> None:
-        self._name = name
+        super().__init__(name)
         self._settings = settings or SerialSettings()
         self._candidates = candidates or candidate_ports
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.port: str | None = None  # the port in use, for diagnostics
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    def start(self, sink: EventSink) -> None:
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._run, args=(sink,), name=f"reader:{self._name}", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self, timeout: float = 2.0) -> None:
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        self._stop.set()
-        thread.join(timeout)
-        if thread.is_alive():
-            log.warning("reader %s did not stop within %.1f s", self._name, timeout)
 
     # -- the device thread ---------------------------------------------------------------------
     def _run(self, sink: EventSink) -> None:

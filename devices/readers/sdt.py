@@ -34,7 +34,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from devices.readers.base import EventKind, EventSink, ReaderError, ReaderEvent
+from devices.readers.base import (
+    EventKind,
+    EventSink,
+    ReaderError,
+    ReaderEvent,
+    ThreadedReader,
+)
 from devices.readers.resident_id import (
     PHOTO_SIZE,
     SW_FOUND,
@@ -195,37 +201,16 @@ class SdtSettings:
     unanswered_limit: int = 3
 
 
-class SdtReader:
+class SdtReader(ThreadedReader):
     """A reader behind the vendor SDK; start() returns at once, events come from its thread."""
 
     def __init__(self, settings: SdtSettings, name: str = "ID card reader (SDK)") -> None:
+        super().__init__(name)
         self._settings = settings
-        self._name = name
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.port: int | None = None
 
-    @property
-    def name(self) -> str:
-        return self._name
-
-    def start(self, sink: EventSink) -> None:
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._run, args=(sink,), name=f"reader:{self._name}", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self, timeout: float = 2.0) -> None:
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        self._stop.set()
-        thread.join(timeout)
-        if thread.is_alive():
-            log.warning("reader %s is stuck in a vendor call; left behind", self._name)
+    def _stuck_reason(self, timeout: float) -> str:
+        return "stuck in a vendor call; its thread is left behind"
 
     # -- the device thread ---------------------------------------------------------------------
     def _run(self, sink: EventSink) -> None:

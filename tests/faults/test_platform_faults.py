@@ -38,6 +38,7 @@ from offline_queue.outbox import Outbox, OutboxItemInfo, State
 from refplatform.app import API_PREFIX
 from refplatform.faults import FAULTS_PATH, Fault, FaultPlan, FaultRule
 from refplatform.server import RunningPlatform, start_in_thread
+from tests.fixtures.outbox import FakeClock
 from tests.fixtures.platform import DEMO_CATALOGUE, demo_submission
 from tests.integration.test_sync import StatusWatch, enqueue
 
@@ -49,19 +50,6 @@ TIMEOUT = (2.0, 0.5)
 DELAY_S = 1.5
 RETRY_BASE_S = 60.0  # with rng() == 1.0 the n-th failure waits exactly 60 * 2**(n - 1) s
 RETRY_AFTER_S = 7
-
-
-class FakeClock:
-    """Wall-clock time that moves only when the test says so; outbox, engine and client share it."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @dataclass
@@ -116,7 +104,7 @@ def faulty_platform(tmp_path: Path, plan: FaultPlan) -> Iterator[RunningPlatform
 
 @pytest.fixture
 def rig(tmp_path: Path, faulty_platform: RunningPlatform, plan: FaultPlan) -> Iterator[Rig]:
-    clock = FakeClock()
+    clock = FakeClock(time.time())
     outbox = Outbox(tmp_path / "outbox.db", load_or_create_key(tmp_path / "outbox.key"), clock)
     client = PlatformClient(faulty_platform.base_url, timeout=TIMEOUT, clock=clock)
     engine = SyncEngine(

@@ -8,7 +8,6 @@ import sqlite3
 import stat
 import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,21 +23,11 @@ from offline_queue.errors import (
 )
 from offline_queue.keys import KEY_SIZE, load_or_create_key
 from offline_queue.outbox import SCHEMA_VERSION, UNDECRYPTABLE, Outbox, State
+from tests.fixtures.outbox import FakeClock
 
 NAME = "张三丰"
 ID_NUMBER = "11010519491231002X"
 ADDRESS = "北京市朝阳区建国路88号"
-
-
-class FakeClock:
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def body(item_id: str = "x") -> bytes:
@@ -58,23 +47,6 @@ def summary(number: str = "K01-20261123-0001") -> bytes:
         {"receipt_number": number, "service_id": "residence-permit", "name": "张**"},
         ensure_ascii=False,
     ).encode("utf-8")
-
-
-@pytest.fixture
-def key(tmp_path: Path) -> bytes:
-    return load_or_create_key(tmp_path / "keys" / "outbox.key")
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def outbox(tmp_path: Path, key: bytes, clock: FakeClock) -> Iterator[Outbox]:
-    box = Outbox(tmp_path / "outbox.db", key, clock=clock)
-    yield box
-    box.close()
 
 
 def test_lifecycle_enqueue_claim_deliver(outbox: Outbox, clock: FakeClock) -> None:

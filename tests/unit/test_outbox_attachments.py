@@ -20,7 +20,6 @@ from offline_queue.errors import (
     OutboxFullError,
     TooManyAttachmentsError,
 )
-from offline_queue.keys import load_or_create_key
 from offline_queue.outbox import (
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -33,22 +32,12 @@ from offline_queue.outbox import (
     _attachment_data_column,
     _Sealer,
 )
+from tests.fixtures.outbox import FakeClock
 from tests.fixtures.tmpfs import SmallDisk
 
 NAME = "王秀英"
 ID_NUMBER = "11010519491231002X"
 PNG_MARKER = b"PLAINTEXT-MATERIAL-PHOTO-7f3c"
-
-
-class FakeClock:
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def png(size: int = 50_000, seed: int = 1) -> bytes:
@@ -74,16 +63,6 @@ def files() -> tuple[Attachment, ...]:
 
 def payload(n: int = 0) -> bytes:
     return json.dumps({"n": n, "applicant": {"name": NAME}}, ensure_ascii=False).encode()
-
-
-@pytest.fixture
-def key(tmp_path: Path) -> bytes:
-    return load_or_create_key(tmp_path / "keys" / "outbox.key")
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 @pytest.fixture

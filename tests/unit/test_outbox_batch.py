@@ -5,46 +5,17 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from offline_queue.errors import InvalidTransitionError, UnknownItemError
-from offline_queue.keys import load_or_create_key
 from offline_queue.outbox import UNDECRYPTABLE, Outbox, Settlement, State
-
-
-class FakeClock:
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from tests.fixtures.outbox import FakeClock
 
 
 def body(n: int) -> bytes:
     return json.dumps({"n": n, "applicant": {"name": "张三丰"}}, ensure_ascii=False).encode()
-
-
-@pytest.fixture
-def key(tmp_path: Path) -> bytes:
-    return load_or_create_key(tmp_path / "keys" / "outbox.key")
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def outbox(tmp_path: Path, key: bytes, clock: FakeClock) -> Iterator[Outbox]:
-    box = Outbox(tmp_path / "outbox.db", key, clock=clock)
-    yield box
-    box.close()
 
 
 def fill(outbox: Outbox, clock: FakeClock, count: int) -> list[str]:

@@ -16,6 +16,7 @@ from kiosk.catalogue import Catalogue, CatalogueError
 from kiosk.catalogue_store import CatalogueStore
 from kiosk.config import Config
 from kiosk.demo import demo_identities
+from kiosk.photos import PhotoSource
 from kiosk.platform_client import PlatformClient
 from kiosk.readers import build_readers
 from kiosk.receipt_numbers import ReceiptNumbers
@@ -46,6 +47,7 @@ class Parts:
     outbox_recovery: OpenedOutbox | None = None
     # MRZ data staff typed for a travel document's chip (PC/SC readers ask it for keys).
     access_keys: AccessKeys = field(default_factory=AccessKeys)
+    photos: PhotoSource = field(default_factory=PhotoSource)
 
     def retry_card_read(self, reader: str) -> None:
         """Read the card on this reader again (staff have just typed its MRZ data)."""
@@ -116,4 +118,5 @@ def build_parts(config: Config, *, demo: bool, bundled_catalogue: Path | None) -
         demo_people=people,
         outbox_recovery=opened if opened.reason is not None else None,
         access_keys=access_keys,
+        photos=PhotoSource.from_library(config.photo_decoder),
     )

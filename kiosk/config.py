@@ -65,6 +65,8 @@ class Config:
     # Card readers, e.g. ("serial", "pcsc") or ("sdt:/opt/reader/libsdtapi.so",); see
     # kiosk/readers.py. The demo adds its simulated reader.
     card_readers: tuple[str, ...] = ()
+    # The card reader vendor's library that decodes resident ID photos (wlt); none: a placeholder.
+    photo_decoder: Path | None = None
 
     @property
     def card_removal_ends_visit(self) -> bool:
@@ -97,7 +99,7 @@ def default_config_path() -> Path:
     return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / "config.toml"
 
 
-_PATH_FIELDS = {"data_dir", "receipts_dir", "receipt_font"}
+_PATH_FIELDS = {"data_dir", "receipts_dir", "receipt_font", "photo_decoder"}
 
 
 def from_mapping(values: dict[str, Any], base: Config | None = None) -> Config:

@@ -48,6 +48,7 @@ class Terminal:
             queue=UploadQueue(parts.outbox, parts.sync),
             access_keys=parts.access_keys,
             retry_read=parts.retry_card_read,
+            photos=parts.photos,
         )
         self.readers.event.connect(self.window.on_reader_event)
         self.status.changed.connect(self.window.update_queue_status)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QPushButton,
     QScrollArea,
@@ -22,6 +23,8 @@ from kiosk.forms import FieldError
 from kiosk.i18n import N_, _, pick
 from ui.theme import Palette
 from ui.widgets import CardAnimation, Choices, ErrorSummary, Keypad, button, label
+
+PHOTO_BOX = QSize(204, 252)  # twice the 102×126 of a resident ID card's photo
 
 
 class Page(QWidget):
@@ -125,14 +128,36 @@ class ServicesPage(Page):
         self.actions.addWidget(self.end_button)
         self.actions.addStretch(1)
         self.service_buttons: list[QPushButton] = []
+        self.photo: QLabel | None = None
 
-    def show_services(self, greeting: str, masked_id: str, services: Sequence[Service]) -> None:
+    def show_services(
+        self,
+        greeting: str,
+        masked_id: str,
+        services: Sequence[Service],
+        *,
+        with_photo: bool = False,
+    ) -> None:
         clear_layout(self.body)
         self.greeting = label(greeting, name="question")
         self.masked_id = label(masked_id, name="help")
         self.prompt = label(_("Please choose what you would like to do today:"))
-        self.body.addWidget(self.greeting)
-        self.body.addWidget(self.masked_id)
+        self.photo = None
+        if with_photo:
+            # Staff compare the face in front of them with the card's photo.
+            row = QHBoxLayout()
+            names = QVBoxLayout()
+            names.addWidget(self.greeting)
+            names.addWidget(self.masked_id)
+            row.addLayout(names, 1)
+            self.photo = label(_("Loading the photo…"), name="photo")
+            self.photo.setFixedSize(PHOTO_BOX)
+            self.photo.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            row.addWidget(self.photo)
+            self.body.addLayout(row)
+        else:
+            self.body.addWidget(self.greeting)
+            self.body.addWidget(self.masked_id)
         self.body.addWidget(self.prompt)
         self.service_buttons = []
         for index, service in enumerate(services, start=1):
@@ -150,6 +175,24 @@ class ServicesPage(Page):
         self.end_button.setText(_("End my visit"))
         if self.service_buttons:
             self.service_buttons[0].setFocus()
+
+    def show_photo(self, image: bytes | None) -> None:
+        """The holder's photo, or a placeholder saying why there is none."""
+        if self.photo is None:
+            return
+        pixmap = QPixmap()
+        if image and pixmap.loadFromData(image):
+            self.photo.setPixmap(
+                pixmap.scaled(
+                    PHOTO_BOX,
+                    Qt.AspectRatioMode.KeepAspectRatio,
+                    Qt.TransformationMode.SmoothTransformation,
+                )
+            )
+            self.photo.setAccessibleName(_("Photo from the card"))
+        else:
+            self.photo.setText(_("The card's photo cannot be shown on this terminal."))
+            self.photo.setWordWrap(True)
 
     def spoken_text(self) -> str:
         return _("Please choose what you would like to do today:")

@@ -104,6 +104,10 @@ QLineEdit {{
 QLineEdit:focus {{ border: 4px solid {p.focus}; }}
 QLineEdit[invalid="true"] {{ border: 4px solid {p.error}; }}
 QScrollArea {{ border: none; }}
+QLabel#photo {{
+    border: 2px solid {p.muted}; background: {p.secondary}; color: {p.secondary_text};
+    font-size: {s.help_px}px; padding: 8px;
+}}
 QHeaderView::section {{
     font-size: {s.help_px}px; padding: 4px 8px;
     background: {p.secondary}; color: {p.secondary_text};

@@ -28,6 +28,7 @@ from kiosk.errors import UserFacingError, message_for
 from kiosk.forms import FieldError, display_value
 from kiosk.i18n import N_, _, current_language, pick, set_language
 from kiosk.identity import mask_id_number, mask_name
+from kiosk.photos import PhotoSource
 from kiosk.queue_view import QueueRow, UploadQueue
 from kiosk.session import Draft, EndReason, SecondCardError, Session, Step, StepError
 from kiosk.submissions import SubmissionResult
@@ -108,6 +109,7 @@ class KioskWindow(QMainWindow):
         queue: UploadQueue | None = None,
         access_keys: AccessKeys | None = None,
         retry_read: Callable[[str], None] | None = None,
+        photos: PhotoSource | None = None,
     ) -> None:
         super().__init__()
         self.config = config
@@ -120,6 +122,7 @@ class KioskWindow(QMainWindow):
         self._queue = queue
         self._access_keys = access_keys
         self._retry_read = retry_read
+        self._photos = photos
         self._mrz_reader = ""  # the reader whose chip waits for staff's MRZ entry
         self._staff_view = config.mode is not Mode.KIOSK and queue is not None
         self._sync_status: SyncStatus | None = None
@@ -288,7 +291,9 @@ class KioskWindow(QMainWindow):
                 _("Hello, {name}").format(name=mask_name(identity.name)),
                 _("ID card: {number}").format(number=mask_id_number(identity.id_number)),
                 self.session.catalogue.services,
+                with_photo=self._staff_view and self._photos is not None,
             )
+            self._load_photo(identity)
             page = self.services
         elif step is Step.GUIDE:
             self.guide.show_guide(self._service())
@@ -311,6 +316,22 @@ class KioskWindow(QMainWindow):
         self.stack.setCurrentWidget(page)
         self.voice.say(page.spoken_text())  # type: ignore[attr-defined]
         self.step_changed.emit(step.value)
+
+    def _load_photo(self, identity: Identity) -> None:
+        """Decode off the GUI thread (a vendor decoder may be slow); a late photo is dropped."""
+        photos = self._photos
+        if photos is None or self.services.photo is None:
+            return
+        generation = self._generation
+        self._background.run(
+            lambda: photos.image(identity),
+            lambda image: self._photo_ready(generation, image),
+            lambda exc: self._photo_ready(generation, None),
+        )
+
+    def _photo_ready(self, generation: int, image: bytes | None) -> None:
+        if generation == self._generation and self.session.step is Step.SERVICES:
+            self.services.show_photo(image)
 
     def _retranslate_header(self) -> None:
         self.setWindowTitle(_("Government services self-service terminal"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
@@ -118,3 +120,27 @@ def test_every_reader_error_has_advice_in_both_languages() -> None:
         assert _(advice) != advice  # translated (zh_CN is the default language)
     set_language("en")
     assert all(_(advice) == advice for advice in READER_ADVICE.values())
+
+
+def test_counter_staff_see_a_placeholder_when_the_photo_cannot_be_decoded(
+    qtbot: QtBot, make_terminal: MakeTerminal
+) -> None:
+    terminal = make_terminal(mode=Mode.COUNTER)  # no vendor photo decoder configured
+    window = terminal.window
+    person = dataclasses.replace(
+        terminal.parts.demo_people[0], photo=bytes(1024), photo_format="wlt"
+    )
+    _reader(terminal).present(person)
+    wait_step(qtbot, window, Step.SERVICES)
+    photo = window.services.photo
+    assert photo is not None
+    qtbot.waitUntil(lambda: "无法显示证件照片" in photo.text(), timeout=3000)
+    qtbot.mouseClick(window.services.end_button, Qt.MouseButton.LeftButton)
+    wait_step(qtbot, window, Step.WELCOME)
+    assert window.services.photo is None  # the page was wiped
+
+
+def test_the_kiosk_shows_no_photo(qtbot: QtBot, make_terminal: MakeTerminal) -> None:
+    window = make_terminal().window
+    open_form(qtbot, window)
+    assert window.services.photo is None

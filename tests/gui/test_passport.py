@@ -10,7 +10,7 @@ from pytestqt.qtbot import QtBot
 from devices.cards.mrz import MrtdIdentity
 from kiosk.config import Mode
 from kiosk.session import Step
-from tests.fixtures.emrtd_card import Document, EmrtdChip, VirtualCard
+from tests.fixtures.emrtd_card import Document, EmrtdChip, VirtualCard, sample_jpeg
 from tests.fixtures.pcsc import require_pcsc_stack, vpcd_port, wait_until_empty
 from tests.gui.conftest import MakeTerminal, visible_texts
 from tests.gui.test_visit import wait_step
@@ -39,7 +39,7 @@ def test_counter_staff_type_the_mrz_and_the_chip_is_read(
 ) -> None:
     terminal = make_terminal(mode=Mode.COUNTER, card_readers=("pcsc",))
     window = terminal.window
-    doc = Document()
+    doc = Document(photo=sample_jpeg())
     with VirtualCard(EmrtdChip(doc), port=vpcd_port(READER)):
         qtbot.waitUntil(window.mrz.isVisible, timeout=8000)
         assert "机读区" in window.mrz.error.text()
@@ -58,6 +58,11 @@ def test_counter_staff_type_the_mrz_and_the_chip_is_read(
         assert window.mrz.number.text() == window.mrz.birth.text() == ""
         assert terminal.parts.access_keys(READER) is None
         assert doc.document_number not in " ".join(visible_texts(window))
+        # staff see the chip's face image beside the greeting
+        photo = window.services.photo
+        assert photo is not None
+        qtbot.waitUntil(lambda: not photo.pixmap().isNull(), timeout=5000)
+        assert photo.pixmap().width() <= 204 and photo.pixmap().height() <= 252
 
 
 def test_a_kiosk_sends_a_passport_holder_to_the_counter(

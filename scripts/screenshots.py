@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 from kiosk.app import build_parts  # noqa: E402 - the repository root goes on the path first
 from kiosk.config import Config, Mode  # noqa: E402
 from kiosk.i18n import set_language  # noqa: E402
-from kiosk.session import Step  # noqa: E402
+from kiosk.session import EndReason, Step  # noqa: E402
 from refplatform.server import start_in_thread  # noqa: E402
 from ui.app import Terminal  # noqa: E402
 
@@ -154,6 +154,11 @@ def queue_shots(app: QApplication, data: Path, catalogue: Path, out: Path, suffi
     )
     settle(app, window.mrz.isVisible)
     window.grab().save(str(out / f"mrz-entry{suffix}.png"))
+    window.end_session(EndReason.CANCELLED)
+    window.present_demo_card()  # a resident ID card whose photo no decoder is configured for
+    settle(app, lambda: window.services.photo is not None and bool(window.services.photo.text()))
+    settle(app, lambda: "…" not in window.services.photo.text())  # type: ignore[union-attr]
+    window.grab().save(str(out / f"services-staff{suffix}.png"))
     window.close()
     terminal.stop()
     parts.close()

@@ -22,7 +22,15 @@ from kiosk.catalogue import Question, Service
 from kiosk.forms import FieldError
 from kiosk.i18n import N_, _, pick
 from ui.theme import Palette
-from ui.widgets import CardAnimation, Choices, ErrorSummary, Keypad, button, label
+from ui.widgets import (
+    CardAnimation,
+    Choices,
+    ErrorSummary,
+    Keypad,
+    WrappingButton,
+    button,
+    label,
+)
 
 PHOTO_BOX = QSize(204, 252)  # twice the 102×126 of a resident ID card's photo
 
@@ -127,7 +135,7 @@ class ServicesPage(Page):
         self.end_button = button("", self.end.emit)
         self.actions.addWidget(self.end_button)
         self.actions.addStretch(1)
-        self.service_buttons: list[QPushButton] = []
+        self.service_buttons: list[WrappingButton] = []
         self.photo: QLabel | None = None
 
     def show_services(
@@ -149,6 +157,7 @@ class ServicesPage(Page):
             names = QVBoxLayout()
             names.addWidget(self.greeting)
             names.addWidget(self.masked_id)
+            names.addStretch(1)
             row.addLayout(names, 1)
             self.photo = label(_("Loading the photo…"), name="photo")
             self.photo.setFixedSize(PHOTO_BOX)
@@ -165,7 +174,7 @@ class ServicesPage(Page):
             summary = pick(service.summary)
             if summary:
                 text += f"\n{summary}"
-            widget = button(
+            widget = WrappingButton(
                 text, lambda _c=False, sid=service.id: self.chosen.emit(sid), name="service"
             )
             widget.setAccessibleName(pick(service.name))

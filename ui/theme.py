@@ -94,6 +94,9 @@ QPushButton {{
 QPushButton#key {{ min-height: {max(64, s.target_px - 20)}px; }}
 QPushButton#primary {{ background: {p.primary}; color: {p.primary_text}; border: none; }}
 QPushButton#service, QPushButton#choice {{ text-align: left; padding: 12px 28px; }}
+QPushButton#service QLabel {{
+    background: transparent; color: {p.secondary_text}; font-size: {s.button_px}px;
+}}
 QPushButton#choice:checked {{ background: {p.primary}; color: {p.primary_text}; }}
 QPushButton:focus {{ border: 5px solid {p.focus}; }}
 QPushButton:disabled {{ color: {p.muted}; border-color: {p.muted}; }}

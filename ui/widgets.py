@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -36,6 +36,49 @@ def button(text: str, on_click: Callable[[], None] | None = None, *, name: str =
     if on_click is not None:
         widget.clicked.connect(on_click)
     return widget
+
+
+class WrappingButton(QPushButton):
+    """A large button whose text wraps onto as many lines as it needs (QPushButton's own text
+    never wraps, so a long service summary in English would be cut off)."""
+
+    def __init__(self, text: str, on_click: Callable[[], None] | None = None, name: str = ""):
+        super().__init__()
+        if name:
+            self.setObjectName(name)
+        self.setAutoDefault(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.label = label(text)
+        self.label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(28, 12, 28, 12)
+        layout.addWidget(self.label)
+        policy = self.sizePolicy()
+        policy.setHeightForWidth(True)
+        self.setSizePolicy(policy)
+        self.setAccessibleName(text)
+        if on_click is not None:
+            self.clicked.connect(on_click)
+
+    def text(self) -> str:  # type: ignore[override]
+        return self.label.text()
+
+    def hasHeightForWidth(self) -> bool:
+        return True
+
+    def heightForWidth(self, width: int) -> int:
+        margins = self.layout().contentsMargins()
+        inner = max(1, width - margins.left() - margins.right())
+        return max(self.minimumHeight(), self.label.heightForWidth(inner) + margins.top() * 2)
+
+    # QPushButton's own hints measure its (empty) text and call each other; the label decides.
+    def sizeHint(self) -> QSize:
+        hint = self.layout().sizeHint()
+        return QSize(hint.width(), max(hint.height(), self.minimumHeight()))
+
+    def minimumSizeHint(self) -> QSize:
+        least = self.layout().minimumSize()
+        return QSize(least.width(), max(least.height(), self.minimumHeight()))
 
 
 class ErrorSummary(QFrame):

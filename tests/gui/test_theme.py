@@ -39,3 +39,25 @@ def test_targets_and_type_are_large_on_the_question_page(
     for w in labels:
         assert w.fontInfo().pixelSize() >= 18, (w.text(), w.fontInfo().pixelSize())
     assert window.question.question.fontInfo().pixelSize() >= 30  # the question itself
+
+
+def test_long_service_summaries_wrap_inside_their_buttons(
+    qtbot: QtBot, make_terminal: MakeTerminal
+) -> None:
+    from kiosk.i18n import set_language
+    from tests.gui.test_visit import present_card
+
+    set_language("en")  # the English summaries are the long ones
+    window = make_terminal().window
+    present_card(qtbot, window)
+    buttons = window.services.service_buttons
+    assert buttons
+    for b in buttons:
+        qtbot.waitUntil(lambda b=b: b.label.height() > 0, timeout=2000)
+        # the whole text fits: the label is as tall as its wrapped text needs, inside the button
+        assert b.label.height() >= b.label.heightForWidth(b.label.width())
+        assert b.label.geometry().right() <= b.width()
+        assert b.height() >= 88
+    assert any(
+        b.label.heightForWidth(b.label.width()) > 2 * b.fontMetrics().height() for b in buttons
+    )

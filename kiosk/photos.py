@@ -15,7 +15,7 @@ from devices.readers.resident_id import PhotoDecoder, decoded_photo, load_wlt_de
 
 log = logging.getLogger(__name__)
 
-DISPLAYABLE_FORMATS = ("jpeg", "jpeg2000")
+DISPLAYABLE_FORMATS = ("jpeg",)  # Qt's image plugins here read JPEG but not JPEG 2000
 
 
 class PhotoSource:
@@ -37,4 +37,22 @@ class PhotoSource:
         """Image bytes (BMP, JPEG, JPEG 2000) or None when this photo cannot be shown."""
         if identity.photo and identity.photo_format in DISPLAYABLE_FORMATS:
             return identity.photo
+        if identity.photo and identity.photo_format == "jpeg2000":
+            return _jpeg2000_as_png(identity.photo)
         return decoded_photo(identity, self._wlt)
+
+
+def _jpeg2000_as_png(data: bytes) -> bytes | None:
+    """Many passports store the face as JPEG 2000; Pillow (with OpenJPEG) reads it."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            out = io.BytesIO()
+            image.convert("RGB").save(out, format="PNG")
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        log.warning("JPEG 2000 photo not decoded: %s", type(exc).__name__)
+        return None
+    return out.getvalue()

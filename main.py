@@ -45,8 +45,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def start_demo_platform(data_dir: Path) -> tuple[str, Callable[[], None]]:
-    """The reference platform on a free loopback port, booting beside the window's start."""
+def start_demo_platform(
+    data_dir: Path, on_up: Callable[[], None] = lambda: None
+) -> tuple[str, Callable[[], None], Callable[[], None]]:
+    """The reference platform on a free loopback port: its URL, boot() and stop().
+
+    boot() starts it on a thread; the demo calls it once the first screen is up, so the
+    platform's imports do not hold up the window (the terminal copes with a platform that is
+    not there yet: the bundled catalogue, and uploads retried).
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -59,16 +66,17 @@ def start_demo_platform(data_dir: Path) -> tuple[str, Callable[[], None]]:
         running.append(
             start_in_thread(data_dir / "demo-platform.sqlite3", BUNDLED_CATALOGUE, port=port)
         )
+        on_up()
 
     thread = threading.Thread(target=boot, name="demo-platform", daemon=True)
-    thread.start()
 
     def stop() -> None:
-        thread.join(30)
+        if thread.is_alive():
+            thread.join(30)
         for platform in running:
             platform.stop()
 
-    return f"http://127.0.0.1:{port}", stop
+    return f"http://127.0.0.1:{port}", thread.start, stop
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,8 +112,12 @@ def main(argv: list[str] | None = None) -> int:
     set_language(config.language)
 
     stop_platform = None
+    boot_platform = None
+    platform_up: list[Callable[[], None]] = []  # the sync engine looks at once, not in a minute
     if args.demo and not args.platform_url:
-        url, stop_platform = start_demo_platform(config.data_dir)
+        url, boot_platform, stop_platform = start_demo_platform(
+            config.data_dir, on_up=lambda: [wake() for wake in platform_up]
+        )
         config = replace(config, platform_url=url)
 
     from kiosk.app import build_parts
@@ -126,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
         return run_out_of_service(text, fullscreen=args.fullscreen, self_check=args.self_check)
     if stop_platform is not None:
         parts.on_close.append(stop_platform)
+    if boot_platform is not None:
+        platform_up.append(parts.sync.wake)
+        parts.after_first_paint.insert(0, boot_platform)
     try:
         return run(
             parts,

@@ -8,10 +8,13 @@ card is read or taken away: it is personal data (document number, birth date).
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
-from devices.cards.bac import BacKey
 from kiosk.errors import UserFacingError
 from kiosk.i18n import N_
+
+if TYPE_CHECKING:  # the ciphers behind it load only when a chip is read
+    from devices.cards.bac import BacKey
 
 
 class AccessKeyInputError(UserFacingError):
@@ -26,6 +29,8 @@ class AccessKeyInputError(UserFacingError):
 
 def parse_access_key(document_number: str, birth_date: str, expiry_date: str) -> BacKey:
     """What staff typed, as a key; AccessKeyInputError for anything the chip could never take."""
+    from devices.cards.bac import BacKey
+
     try:
         return BacKey(document_number.strip(), birth_date.strip(), expiry_date.strip())
     except ValueError:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devices.identity import Identity
-from devices.printers.pdf import PdfReceiptPrinter
+from devices.printing import PrintResult, ReceiptDocument, ReceiptPrinter
 from devices.readers.base import CardReader
 from devices.readers.simulated import SimulatedReader
 from kiosk.access_keys import AccessKeys
@@ -29,6 +29,29 @@ from offline_queue.recovery import OpenedOutbox, open_outbox
 log = logging.getLogger(__name__)
 
 
+class DeferredPdfPrinter:
+    """The PDF printer, loaded on first use: reportlab and qrcode cost about 150 ms of import
+    that the first screen need not wait for (warm() loads them once the window is up)."""
+
+    def __init__(self, out_dir: Path, font_path: Path | None) -> None:
+        self._out_dir = out_dir
+        self._font_path = font_path
+        self._printer: ReceiptPrinter | None = None
+
+    def warm(self) -> None:
+        self._get()
+
+    def _get(self) -> ReceiptPrinter:
+        if self._printer is None:
+            from devices.printers.pdf import PdfReceiptPrinter
+
+            self._printer = PdfReceiptPrinter(self._out_dir, font_path=self._font_path)
+        return self._printer
+
+    def print_receipt(self, doc: ReceiptDocument) -> PrintResult:
+        return self._get().print_receipt(doc)
+
+
 @dataclass
 class Parts:
     config: Config
@@ -45,6 +68,8 @@ class Parts:
     on_close: list[Callable[[], None]] = field(default_factory=list)
     # Set when the outbox was damaged and set aside at start: staff must be told.
     outbox_recovery: OpenedOutbox | None = None
+    # Work that can wait until the first screen is up (the demo's platform, loading the printer).
+    after_first_paint: list[Callable[[], None]] = field(default_factory=list)
     # MRZ data staff typed for a travel document's chip (PC/SC readers ask it for keys).
     access_keys: AccessKeys = field(default_factory=AccessKeys)
     photos: PhotoSource = field(default_factory=PhotoSource)
@@ -89,11 +114,12 @@ def build_parts(config: Config, *, demo: bool, bundled_catalogue: Path | None) -
         catalogue = store.load_local()
     except CatalogueError as exc:
         error = exc
+    printer = DeferredPdfPrinter(config.receipts_path, config.receipt_font)
     submitter = Submitter(
         config=config,
         outbox=outbox,
         uploader=sync,
-        printer=PdfReceiptPrinter(config.receipts_path, font_path=config.receipt_font),
+        printer=printer,
         numbers=ReceiptNumbers(config.counters_path, config.terminal_id),
     )
     access_keys = AccessKeys()
@@ -119,4 +145,5 @@ def build_parts(config: Config, *, demo: bool, bundled_catalogue: Path | None) -
         outbox_recovery=opened if opened.reason is not None else None,
         access_keys=access_keys,
         photos=PhotoSource.from_library(config.photo_decoder),
+        after_first_paint=[printer.warm],
     )

@@ -52,6 +52,9 @@ class Terminal:
         )
         self.readers.event.connect(self.window.on_reader_event)
         self.status.changed.connect(self.window.update_queue_status)
+        self.status.changed.connect(self._platform_seen)
+        self._catalogue_fresh = False
+        self._refreshing = False
         self._demo_turn = 0
         self._housekeeping = QTimer(interval=HOUSEKEEPING_MS)
         if parts.outbox_recovery is not None:
@@ -68,7 +71,7 @@ class Terminal:
         self.parts.sync.start()
         for reader in self.parts.readers:
             reader.start(self.readers.sink)
-        self.background.run(self._refresh_catalogue, self._catalogue_ready, self._catalogue_failed)
+        self._start_refresh()
         self._housekeeping.timeout.connect(self._tidy)
         self._housekeeping.start()
         self._tidy()
@@ -80,10 +83,21 @@ class Terminal:
             lambda exc: log.warning("outbox housekeeping failed: %s", type(exc).__name__),
         )
 
+    def _start_refresh(self) -> None:
+        self._refreshing = True
+        self.background.run(self._refresh_catalogue, self._catalogue_ready, self._catalogue_failed)
+
+    def _platform_seen(self, status: object) -> None:
+        """The platform answers after all (it was away at start): fetch its catalogue now."""
+        if getattr(status, "online", None) and not self._catalogue_fresh and not self._refreshing:
+            self._start_refresh()
+
     def _refresh_catalogue(self) -> Catalogue:
         return self.parts.catalogue_store.refresh(self.parts.client)
 
     def _catalogue_ready(self, catalogue: Catalogue) -> None:
+        self._refreshing = False
+        self._catalogue_fresh = True
         self.parts.catalogue = catalogue
         if self.window.session.step is Step.WELCOME and not self.window.session.active:
             self.window.session.catalogue = catalogue
@@ -95,6 +109,7 @@ class Terminal:
                 self.window.render()
 
     def _catalogue_failed(self, exc: BaseException) -> None:
+        self._refreshing = False
         log.warning("catalogue not refreshed: %s", type(exc).__name__)
 
     def _present_demo_card(self) -> None:
@@ -135,6 +150,8 @@ def run(
             print("READY", flush=True)
 
         QTimer.singleShot(0, ready)
+    for later in parts.after_first_paint:
+        QTimer.singleShot(0, later)
     if self_check:
         from ui.selfcheck import SelfCheck
 

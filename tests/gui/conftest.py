@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QWidget
 from pytestqt.qtbot import QtBot
 
@@ -60,6 +62,12 @@ def make_terminal(
         terminal.window.close()
         terminal.stop()
         terminal.parts.close()
+    made.clear()
+    # Widgets and their Python wrappers form reference cycles that only the garbage collector
+    # frees. Free them here, with every worker thread of this test stopped and Qt's deferred
+    # deletions done, rather than at a random allocation inside the next test's event loop.
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    gc.collect()
 
 
 def visible_texts(root: QWidget) -> list[str]:

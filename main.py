@@ -115,8 +115,13 @@ def main(argv: list[str] | None = None) -> int:
     boot_platform = None
     platform_up: list[Callable[[], None]] = []  # the sync engine looks at once, not in a minute
     if args.demo and not args.platform_url:
+
+        def platform_is_up() -> None:
+            for wake in platform_up:
+                wake()
+
         url, boot_platform, stop_platform = start_demo_platform(
-            config.data_dir, on_up=lambda: [wake() for wake in platform_up]
+            config.data_dir, on_up=platform_is_up
         )
         config = replace(config, platform_url=url)
 

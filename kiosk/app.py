@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,16 +38,18 @@ class DeferredPdfPrinter:
         self._out_dir = out_dir
         self._font_path = font_path
         self._printer: ReceiptPrinter | None = None
+        self._lock = threading.Lock()  # warm() and a first receipt may race on worker threads
 
     def warm(self) -> None:
         self._get()
 
     def _get(self) -> ReceiptPrinter:
-        if self._printer is None:
-            from devices.printers.pdf import PdfReceiptPrinter
+        with self._lock:
+            if self._printer is None:
+                from devices.printers.pdf import PdfReceiptPrinter
 
-            self._printer = PdfReceiptPrinter(self._out_dir, font_path=self._font_path)
-        return self._printer
+                self._printer = PdfReceiptPrinter(self._out_dir, font_path=self._font_path)
+            return self._printer
 
     def print_receipt(self, doc: ReceiptDocument) -> PrintResult:
         return self._get().print_receipt(doc)
@@ -68,7 +71,8 @@ class Parts:
     on_close: list[Callable[[], None]] = field(default_factory=list)
     # Set when the outbox was damaged and set aside at start: staff must be told.
     outbox_recovery: OpenedOutbox | None = None
-    # Work that can wait until the first screen is up (the demo's platform, loading the printer).
+    # Work that can wait until the first screen is up (the demo's platform, loading the
+    # printer); it runs on a worker thread then, never on the GUI thread.
     after_first_paint: list[Callable[[], None]] = field(default_factory=list)
     # MRZ data staff typed for a travel document's chip (PC/SC readers ask it for keys).
     access_keys: AccessKeys = field(default_factory=AccessKeys)

@@ -305,8 +305,10 @@ class SyncEngine:
                     timeout = self._probe_interval_s
                 else:
                     self.drain_once()
-                    self._check_when_idle()
-                    timeout = self._wait_time()
+                    due = self._outbox.next_due_at()
+                    if due is None:
+                        self._check_when_idle()
+                    timeout = self._wait_time(due)
             except OutboxError as exc:
                 log.error("sync: the outbox failed (%s); trying again shortly", exc.code)
                 self._record(last_error=exc.code)
@@ -319,45 +321,45 @@ class SyncEngine:
             if self._wake.wait(timeout):
                 self._wake.clear()
 
-    def _wait_time(self) -> float | None:
+    def _wait_time(self, due: float | None) -> float | None:
+        """How long to sleep, given when the earliest queued row is due (None: nothing queued)."""
         if self._is_awaiting_network():
             return self._probe_interval_s
-        due = self._outbox.next_due_at()
         if due is None:
             return self._idle_check_s  # nothing queued: a submission wakes us sooner
         return max(_MIN_WAIT_S, due - self._clock())
 
     def _check_when_idle(self) -> None:
-        """Ask the platform's health when nothing is queued and it has not answered lately."""
-        if self._outbox.next_due_at() is not None:
-            return  # sends will tell
+        """With nothing queued (sends would tell), ask the platform's health when it has not
+        answered lately."""
         with self._lock:
             last = self._last_contact_at
         if last is not None and self._clock() - last < self._idle_check_s:
             return
+        ok, changed = self._ask_health()
+        if changed or ok:
+            self._notify()
+
+    def _ask_health(self) -> tuple[bool, bool]:
+        """(the platform answers, that differs from what was known); records the contact."""
         ok = self._client.health()
         with self._lock:
             changed = self._online != ok
             self._online = ok
             if ok:
                 self._last_contact_at = self._clock()
-        if changed or ok:
-            self._notify()
+        return ok, changed
 
     def _is_awaiting_network(self) -> bool:
         with self._lock:
             return self._awaiting_network
 
     def _probe(self) -> bool:
-        ok = self._client.health()
-        with self._lock:
-            changed = self._online != ok
-            self._online = ok
-            if ok:
+        ok, changed = self._ask_health()
+        if ok:
+            with self._lock:
                 self._awaiting_network = False
                 self._recovering = True
-                self._last_contact_at = self._clock()
-        if ok:
             moved = self._outbox.bring_forward()
             log.info("sync: the platform answers again; %d waiting row(s) due now", moved)
         if changed:

@@ -92,11 +92,12 @@ def main() -> int:  # noqa: PLR0915 - one visit, step by step, reads best in one
             window.question.next_button.click()
         settle(app, lambda: window.session.step is Step.REVIEW)
         shot("review")
+        window._idle_warning()  # show the warning without waiting for it
+        shot("idle-warning")
+        window.keep_going()
         window.review.submit_button.click()
         settle(app, lambda: window.session.step is Step.DONE, timeout_s=20)
         shot("done")
-        window._idle_warning()  # show the warning without waiting for it
-        shot("idle-warning")
         window.done.finish_button.click()
         settle(app, lambda: window.session.step is Step.WELCOME)
         shot("after-visit")

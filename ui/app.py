@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMainWindow
@@ -14,6 +15,7 @@ from kiosk.errors import message_for
 from kiosk.i18n import _
 from kiosk.queue_view import UploadQueue
 from kiosk.session import Step
+from kiosk.sync import SyncStatus
 from kiosk.sync_messages import describe_recovery
 from ui.background import Background
 from ui.bridge import ReaderBridge, StatusBridge
@@ -76,6 +78,14 @@ class Terminal:
         self._housekeeping.start()
         self._tidy()
 
+    def run_later(self, work: Callable[[], None]) -> None:
+        """Start-up work that may take a while (imports, a platform boot), off the GUI thread."""
+        self.background.run(
+            work,
+            lambda _r: None,
+            lambda exc: log.warning("start-up work failed: %s", type(exc).__name__),
+        )
+
     def _tidy(self) -> None:
         self.background.run(
             self.parts.housekeeping,
@@ -87,9 +97,9 @@ class Terminal:
         self._refreshing = True
         self.background.run(self._refresh_catalogue, self._catalogue_ready, self._catalogue_failed)
 
-    def _platform_seen(self, status: object) -> None:
+    def _platform_seen(self, status: SyncStatus) -> None:
         """The platform answers after all (it was away at start): fetch its catalogue now."""
-        if getattr(status, "online", None) and not self._catalogue_fresh and not self._refreshing:
+        if status.online and not self._catalogue_fresh and not self._refreshing:
             self._start_refresh()
 
     def _refresh_catalogue(self) -> Catalogue:
@@ -151,7 +161,7 @@ def run(
 
         QTimer.singleShot(0, ready)
     for later in parts.after_first_paint:
-        QTimer.singleShot(0, later)
+        QTimer.singleShot(0, lambda later=later: terminal.run_later(later))
     if self_check:
         from ui.selfcheck import SelfCheck
 

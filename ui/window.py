@@ -11,8 +11,10 @@ from PySide6.QtWidgets import (
     QApplication,
     QFrame,
     QHBoxLayout,
+    QLabel,
     QMainWindow,
     QProgressBar,
+    QPushButton,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -53,6 +55,8 @@ from ui.voice import VoiceGuide
 from ui.widgets import button, label
 
 log = logging.getLogger(__name__)
+
+ROWS_REFRESH_MS = 500
 
 READER_ADVICE = {
     ReaderError.UNSUPPORTED_CARD: N_(
@@ -129,6 +133,10 @@ class KioskWindow(QMainWindow):
         self._drain = DrainProgress()
         self._rows_loading = False
         self._rows_stale = False
+        # A draining backlog reports after every batch; the open queue screen re-reads its rows
+        # at most this often rather than after each report.
+        self._rows_refresh = QTimer(self, singleShot=True, interval=ROWS_REFRESH_MS)
+        self._rows_refresh.timeout.connect(self._load_rows)
         self._generation = (
             0  # bumps on every session end: late callbacks of an old visit are dropped
         )
@@ -140,12 +148,19 @@ class KioskWindow(QMainWindow):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(self._build_header())
-        self.idle_banner = self._build_idle_banner()
-        layout.addWidget(self.idle_banner)
-        self.staff_banner = self._build_staff_banner()
-        layout.addWidget(self.staff_banner)
-        self.card_banner = self._build_card_banner()
-        layout.addWidget(self.card_banner)
+        self.idle_text = label()
+        self.idle_button = button("", self.keep_going, name="primary")
+        self.idle_banner = self._banner(self.idle_text, self.idle_button)
+        self.staff_text = label()
+        self.staff_dismiss = button("")
+        self.staff_banner = self._banner(self.staff_text, self.staff_dismiss)
+        self.staff_dismiss.clicked.connect(self.staff_banner.hide)
+        self.card_text = label()
+        self.card_continue = button("", self._continue_without_card, name="primary")
+        self.card_end = button("", lambda: self.end_session(EndReason.CARD_REMOVED))
+        self.card_banner = self._banner(self.card_text, self.card_continue, self.card_end)
+        for banner in (self.idle_banner, self.staff_banner, self.card_banner):
+            layout.addWidget(banner)
         self.stack = QStackedWidget()
         layout.addWidget(self.stack, 1)
         self.setCentralWidget(central)
@@ -235,41 +250,16 @@ class KioskWindow(QMainWindow):
         row.addWidget(self.language_button)
         return header
 
-    def _build_idle_banner(self) -> QFrame:
+    @staticmethod
+    def _banner(text: QLabel, *buttons: QPushButton) -> QFrame:
+        """A notice strip under the header: a sentence and its buttons; hidden until needed."""
         frame = QFrame()
         frame.setObjectName("notice")
         row = QHBoxLayout(frame)
         row.setContentsMargins(24, 12, 24, 12)
-        self.idle_text = label()
-        self.idle_button = button("", self.keep_going, name="primary")
-        row.addWidget(self.idle_text, 1)
-        row.addWidget(self.idle_button)
-        frame.hide()
-        return frame
-
-    def _build_staff_banner(self) -> QFrame:
-        frame = QFrame()
-        frame.setObjectName("notice")
-        row = QHBoxLayout(frame)
-        row.setContentsMargins(24, 12, 24, 12)
-        self.staff_text = label()
-        self.staff_dismiss = button("", frame.hide)
-        row.addWidget(self.staff_text, 1)
-        row.addWidget(self.staff_dismiss)
-        frame.hide()
-        return frame
-
-    def _build_card_banner(self) -> QFrame:
-        frame = QFrame()
-        frame.setObjectName("notice")
-        row = QHBoxLayout(frame)
-        row.setContentsMargins(24, 12, 24, 12)
-        self.card_text = label()
-        self.card_continue = button("", self._continue_without_card, name="primary")
-        self.card_end = button("", lambda: self.end_session(EndReason.CARD_REMOVED))
-        row.addWidget(self.card_text, 1)
-        row.addWidget(self.card_continue)
-        row.addWidget(self.card_end)
+        row.addWidget(text, 1)
+        for widget in buttons:
+            row.addWidget(widget)
         frame.hide()
         return frame
 
@@ -619,8 +609,8 @@ class KioskWindow(QMainWindow):
                 )
             )
         self._show_queue_status()
-        if self.stack.currentWidget() is self.queue_page:
-            self._load_rows()
+        if self.stack.currentWidget() is self.queue_page and not self._rows_refresh.isActive():
+            self._rows_refresh.start()
 
     def _show_queue_status(self) -> None:
         status = self._sync_status

@@ -161,13 +161,8 @@ def _parse_two_line(lines: tuple[str, ...], today: dt.date) -> MrzData:
         optional, composite_cd = l2[28:35], l2[35]
         optional_cd = ""
         composite = l2[0:10] + l2[13:20] + l2[21:35]
-        if number_cd == "<":
-            # Document numbers over 9 characters continue in the optional data (Part 6 §4.2.4).
-            extra, _, _rest = optional.partition("<")
-            if len(extra) < 2:
-                raise MrzError("long document number has no check digit")
-            document_number, number_cd = number + extra[:-1], extra[-1]
-            optional = optional[len(extra) :]
+        # Document numbers over 9 characters continue in the optional data (Part 6 §4.2.4).
+        document_number, number_cd, optional = _long_number(number, number_cd, optional)
     _verify("document number", document_number, number_cd)
     _verify("birth date", birth, birth_cd)
     _verify("expiry date", expiry, expiry_cd)
@@ -192,18 +187,23 @@ def _parse_two_line(lines: tuple[str, ...], today: dt.date) -> MrzData:
     )
 
 
+def _long_number(number: str, check: str, optional: str) -> tuple[str, str, str]:
+    """(document number, its check digit, the optional data left) when a "<" check digit says the
+    number runs on into the optional data; the fields unchanged otherwise."""
+    if check != "<":
+        return number, check, optional
+    extra, _, _rest = optional.partition("<")
+    if len(extra) < 2:
+        raise MrzError("long document number has no check digit")
+    return number + extra[:-1], extra[-1], optional[len(extra) :]
+
+
 def _parse_td1(lines: tuple[str, ...], today: dt.date) -> MrzData:
     l1, l2, l3 = lines
     number, number_cd = l1[5:14], l1[14]
     optional = l1[15:30]
-    document_number = number
-    if number_cd == "<":
-        # Document numbers over 9 characters continue in optional data 1 (Part 5 §4.2.2).
-        extra, _, _rest = optional.partition("<")
-        if len(extra) < 2:
-            raise MrzError("long document number has no check digit")
-        document_number, number_cd = number + extra[:-1], extra[-1]
-        optional = optional[len(extra) :]
+    # Document numbers over 9 characters continue in optional data 1 (Part 5 §4.2.2).
+    document_number, number_cd, optional = _long_number(number, number_cd, optional)
     birth, birth_cd = l2[0:6], l2[6]
     expiry, expiry_cd = l2[8:14], l2[14]
     _verify("document number", document_number, number_cd)

@@ -7,13 +7,11 @@ import logging
 import socket
 import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-_STARTED = time.monotonic()
 ROOT = Path(__file__).resolve().parent
 BUNDLED_CATALOGUE = ROOT / "assets" / "catalogue" / "demo_catalogue.json"
 
@@ -37,12 +35,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--self-check",
         action="store_true",
-        help="drive a whole visit offscreen; the last line printed is the receipt PDF's path",
+        help="drive a whole visit offscreen and check the platform has it (its tracking page "
+        "answers); the last line printed is the receipt PDF's path",
+    )
+    parser.add_argument(
+        "--offline-check",
+        action="store_true",
+        help="like --self-check, with the platform away: the application waits in the outbox",
     )
     parser.add_argument("--benchmark-ready", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--fullscreen", action="store_true", help="fill the screen (terminals)")
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser.parse_args(argv)
+
+
+def free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def start_demo_platform(
@@ -54,9 +64,7 @@ def start_demo_platform(
     platform's imports do not hold up the window (the terminal copes with a platform that is
     not there yet: the bundled catalogue, and uploads retried).
     """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_loopback_port()
     running: list[Any] = []
 
     def boot() -> None:
@@ -86,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if args.offline_check:
+        args.self_check = True
+        args.demo = True
+        args.platform_url = f"http://127.0.0.1:{free_loopback_port()}"  # nothing listens there
     if args.self_check:
         import os
 
@@ -114,9 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     stop_platform = None
     boot_platform = None
     platform_up: list[Callable[[], None]] = []  # the sync engine looks at once, not in a minute
+    platform_started = threading.Event()
     if args.demo and not args.platform_url:
 
         def platform_is_up() -> None:
+            platform_started.set()
             for wake in platform_up:
                 wake()
 
@@ -145,14 +159,15 @@ def main(argv: list[str] | None = None) -> int:
         parts.on_close.append(stop_platform)
     if boot_platform is not None:
         platform_up.append(parts.sync.wake)
+        parts.submitter.hold_uploads_until(platform_started)
         parts.after_first_paint.insert(0, boot_platform)
     try:
         return run(
             parts,
             self_check=args.self_check,
+            offline_check=args.offline_check,
             benchmark_ready=args.benchmark_ready,
             fullscreen=args.fullscreen,
-            started=_STARTED,
         )
     finally:
         parts.close()

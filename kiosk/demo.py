@@ -5,9 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from devices.identity import Identity, Sex
+
+
+class Presenter(Protocol):
+    def present(self, identity: Identity) -> None: ...
+
 
 DEMO_IDENTITIES = Path(__file__).resolve().parent.parent / "assets" / "demo" / "identities.json"
 
@@ -37,3 +42,19 @@ def demo_identities(path: Path = DEMO_IDENTITIES) -> list[Identity]:
             )
         )
     return people
+
+
+class DemoCards:
+    """Places the demo people on the simulated reader in turn (the demo's "present a card")."""
+
+    def __init__(self, reader: Presenter, people: list[Identity]) -> None:
+        self._reader = reader
+        self._people = people
+        self._turn = 0
+
+    def present(self) -> None:
+        if not self._people:
+            return
+        person = self._people[self._turn % len(self._people)]
+        self._turn += 1
+        self._reader.present(person)

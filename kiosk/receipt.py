@@ -29,6 +29,9 @@ SUBMITTED_AT = N_("Received at")
 TIME_LIMIT = N_("Time limit")
 COLLECTION = N_("Collection")
 QR_CAPTION = N_("Scan to check progress")
+DELIVERED = N_(
+    "The service platform has received this application. Scan the code to follow it online."
+)
 NOT_DELIVERED = N_(
     "This application is saved on this terminal and will be uploaded automatically when the "
     "network is back. The receipt number is already valid."
@@ -92,6 +95,6 @@ def build_receipt(
         lines=lines,
         qr_url=tracking_url,
         qr_caption=_(QR_CAPTION),
-        notice="" if delivered else _(NOT_DELIVERED),
+        notice=_(DELIVERED) if delivered else _(NOT_DELIVERED),
         footer=footer,
     )

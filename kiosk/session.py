@@ -71,6 +71,9 @@ class Session:
         self.answers: dict[str, Any] = {}
         self.page = 0
         self.result: Any = None
+        # Why the visit should end, asked while its submission was being saved: the end waits
+        # until the result is shown and spoken (a citizen is never left not knowing).
+        self.held_end: EndReason | None = None
 
     # -- the card ----------------------------------------------------------------------------
     def card_read(self, identity: Identity) -> None:
@@ -190,6 +193,20 @@ class Session:
         self.step = Step.DONE
 
     # -- the end -----------------------------------------------------------------------------
+    def may_end(self, reason: EndReason) -> bool:
+        """True when the visit can end now. While its submission is being saved the end is held
+        (the first reason is kept) until the outcome has been shown: see `end_after_outcome`."""
+        if self.step is Step.SUBMITTING:
+            if self.held_end is None:
+                self.held_end = reason
+            return False
+        return True
+
+    @property
+    def end_after_outcome(self) -> EndReason | None:
+        """The end that was held while saving: it follows once the outcome has been shown."""
+        return self.held_end if self.step is not Step.SUBMITTING else None
+
     def end(self, reason: EndReason) -> EndReason:
         """Forget the person. Safe in any step; a submission in flight is already on disk."""
         self.identity = None
@@ -197,6 +214,7 @@ class Session:
         self.answers = {}
         self.page = 0
         self.result = None
+        self.held_end = None
         self.step = Step.WELCOME
         return reason
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from devices.printing import PrintResult, PrintStatus, ReceiptPrinter
+from devices.printing import PrintResult, PrintStatus, ReceiptDocument, ReceiptPrinter
 from kiosk.catalogue import Service
 from kiosk.config import Config
 from kiosk.errors import UserFacingError
@@ -147,6 +148,12 @@ class Submitter:
         self._numbers = numbers
         self._now = now
         self._upload_wait_s = upload_wait_s
+        self._platform_started: threading.Event | None = None
+
+    def hold_uploads_until(self, started: threading.Event) -> None:
+        """The platform is being started beside the terminal (the demo): a submission made
+        before it is up waits for it, as it would for a slow network, within the same wait."""
+        self._platform_started = started
 
     def submit(
         self,
@@ -195,7 +202,17 @@ class Submitter:
             log.error("submission could not be saved: %s", type(exc).__name__)
             raise SaveFailedError() from exc
         log.info("submission %s saved", submission_id)
-        delivered = self._uploader.deliver_now(submission_id, self._upload_wait_s)
+        # From here on the submission is the outbox's: nothing that goes wrong may report it as
+        # not saved (the citizen would submit again under a new id). An upload that fails is
+        # an upload the sync engine makes later.
+        try:
+            started = self._platform_started
+            if started is not None:
+                started.wait(self._upload_wait_s)
+            delivered = self._uploader.deliver_now(submission_id, self._upload_wait_s)
+        except Exception:
+            log.exception("immediate upload of %s failed; it stays queued", submission_id)
+            delivered = False
         url = tracking_url(self._config.platform_url, submission_id)
         printed = self._print(
             service=draft.service,
@@ -224,7 +241,32 @@ class Submitter:
         url: str,
         delivered: bool,
     ) -> PrintResult:
-        doc = build_receipt(
+        try:
+            return self._printer.print_receipt(
+                self._receipt(
+                    service=service,
+                    draft=draft,
+                    receipt_number=receipt_number,
+                    created_at=created_at,
+                    url=url,
+                    delivered=delivered,
+                )
+            )
+        except Exception as exc:  # a printer must never take the accepted submission with it
+            log.exception("receipt not printed")
+            return PrintResult(PrintStatus.ERROR, detail=type(exc).__name__)
+
+    def _receipt(
+        self,
+        *,
+        service: Service,
+        draft: Draft,
+        receipt_number: str,
+        created_at: dt.datetime,
+        url: str,
+        delivered: bool,
+    ) -> ReceiptDocument:
+        return build_receipt(
             service_name=pick(service.name),
             receipt_number=receipt_number,
             submitted_at=created_at,
@@ -238,8 +280,3 @@ class Submitter:
             time_limit_text=pick(service.guide.time_limit),
             collection_text=pick(service.guide.collection),
         )
-        try:
-            return self._printer.print_receipt(doc)
-        except Exception as exc:  # a printer must never take the accepted submission with it
-            log.exception("printer failed")
-            return PrintResult(PrintStatus.ERROR, detail=type(exc).__name__)

@@ -51,6 +51,7 @@ def main() -> int:  # noqa: PLR0915 - one visit, step by step, reads best in one
         parts = build_parts(config, demo=True, bundled_catalogue=catalogue)
         terminal = Terminal(parts, app)
         window = terminal.window
+        visit = terminal.visit
         window.resize(1280, 900)
         window.show()
         terminal.start()
@@ -62,44 +63,44 @@ def main() -> int:  # noqa: PLR0915 - one visit, step by step, reads best in one
 
         settle(app, window.isVisible)
         shot("welcome")
-        window.present_demo_card()
-        settle(app, lambda: window.session.step is Step.SERVICES)
+        visit.present_demo_card()
+        settle(app, lambda: visit.session.step is Step.SERVICES)
         shot("services")
-        window.services.service_buttons[0].click()
-        settle(app, lambda: window.session.step is Step.GUIDE)
+        visit.services.service_buttons[0].click()
+        settle(app, lambda: visit.session.step is Step.GUIDE)
         shot("guide")
-        window.guide.start_button.click()
-        settle(app, lambda: window.session.step is Step.QUESTION)
-        window.question.line.setText("1381234")
-        window.question.next_button.click()
+        visit.guide.start_button.click()
+        settle(app, lambda: visit.session.step is Step.QUESTION)
+        visit.question.line.setText("1381234")
+        visit.question.next_button.click()
         shot("question-error")
-        window.question.line.setText("13812345678")
-        window.question.next_button.click()
-        window.question.line.setText("本市和平路12号3单元401室")
-        window.question.next_button.click()
+        visit.question.line.setText("13812345678")
+        visit.question.next_button.click()
+        visit.question.line.setText("本市和平路12号3单元401室")
+        visit.question.next_button.click()
         shot("question-choice")
         answers = {"reason": "work", "collection": "hall"}
-        while window.session.step is Step.QUESTION:
-            q = window.session.current_question
+        while visit.session.step is Step.QUESTION:
+            q = visit.session.current_question
             if q.widget == "choice":
                 wanted = answers.get(q.field, q.options[0].value)
-                button = window.question.choices.button_for(wanted)
+                button = visit.question.choices.button_for(wanted)
                 if button is None:
                     raise LookupError(q.field)
                 button.click()
             elif q.widget == "date":
-                window.question.line.setText("2025-06-01")
-            window.question.next_button.click()
-        settle(app, lambda: window.session.step is Step.REVIEW)
+                visit.question.line.setText("2025-06-01")
+            visit.question.next_button.click()
+        settle(app, lambda: visit.session.step is Step.REVIEW)
         shot("review")
         window._idle_warning()  # show the warning without waiting for it
         shot("idle-warning")
         window.keep_going()
-        window.review.submit_button.click()
-        settle(app, lambda: window.session.step is Step.DONE, timeout_s=20)
+        visit.review.submit_button.click()
+        settle(app, lambda: visit.session.step is Step.DONE, timeout_s=20)
         shot("done")
-        window.done.finish_button.click()
-        settle(app, lambda: window.session.step is Step.WELCOME)
+        visit.done.finish_button.click()
+        settle(app, lambda: visit.session.step is Step.WELCOME)
         shot("after-visit")
         window.close()
         terminal.stop()
@@ -140,25 +141,26 @@ def queue_shots(app: QApplication, data: Path, catalogue: Path, out: Path, suffi
     parts.outbox.mark_needs_attention(ids[2], "idempotency_conflict")
     terminal = Terminal(parts, app)
     window = terminal.window
+    visit, card, queue = terminal.visit, terminal.card, terminal.queue
     window.resize(1280, 900)
     window.show()
     terminal.start()
-    settle(app, lambda: "4" in window.queue_button.text() or "2" in window.queue_button.text())
-    window.open_queue()
-    settle(app, lambda: window.queue_page.table.rowCount() == len(rows))
+    settle(app, lambda: "4" in queue.queue_button.text() or "2" in queue.queue_button.text())
+    queue.open_queue()
+    settle(app, lambda: queue.queue_page.table.rowCount() == len(rows))
     for _ in range(5):
         app.processEvents()
     window.grab().save(str(out / f"queue{suffix}.png"))
-    window.close_queue()
-    window.on_reader_event(
+    queue.close_queue()
+    card.on_reader_event(
         ReaderEvent(EventKind.ERROR, "Virtual PCD 00 00", error=ReaderError.ACCESS_KEY_NEEDED)
     )
-    settle(app, window.mrz.isVisible)
+    settle(app, card.mrz.isVisible)
     window.grab().save(str(out / f"mrz-entry{suffix}.png"))
-    window.end_session(EndReason.CANCELLED)
-    window.present_demo_card()  # a resident ID card whose photo no decoder is configured for
-    settle(app, lambda: window.services.photo is not None and bool(window.services.photo.text()))
-    settle(app, lambda: "…" not in window.services.photo.text())  # type: ignore[union-attr]
+    window.end_visit(EndReason.CANCELLED)
+    visit.present_demo_card()  # a resident ID card whose photo no decoder is configured for
+    settle(app, lambda: visit.services.photo is not None and bool(visit.services.photo.text()))
+    settle(app, lambda: "…" not in visit.services.photo.text())  # type: ignore[union-attr]
     window.grab().save(str(out / f"services-staff{suffix}.png"))
     window.close()
     terminal.stop()

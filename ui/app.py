@@ -1,4 +1,9 @@
-"""Starting Qt around the built parts: the window, bridges, voice, background work."""
+"""Starting Qt around the built parts: the shell, its journeys, bridges, voice, background work.
+
+Ownership: every QObject made here has the shell as its Qt parent (or is the shell), and the
+Terminal deletes the shell on the GUI thread when it stops. Nothing Qt is owned by Python alone,
+and the shell holds no reference back to the Terminal.
+"""
 
 from __future__ import annotations
 
@@ -6,177 +11,298 @@ import logging
 import sys
 from collections.abc import Callable
 
-from PySide6.QtCore import QTimer
+import shiboken6
+from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QApplication, QMainWindow
 
 from kiosk.app import Parts
 from kiosk.catalogue import Catalogue
+from kiosk.catalogue_store import CatalogueStore
+from kiosk.config import Mode
+from kiosk.demo import DemoCards
 from kiosk.errors import message_for
 from kiosk.i18n import _
+from kiosk.platform_client import PlatformClient
 from kiosk.queue_view import UploadQueue
-from kiosk.session import Step
 from kiosk.sync import SyncStatus
 from kiosk.sync_messages import describe_recovery
+from offline_queue.errors import OutboxCorruptError
 from ui.background import Background
 from ui.bridge import ReaderBridge, StatusBridge
+from ui.card import CardJourney
+from ui.collector import GuiThreadCollector
+from ui.shell import Shell
+from ui.staff_queue import QueueJourney
+from ui.visit import VisitJourney
 from ui.voice import VoiceGuide
-from ui.window import KioskWindow
 
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_MS = 3_600_000  # delivered rows past their retention are removed hourly
 
 
+def _ignore(_value: object) -> None:
+    return None
+
+
+def _log_failure(what: str) -> Callable[[BaseException], None]:
+    def failed(exc: BaseException) -> None:
+        log.warning("%s failed: %s", what, type(exc).__name__)
+
+    return failed
+
+
+class StaffNotices(QObject):
+    """Notices for staff in every mode: damage to the upload queue found while running."""
+
+    def __init__(self, shell: Shell) -> None:
+        super().__init__(shell)
+        self._shell = shell
+
+    def sync_status(self, status: SyncStatus) -> None:
+        damaged = status.last_error == OutboxCorruptError.code
+        if damaged and not self._shell.staff_banner.isVisible():
+            # The next start sets the damaged file aside (offline_queue.recovery.open_outbox).
+            self._shell.show_staff_notice(
+                _(
+                    "For staff: the upload queue on this terminal is damaged. Please restart the "
+                    "terminal: it will set the damaged queue aside and start a fresh one."
+                )
+            )
+
+
+class CatalogueUpdates(QObject):
+    """Fetches the platform's catalogue at start and again when the platform first answers
+    (it may be away at start); a fresher catalogue reaches the next visit."""
+
+    def __init__(
+        self,
+        shell: Shell,
+        parts: Parts,
+        visit: VisitJourney,
+        queue: QueueJourney | None,
+        background: Background,
+    ) -> None:
+        super().__init__(shell)
+        self._parts = parts
+        self._visit = visit
+        self._queue = queue
+        self._background = background
+        self._fresh = False
+        self._refreshing = False
+
+    def refresh(self) -> None:
+        self._refreshing = True
+        self._background.run(
+            _refresh(self._parts.catalogue_store, self._parts.client), self._ready, self._failed
+        )
+
+    def platform_seen(self, status: SyncStatus) -> None:
+        if status.online and not self._fresh and not self._refreshing:
+            self.refresh()
+
+    def _ready(self, catalogue: Catalogue) -> None:
+        self._refreshing = False
+        self._fresh = True
+        self._parts.catalogue = catalogue
+        if self._queue is not None:
+            self._queue.set_catalogue(catalogue)
+        if self._visit.offer_catalogue(catalogue) and self._parts.catalogue_error:
+            self._parts.catalogue_error = None
+            self._visit.render()  # the out-of-service page gives way to the welcome
+
+    def _failed(self, exc: BaseException) -> None:
+        self._refreshing = False
+        log.warning("catalogue not refreshed: %s", type(exc).__name__)
+
+
+def _refresh(store: CatalogueStore, client: PlatformClient) -> Callable[[], Catalogue]:
+    def op() -> Catalogue:
+        return store.refresh(client)
+
+    return op
+
+
 class Terminal:
-    """The running terminal: window plus the bridges that feed it."""
+    """The running terminal: the shell, its journeys and the bridges that feed them."""
 
     def __init__(self, parts: Parts, app: QApplication) -> None:
         self.parts = parts
         self.app = app
-        self.background = Background()
-        self.voice = VoiceGuide(enabled=parts.config.voice)
-        self.readers = ReaderBridge()
-        self.status = StatusBridge()
+        config = parts.config
+        staff_view = config.mode is not Mode.KIOSK
+        self.voice = VoiceGuide(enabled=config.voice)
+        self.window = Shell(config=config, voice=self.voice)
+        shell = self.window
+        self.background = Background(shell)
+        self.collector = GuiThreadCollector(shell)
+        self.readers = ReaderBridge(shell)
+        self.status = StatusBridge(shell)
+        self._housekeeping = QTimer(shell, interval=HOUSEKEEPING_MS)
         catalogue = parts.catalogue or Catalogue(version="", services=())
-        demo_card = self._present_demo_card if parts.demo_reader is not None else None
-        self.window = KioskWindow(
-            config=parts.config,
+        demo = (
+            DemoCards(parts.demo_reader, parts.demo_people)
+            if parts.demo_reader is not None
+            else None
+        )
+        self.visit = VisitJourney(
+            shell,
+            config=config,
             catalogue=catalogue,
             submit=parts.submitter.submit,
             background=self.background,
-            voice=self.voice,
-            demo_card=demo_card,
+            staff_view=staff_view,
+            demo_card=demo.present if demo is not None else None,
             rate=parts.client.rate,
-            queue=UploadQueue(parts.outbox, parts.sync),
-            access_keys=parts.access_keys,
-            retry_read=parts.retry_card_read,
             photos=parts.photos,
         )
-        self.readers.event.connect(self.window.on_reader_event)
-        self.status.changed.connect(self.window.update_queue_status)
-        self.status.changed.connect(self._platform_seen)
-        self._catalogue_fresh = False
-        self._refreshing = False
-        self._demo_turn = 0
-        self._housekeeping = QTimer(interval=HOUSEKEEPING_MS)
+        shell.adopt(self.visit)
+        shell.set_visit(self.visit)
+        self.card = CardJourney(
+            shell,
+            self.visit,
+            removal_ends_visit=config.card_removal_ends_visit,
+            staff_view=staff_view,
+            access_keys=parts.access_keys,
+            retry_read=parts.retry_card_read,
+        )
+        shell.adopt(self.card)
+        self.queue: QueueJourney | None = None
+        if staff_view:
+            self.queue = QueueJourney(shell, UploadQueue(parts.outbox, parts.sync), self.background)
+            self.queue.set_catalogue(catalogue)
+            shell.adopt(self.queue)
+            self.status.changed.connect(self.queue.update_queue_status)
+        self.catalogue = CatalogueUpdates(shell, parts, self.visit, self.queue, self.background)
+        self.notices = StaffNotices(shell)
+        self.readers.event.connect(self.card.on_reader_event)
+        self.status.changed.connect(self.catalogue.platform_seen)
+        self.status.changed.connect(self.notices.sync_status)
+        self._housekeeping.timeout.connect(self._tidy)
+        shell.first_frame.connect(self.collector.freeze_startup_objects)
+        self.visit.render()
         if parts.outbox_recovery is not None:
-            self.window.show_staff_notice(describe_recovery(parts.outbox_recovery))
+            shell.show_staff_notice(describe_recovery(parts.outbox_recovery))
         if parts.catalogue is None:
             error = parts.catalogue_error
-            self.window.message.show_message(
-                _("Out of service"), message_for(error) if error else _("Out of service")
+            self.visit.show_out_of_service(
+                message_for(error) if error else _("Out of service")
             )
-            self.window.stack.setCurrentWidget(self.window.message)
+        self._stopped = False
 
     def start(self) -> None:
+        self.collector.start()
+        self.window.watch_for_people()
         self.parts.sync.set_listener(self.status.sink)
         self.parts.sync.start()
         for reader in self.parts.readers:
             reader.start(self.readers.sink)
-        self._start_refresh()
-        self._housekeeping.timeout.connect(self._tidy)
+        self.catalogue.refresh()
         self._housekeeping.start()
         self._tidy()
 
-    def run_later(self, work: Callable[[], None]) -> None:
+    def run_later(self, work: Callable[[], None], done: Callable[[object], None] = _ignore) -> None:
         """Start-up work that may take a while (imports, a platform boot), off the GUI thread."""
-        self.background.run(
-            work,
-            lambda _r: None,
-            lambda exc: log.warning("start-up work failed: %s", type(exc).__name__),
-        )
+        self.background.run(work, done, _log_failure("start-up work"))
 
     def _tidy(self) -> None:
-        self.background.run(
-            self.parts.housekeeping,
-            lambda _n: None,
-            lambda exc: log.warning("outbox housekeeping failed: %s", type(exc).__name__),
-        )
-
-    def _start_refresh(self) -> None:
-        self._refreshing = True
-        self.background.run(self._refresh_catalogue, self._catalogue_ready, self._catalogue_failed)
-
-    def _platform_seen(self, status: SyncStatus) -> None:
-        """The platform answers after all (it was away at start): fetch its catalogue now."""
-        if status.online and not self._catalogue_fresh and not self._refreshing:
-            self._start_refresh()
-
-    def _refresh_catalogue(self) -> Catalogue:
-        return self.parts.catalogue_store.refresh(self.parts.client)
-
-    def _catalogue_ready(self, catalogue: Catalogue) -> None:
-        self._refreshing = False
-        self._catalogue_fresh = True
-        self.parts.catalogue = catalogue
-        if self.window.session.step is Step.WELCOME and not self.window.session.active:
-            self.window.session.catalogue = catalogue
-            if (
-                self.window.stack.currentWidget() is self.window.message
-                and self.parts.catalogue_error
-            ):
-                self.parts.catalogue_error = None
-                self.window.render()
-
-    def _catalogue_failed(self, exc: BaseException) -> None:
-        self._refreshing = False
-        log.warning("catalogue not refreshed: %s", type(exc).__name__)
-
-    def _present_demo_card(self) -> None:
-        reader = self.parts.demo_reader
-        if reader is None or not self.parts.demo_people:
-            return
-        person = self.parts.demo_people[self._demo_turn % len(self.parts.demo_people)]
-        self._demo_turn += 1
-        reader.present(person)
+        self.background.run(self.parts.housekeeping, _ignore, _log_failure("outbox housekeeping"))
 
     def stop(self) -> None:
+        """Stop the GUI side: no more events in, workers finished, then every Qt object of the
+        terminal deleted here, on the GUI thread."""
+        if self._stopped:
+            return
+        self._stopped = True
         self._housekeeping.stop()
+        self.readers.close()
+        self.status.close()
+        # The threads that emit into the bridges end before the bridges are deleted.
+        for reader in self.parts.readers:
+            reader.stop()
+        self.parts.sync.stop()
+        self.parts.sync.set_listener(None)
+        self.window.stop_watching()
+        self.background.forget_callbacks()
         self.background.shutdown(wait=True)
+        self.collector.stop()
+        if shiboken6.isValid(self.window):
+            self.window.hide()
+            shiboken6.delete(self.window)
 
 
 def run(
     parts: Parts,
     *,
     self_check: bool = False,
+    offline_check: bool = False,
     benchmark_ready: bool = False,
     fullscreen: bool = False,
-    started: float | None = None,
 ) -> int:
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     app.setApplicationName("hall-terminal")
     terminal = Terminal(parts, app)
-    terminal.window.resize(1280, 900)
-    if fullscreen:
-        terminal.window.showFullScreen()
-    else:
-        terminal.window.show()
-    terminal.start()
+    window = terminal.window
+    window.resize(1280, 900)
+    settled = Settled(window, len(parts.after_first_paint), benchmark=benchmark_ready)
     if benchmark_ready:
-
-        def ready() -> None:
-            # the first page is painted and takes input: the benchmark times launch to here
-            print("READY", flush=True)
-
-        QTimer.singleShot(0, ready)
+        # READY: the first frame is painted and the event loop takes input again.
+        window.first_frame.connect(settled.first_frame)
+    if fullscreen:
+        window.showFullScreen()
+    else:
+        window.show()
+    terminal.start()
     for later in parts.after_first_paint:
-        QTimer.singleShot(0, lambda later=later: terminal.run_later(later))
-    if self_check:
+        terminal.run_later(later, settled.one_done)
+    if self_check or offline_check:
         from ui.selfcheck import SelfCheck
 
-        check = SelfCheck(terminal)
+        check = SelfCheck(terminal.visit, expect_online=not offline_check)
         QTimer.singleShot(0, check.begin)
         app.exec()
         terminal.stop()
+        check.verify_tracking()
         if check.error:
             print(_("Self-check failed: {reason}").format(reason=check.error), file=sys.stderr)
             return 1
+        print(check.report)
         print(str(check.receipt_path))
         return 0
     code = app.exec()
     terminal.stop()
     return int(code)
+
+
+class Settled(QObject):
+    """Counts the deferred start-up work; for the start-up benchmark it prints READY once the
+    first frame is painted and input is taken, and SETTLED once the deferred work is done."""
+
+    def __init__(self, parent: QObject, pending: int, *, benchmark: bool) -> None:
+        super().__init__(parent)
+        self._pending = pending
+        self._benchmark = benchmark
+        self._ready_said = False
+
+    def first_frame(self) -> None:
+        QTimer.singleShot(0, self._ready)
+
+    def _ready(self) -> None:
+        if self._ready_said:
+            return
+        self._ready_said = True
+        print("READY", flush=True)
+        self._check()
+
+    def one_done(self, _value: object) -> None:
+        self._pending -= 1
+        self._check()
+
+    def _check(self) -> None:
+        if self._pending <= 0 and self._ready_said and self._benchmark:
+            self._benchmark = False
+            print("SETTLED", flush=True)
 
 
 def run_out_of_service(text: str, *, fullscreen: bool = False, self_check: bool = False) -> int:
@@ -201,4 +327,5 @@ def run_out_of_service(text: str, *, fullscreen: bool = False, self_check: bool 
     if not self_check:
         app.exec()
     window.close()
+    shiboken6.delete(window)
     return 3

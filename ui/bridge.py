@@ -12,8 +12,17 @@ class ReaderBridge(QObject):
 
     event = Signal(object)
 
+    def __init__(self, parent: QObject) -> None:
+        super().__init__(parent)
+        self._open = True
+
     def sink(self, event: ReaderEvent) -> None:
-        self.event.emit(event)
+        if self._open:
+            self.event.emit(event)
+
+    def close(self) -> None:
+        """The terminal stops: events that still arrive from a reader thread are dropped."""
+        self._open = False
 
 
 class StatusBridge(QObject):
@@ -21,5 +30,13 @@ class StatusBridge(QObject):
 
     changed = Signal(object)
 
+    def __init__(self, parent: QObject) -> None:
+        super().__init__(parent)
+        self._open = True
+
     def sink(self, status: object) -> None:
-        self.changed.emit(status)
+        if self._open:
+            self.changed.emit(status)
+
+    def close(self) -> None:
+        self._open = False

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
+    QAbstractButton,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -27,6 +28,7 @@ from ui.widgets import (
     Choices,
     ErrorSummary,
     Keypad,
+    ValueButton,
     WrappingButton,
     button,
     label,
@@ -62,17 +64,34 @@ class Page(QWidget):
         return self.title.text()
 
 
+def blank(widget: QWidget) -> None:
+    """Empty every text a widget and its children show or tell a screen reader."""
+    for child in [widget, *widget.findChildren(QWidget)]:
+        if isinstance(child, QLabel):
+            child.clear()
+        elif isinstance(child, QAbstractButton):
+            child.setText("")
+        elif isinstance(child, QLineEdit):
+            child.setText("")  # setText, unlike clear(), also empties the undo history
+        child.setAccessibleName("")
+        child.setAccessibleDescription("")
+        child.setToolTip("")
+
+
 def clear_layout(layout: QVBoxLayout | QHBoxLayout) -> None:
+    """Take every widget out of the layout. Each is hidden and emptied now (nothing personal
+    lingers until Qt deletes it) and deleted by Qt on the GUI thread, never handed to Python:
+    the widget may be the one whose click brought us here."""
     while layout.count():
         item = layout.takeAt(0)
         widget = item.widget()
         if widget is not None:
-            # Out of the window now, not at the next deferred delete: nothing personal lingers.
             widget.hide()
-            widget.setParent(None)  # type: ignore[call-overload]
+            blank(widget)
             widget.deleteLater()
         elif item.layout() is not None:
             clear_layout(item.layout())  # type: ignore[arg-type]
+            item.layout().deleteLater()
 
 
 class WelcomePage(Page):
@@ -96,7 +115,7 @@ class WelcomePage(Page):
         self.body.addStretch(1)
         self.demo_button: QPushButton | None = None
         if demo:
-            self.demo_button = button("", self.demo_card.emit, name="primary")
+            self.demo_button = button("", self.demo_card, name="primary")
             self.actions.addStretch(1)
             self.actions.addWidget(self.demo_button)
             self.actions.addStretch(1)
@@ -132,7 +151,7 @@ class ServicesPage(Page):
         self.greeting = label(name="question")
         self.masked_id = label(name="help")
         self.prompt = label()
-        self.end_button = button("", self.end.emit)
+        self.end_button = button("", self.end)
         self.actions.addWidget(self.end_button)
         self.actions.addStretch(1)
         self.service_buttons: list[WrappingButton] = []
@@ -174,9 +193,8 @@ class ServicesPage(Page):
             summary = pick(service.summary)
             if summary:
                 text += f"\n{summary}"
-            widget = WrappingButton(
-                text, lambda _c=False, sid=service.id: self.chosen.emit(sid), name="service"
-            )
+            widget = WrappingButton(text, service.id, name="service")
+            widget.picked.connect(self.chosen)
             widget.setAccessibleName(pick(service.name))
             self.body.addWidget(widget)
             self.service_buttons.append(widget)
@@ -213,8 +231,8 @@ class GuidePage(Page):
 
     def __init__(self) -> None:
         super().__init__()
-        self.back_button = button("", self.back.emit)
-        self.start_button = button("", self.start.emit, name="primary")
+        self.back_button = button("", self.back)
+        self.start_button = button("", self.start, name="primary")
         self.actions.addWidget(self.back_button)
         self.actions.addStretch(1)
         self.actions.addWidget(self.start_button)
@@ -254,7 +272,7 @@ class QuestionPage(Page):
         self.question = label(name="question")
         self.help = label(name="help")
         self.line = QLineEdit()
-        self.line.returnPressed.connect(self.next.emit)
+        self.line.returnPressed.connect(self.next)
         self.choices = Choices()
         self.choices.chosen.connect(self._chosen)
         self.error = label(name="field_error")
@@ -275,8 +293,8 @@ class QuestionPage(Page):
         row.addLayout(self.keypad_holder, 2)
         self.body.addLayout(row)
         self.keypad: Keypad | None = None
-        self.back_button = button("", self.back.emit)
-        self.next_button = button("", self.next.emit, name="primary")
+        self.back_button = button("", self.back)
+        self.next_button = button("", self.next, name="primary")
         self.actions.addWidget(self.back_button)
         self.actions.addStretch(1)
         self.actions.addWidget(self.next_button)
@@ -295,11 +313,7 @@ class QuestionPage(Page):
         self.back_button.setText(_("Back"))
         self.next_button.setText(_("Next"))
         self.set_error(None)
-        if self.keypad is not None:
-            self.keypad.hide()
-            self.keypad.setParent(None)  # type: ignore[call-overload]
-            self.keypad.deleteLater()
-            self.keypad = None
+        self._drop_keypad()
         if question.widget in ("choice", "yesno"):
             self.line.hide()
             self.choices.show()
@@ -332,6 +346,26 @@ class QuestionPage(Page):
             else:
                 self.line.setPlaceholderText("")
             self.line.setFocus()
+
+    def _drop_keypad(self) -> None:
+        if self.keypad is not None:
+            self.keypad_holder.removeWidget(self.keypad)
+            self.keypad.hide()
+            self.keypad.deleteLater()
+            self.keypad = None
+
+    def wipe(self) -> None:
+        """Forget the answer being typed or chosen, with the field's undo history."""
+        self._question = None
+        self._choice = None
+        self.line.setText("")  # clear() could be undone; setText empties the undo history
+        self.line.setAccessibleName("")
+        self.choices.set_options((), None)
+        self.question.clear()
+        self.help.clear()
+        self.progress.clear()
+        self.set_error(None)
+        self._drop_keypad()
 
     def value(self) -> object:
         if self._question is None:
@@ -376,13 +410,13 @@ class ReviewPage(Page):
 
     def __init__(self) -> None:
         super().__init__()
-        self.back_button = button("", self.back.emit)
-        self.submit_button = button("", self.submit.emit, name="primary")
+        self.back_button = button("", self.back)
+        self.submit_button = button("", self.submit, name="primary")
         self.actions.addWidget(self.back_button)
         self.actions.addStretch(1)
         self.actions.addWidget(self.submit_button)
         self.summary = ErrorSummary()
-        self.edit_buttons: dict[str, QPushButton] = {}
+        self.edit_buttons: dict[str, ValueButton] = {}
 
     def show_review(
         self,
@@ -410,7 +444,8 @@ class ReviewPage(Page):
             if question.readonly:
                 row.addWidget(label(_("From your ID card"), name="muted", wrap=False))
             else:
-                edit = button(_("Change"), lambda _c=False, f=question.field: self.edit.emit(f))
+                edit = ValueButton(_("Change"), question.field)
+                edit.picked.connect(self.edit)
                 edit.setAccessibleName(_("Change") + " " + pick(question.label))
                 row.addWidget(edit)
                 self.edit_buttons[question.field] = edit
@@ -485,9 +520,10 @@ class DonePage(Page):
         self.countdown = label(name="muted")
         self.rating_prompt = label(name="help")
         self.rating_row = QHBoxLayout()
-        self.rating_buttons: dict[str, QPushButton] = {}
+        self.rating_buttons: dict[str, ValueButton] = {}
         for level, _text in self.LEVELS:
-            widget = button("", lambda _c=False, lv=level: self._rated(lv))
+            widget = ValueButton("", level)
+            widget.picked.connect(self._rated)
             self.rating_buttons[level] = widget
             self.rating_row.addWidget(widget)
         self.rating_thanks = label(name="muted")
@@ -503,7 +539,7 @@ class DonePage(Page):
         self.body.addLayout(self.rating_row)
         self.body.addWidget(self.rating_thanks)
         self.body.addWidget(self.countdown)
-        self.finish_button = button("", self.finish.emit, name="primary")
+        self.finish_button = button("", self.finish, name="primary")
         self.actions.addStretch(1)
         self.actions.addWidget(self.finish_button)
 
@@ -537,7 +573,10 @@ class DonePage(Page):
         )
 
     def spoken_text(self) -> str:
-        return f"{self.status.text()} {self.number_label.text()} {self.number.text()}"
+        return (
+            f"{self.status.text()} {self.number_label.text()} {self.number.text()}。"
+            f"{self.printed.text()}"
+        )
 
 
 class MessagePage(Page):
@@ -549,7 +588,7 @@ class MessagePage(Page):
         self.body.addStretch(1)
         self.body.addWidget(self.message)
         self.body.addStretch(1)
-        self.home_button = button("", self.home.emit, name="primary")
+        self.home_button = button("", self.home, name="primary")
         self.actions.addStretch(1)
         self.actions.addWidget(self.home_button)
 

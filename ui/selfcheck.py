@@ -1,7 +1,9 @@
-"""Drives one whole visit through the real window, as a person would, without a screen.
+"""Drives one whole visit through the real pages, as a person would, without a screen.
 
 Used by `main.py --demo --self-check` and by the end-to-end test: present the demo card, choose
 the first service, answer every question with a valid value, submit, and wait for the receipt.
+Online (the default) it then asks the platform's tracking page, as the receipt's QR code would;
+`--offline-check` expects the submission to wait in the outbox instead.
 """
 
 from __future__ import annotations
@@ -9,18 +11,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QTimer
+import requests
+from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QApplication
 
 from kiosk.catalogue import Question, Service
 from kiosk.forms import validate_field
 from kiosk.session import Step
 from kiosk.submissions import SubmissionResult
-
-if TYPE_CHECKING:
-    from ui.app import Terminal
+from ui.visit import VisitJourney
 
 log = logging.getLogger(__name__)
 
@@ -49,24 +49,32 @@ def sample_answer(service: Service, question: Question, answers: dict[str, objec
     raise LookupError(f"no acceptable sample answer for {question.field}")
 
 
-class SelfCheck:
-    def __init__(self, terminal: Terminal, timeout_s: float = 60.0) -> None:
-        self.terminal = terminal
-        self.window = terminal.window
+class SelfCheck(QObject):
+    def __init__(
+        self, visit: VisitJourney, *, expect_online: bool = True, timeout_s: float = 60.0
+    ) -> None:
+        super().__init__(visit)
+        self.visit = visit
+        self.expect_online = expect_online
         self.error = ""
+        self.report = ""
         self.receipt_path: Path | None = None
+        self.result: SubmissionResult | None = None
         self.visited: list[str] = []
-        self._deadline = QTimer(singleShot=True, interval=int(timeout_s * 1000))
-        self._deadline.timeout.connect(lambda: self._fail("timed out"))
+        self._deadline = QTimer(self, singleShot=True, interval=int(timeout_s * 1000))
+        self._deadline.timeout.connect(self._timed_out)
 
     def begin(self) -> None:
-        self.window.step_changed.connect(self._on_step)
-        self.window.submission_failed.connect(self._fail)
+        self.visit.step_changed.connect(self._on_step)
+        self.visit.submission_failed.connect(self._fail)
         self._deadline.start()
-        if not self.window.session.catalogue.services:
+        if not self.visit.session.catalogue.services:
             self._fail("no services available")
             return
-        self._later(self.window.present_demo_card)
+        self._later(self.visit.present_demo_card)
+
+    def _timed_out(self) -> None:
+        self._fail("timed out")
 
     def _later(self, action: object) -> None:
         QTimer.singleShot(0, action)  # type: ignore[call-overload]
@@ -74,23 +82,27 @@ class SelfCheck:
     def _on_step(self, step: str) -> None:
         self.visited.append(step)
         if step == Step.SERVICES.value:
-            self._later(self.window.services.service_buttons[0].click)
+            self._later(self.visit.services.service_buttons[0].click)
         elif step == Step.GUIDE.value:
-            self._later(self.window.guide.start_button.click)
+            self._later(self.visit.guide.start_button.click)
         elif step == Step.QUESTION.value:
             self._later(self._answer)
         elif step == Step.REVIEW.value:
-            self._later(self.window.review.submit_button.click)
+            self._later(self.visit.review.submit_button.click)
         elif step == Step.DONE.value:
-            result = self.window.session.result
-            if isinstance(result, SubmissionResult) and result.receipt_path is not None:
-                self.receipt_path = result.receipt_path
-                self._finish()
-            else:
+            result = self.visit.session.result
+            if not isinstance(result, SubmissionResult) or result.receipt_path is None:
                 self._fail("the receipt was not printed")
+            elif self.expect_online and not result.delivered:
+                self._fail("the platform did not receive the application")
+            elif not self.expect_online and result.delivered:
+                self._fail("the application was uploaded although the platform is away")
+            else:
+                self.receipt_path = result.receipt_path
+                self._finish(result)
 
     def _answer(self) -> None:
-        session = self.window.session
+        session = self.visit.session
         service = session.service
         if service is None:
             self._fail("no service")
@@ -101,7 +113,7 @@ class SelfCheck:
         except LookupError as exc:
             self._fail(str(exc))
             return
-        page = self.window.question
+        page = self.visit.question
         if question.widget in ("choice", "yesno"):
             wanted = ("true" if value else "false") if question.widget == "yesno" else value
             target = page.choices.button_for(str(wanted))
@@ -116,9 +128,28 @@ class SelfCheck:
         if (session.step, session.page) == before:
             self._fail(f"the answer to {question.field} was refused: {page.error.text()}")
 
-    def _finish(self) -> None:
+    def _finish(self, result: SubmissionResult) -> None:
         self._deadline.stop()
+        self.result = result
         QApplication.quit()
+
+    def verify_tracking(self) -> None:
+        """After the event loop has ended: ask the tracking page the receipt's QR code opens."""
+        result = self.result
+        if self.error or result is None:
+            return
+        if not self.expect_online:
+            self.report = f"offline: {result.receipt_number} waits in the outbox"
+            return
+        try:
+            answer = requests.get(result.tracking_url, timeout=10)
+        except requests.RequestException as exc:
+            self.error = f"the tracking page did not answer: {type(exc).__name__}"
+            return
+        if answer.status_code != 200 or result.receipt_number not in answer.text:
+            self.error = f"the tracking page answered {answer.status_code} without the receipt"
+            return
+        self.report = f"online: {result.receipt_number} {result.tracking_url}"
 
     def _fail(self, reason: str) -> None:
         if not self.error:

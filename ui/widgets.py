@@ -28,6 +28,8 @@ def label(text: str = "", name: str = "", wrap: bool = True) -> QLabel:
 
 
 def button(text: str, on_click: Callable[[], None] | None = None, *, name: str = "") -> QPushButton:
+    """A large button; on_click is a bound method or a signal, never a lambda over a widget
+    (a connection holds its lambda, and a lambda over `self` ties the widget into a cycle)."""
     widget = QPushButton(text)
     if name:
         widget.setObjectName(name)
@@ -38,14 +40,36 @@ def button(text: str, on_click: Callable[[], None] | None = None, *, name: str =
     return widget
 
 
+class ValueButton(QPushButton):
+    """A button that carries a value and says which when pressed, so one page slot serves many
+    buttons without a lambda per button."""
+
+    picked = Signal(str)
+
+    def __init__(self, text: str, value: str, *, name: str = "") -> None:
+        super().__init__(text)
+        if name:
+            self.setObjectName(name)
+        self.value = value
+        self.setAutoDefault(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.clicked.connect(self._pick)
+
+    def _pick(self) -> None:
+        self.picked.emit(self.value)
+
+
 class WrappingButton(QPushButton):
     """A large button whose text wraps onto as many lines as it needs (QPushButton's own text
     never wraps, so a long service summary in English would be cut off)."""
 
-    def __init__(self, text: str, on_click: Callable[[], None] | None = None, name: str = ""):
+    picked = Signal(str)
+
+    def __init__(self, text: str, value: str = "", name: str = ""):
         super().__init__()
         if name:
             self.setObjectName(name)
+        self.value = value
         self.setAutoDefault(True)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.label = label(text)
@@ -57,8 +81,10 @@ class WrappingButton(QPushButton):
         policy.setHeightForWidth(True)
         self.setSizePolicy(policy)
         self.setAccessibleName(text)
-        if on_click is not None:
-            self.clicked.connect(on_click)
+        self.clicked.connect(self._pick)
+
+    def _pick(self) -> None:
+        self.picked.emit(self.value)
 
     def text(self) -> str:  # type: ignore[override]
         return self.label.text()
@@ -118,15 +144,15 @@ class Keypad(QWidget):
         grid = QGridLayout(self)
         grid.setSpacing(12)
         keys = ["1", "2", "3", "4", "5", "6", "7", "8", "9", extra or "", "0", "⌫"]
-        self.buttons: dict[str, QPushButton] = {}
+        self.buttons: dict[str, ValueButton] = {}
         for index, key in enumerate(keys):
             if not key:
                 continue
             text = delete_text if key == "⌫" else key
-            widget = button(text, name="key")
+            widget = ValueButton(text, key, name="key")
             widget.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # typing stays in the field
             widget.setMinimumWidth(110)
-            widget.clicked.connect(lambda _checked=False, k=key: self._press(k))
+            widget.picked.connect(self._press)
             grid.addWidget(widget, index // 3, index % 3)
             self.buttons[key] = widget
 
@@ -158,13 +184,16 @@ class Choices(QWidget):
     def set_options(self, options: Sequence[tuple[str, str]], selected: str | None) -> None:
         for widget in list(self._values):
             self._group.removeButton(widget)
+            widget.setChecked(False)
+            widget.hide()
+            widget.setText("")
             widget.deleteLater()
         self._values.clear()
         for value, text in options:
-            widget = button(text, name="choice")
+            widget = ValueButton(text, value, name="choice")
             widget.setCheckable(True)
             widget.setChecked(value == selected)
-            widget.clicked.connect(lambda _checked=False, v=value: self.chosen.emit(v))
+            widget.picked.connect(self.chosen)
             self._group.addButton(widget)
             self._layout.addWidget(widget)
             self._values[widget] = value

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import gc
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QWidget
 from pytestqt.qtbot import QtBot
 
@@ -50,7 +48,6 @@ def make_terminal(
         app = QApplication.instance()
         assert isinstance(app, QApplication)
         terminal = Terminal(parts, app)
-        qtbot.addWidget(terminal.window)
         terminal.window.resize(1280, 900)
         terminal.window.show()
         terminal.start()
@@ -59,15 +56,9 @@ def make_terminal(
 
     yield make
     for terminal in made:
-        terminal.window.close()
-        terminal.stop()
+        terminal.stop()  # deletes the window and everything Qt of the terminal
         terminal.parts.close()
     made.clear()
-    # Widgets and their Python wrappers form reference cycles that only the garbage collector
-    # frees. Free them here, with every worker thread of this test stopped and Qt's deferred
-    # deletions done, rather than at a random allocation inside the next test's event loop.
-    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-    gc.collect()
 
 
 def visible_texts(root: QWidget) -> list[str]:

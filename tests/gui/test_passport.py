@@ -14,6 +14,7 @@ from tests.fixtures.emrtd_card import Document, EmrtdChip, VirtualCard, sample_j
 from tests.fixtures.pcsc import require_pcsc_stack, vpcd_port, wait_until_empty
 from tests.gui.conftest import MakeTerminal, visible_texts
 from tests.gui.test_visit import wait_step
+from ui.app import Terminal
 
 pytestmark = pytest.mark.real_device
 
@@ -26,8 +27,8 @@ def _stack() -> None:
     wait_until_empty([READER])  # pcscd has noticed the previous test's card leave
 
 
-def type_mrz(qtbot: QtBot, window: object, number: str, birth: str, expiry: str) -> None:
-    panel = window.mrz  # type: ignore[attr-defined]
+def type_mrz(qtbot: QtBot, terminal: Terminal, number: str, birth: str, expiry: str) -> None:
+    panel = terminal.card.mrz
     panel.number.setText(number)
     panel.birth.setText(birth)
     panel.expiry.setText(expiry)
@@ -39,27 +40,28 @@ def test_counter_staff_type_the_mrz_and_the_chip_is_read(
 ) -> None:
     terminal = make_terminal(mode=Mode.COUNTER, card_readers=("pcsc",))
     window = terminal.window
+    visit, card = terminal.visit, terminal.card
     doc = Document(photo=sample_jpeg())
     with VirtualCard(EmrtdChip(doc), port=vpcd_port(READER)):
-        qtbot.waitUntil(window.mrz.isVisible, timeout=8000)
-        assert "机读区" in window.mrz.error.text()
-        type_mrz(qtbot, window, doc.document_number, "90011", doc.expiry)  # five digits
-        assert "六位数字" in window.mrz.error.text()
+        qtbot.waitUntil(card.mrz.isVisible, timeout=8000)
+        assert "机读区" in card.mrz.error.text()
+        type_mrz(qtbot, terminal, doc.document_number, "90011", doc.expiry)  # five digits
+        assert "六位数字" in card.mrz.error.text()
         assert terminal.parts.access_keys(READER) is None  # nothing was tried
-        type_mrz(qtbot, window, doc.document_number, "900116", doc.expiry)  # a day out
-        qtbot.waitUntil(lambda: "不符" in window.mrz.error.text(), timeout=8000)
-        type_mrz(qtbot, window, doc.document_number, doc.birth, doc.expiry)
-        wait_step(qtbot, window, Step.SERVICES, timeout=8000)
-        identity = window.session.identity
+        type_mrz(qtbot, terminal, doc.document_number, "900116", doc.expiry)  # a day out
+        qtbot.waitUntil(lambda: "不符" in card.mrz.error.text(), timeout=8000)
+        type_mrz(qtbot, terminal, doc.document_number, doc.birth, doc.expiry)
+        wait_step(qtbot, terminal, Step.SERVICES, timeout=8000)
+        identity = visit.session.identity
         assert isinstance(identity, MrtdIdentity)
         assert identity.id_number == doc.document_number
         # what staff typed is gone from the screen and from memory
-        assert not window.mrz.isVisible()
-        assert window.mrz.number.text() == window.mrz.birth.text() == ""
+        assert not card.mrz.isVisible()
+        assert card.mrz.number.text() == card.mrz.birth.text() == ""
         assert terminal.parts.access_keys(READER) is None
         assert doc.document_number not in " ".join(visible_texts(window))
         # staff see the chip's face image beside the greeting
-        photo = window.services.photo
+        photo = visit.services.photo
         assert photo is not None
         qtbot.waitUntil(lambda: not photo.pixmap().isNull(), timeout=5000)
         assert photo.pixmap().width() <= 204 and photo.pixmap().height() <= 252
@@ -69,8 +71,8 @@ def test_a_kiosk_sends_a_passport_holder_to_the_counter(
     qtbot: QtBot, make_terminal: MakeTerminal
 ) -> None:
     terminal = make_terminal(mode=Mode.KIOSK, card_readers=("pcsc",))
-    window = terminal.window
+    visit, card = terminal.visit, terminal.card
     with VirtualCard(EmrtdChip(Document()), port=vpcd_port(READER)):
-        qtbot.waitUntil(lambda: "请使用居民身份证" in window.welcome.message.text(), timeout=8000)
-        assert not window.mrz.isVisible()
-        assert window.session.identity is None
+        qtbot.waitUntil(lambda: "请使用居民身份证" in visit.welcome.message.text(), timeout=8000)
+        assert not card.mrz.isVisible()
+        assert visit.session.identity is None

@@ -20,29 +20,30 @@ def test_a_card_on_the_serial_reader_starts_the_visit(
 ) -> None:
     terminal = make_terminal(card_readers=(f"serial:{gat467_sim.path}",))
     window = terminal.window
+    visit = terminal.visit
     gat467_sim.present()
-    wait_step(qtbot, window, Step.SERVICES, timeout=5000)
-    identity = window.session.identity
+    wait_step(qtbot, terminal, Step.SERVICES, timeout=5000)
+    identity = visit.session.identity
     assert identity is not None
     assert identity.id_number == PERSON.id_number and identity.name == PERSON.name
     assert identity.source == "ID card reader"
     shown = " ".join(visible_texts(window))
     assert PERSON.id_number not in shown and PERSON.name not in shown  # masked greeting
     gat467_sim.remove()  # a kiosk ends the visit when the card goes
-    wait_step(qtbot, window, Step.WELCOME, timeout=5000)
-    assert window.session.identity is None
+    wait_step(qtbot, terminal, Step.WELCOME, timeout=5000)
+    assert visit.session.identity is None
 
 
 def test_a_counter_keeps_the_visit_when_the_card_goes(
     qtbot: QtBot, make_terminal: MakeTerminal, gat467_sim: Gat467Simulator
 ) -> None:
     terminal = make_terminal(mode=Mode.COUNTER, card_readers=(f"serial:{gat467_sim.path}",))
-    window = terminal.window
+    visit, card = terminal.visit, terminal.card
     gat467_sim.present()
-    wait_step(qtbot, window, Step.SERVICES, timeout=5000)
+    wait_step(qtbot, terminal, Step.SERVICES, timeout=5000)
     gat467_sim.remove()
-    qtbot.waitUntil(window.card_banner.isVisible, timeout=5000)
-    assert window.session.step is Step.SERVICES
+    qtbot.waitUntil(card.card_banner.isVisible, timeout=5000)
+    assert visit.session.step is Step.SERVICES
 
 
 @pytest.mark.parametrize(

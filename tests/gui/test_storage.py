@@ -30,21 +30,22 @@ def test_a_full_disk_is_explained_and_nothing_typed_is_lost(
     with small_disk(2 * 1024 * 1024) as disk:
         terminal = make_terminal(data_dir=disk.path, receipts_dir=tmp_path / "receipts")
         window = terminal.window
+        visit = terminal.visit
         outbox = terminal.parts.outbox
-        open_form(qtbot, window)
-        answer_residence_permit(qtbot, window)
+        open_form(qtbot, terminal)
+        answer_residence_permit(qtbot, terminal)
         with disk.full():
-            with qtbot.waitSignal(window.submission_failed, timeout=10000) as failed:
-                qtbot.mouseClick(window.review.submit_button, Qt.MouseButton.LeftButton)
-            wait_step(qtbot, window, Step.REVIEW)
+            with qtbot.waitSignal(visit.submission_failed, timeout=10000) as failed:
+                qtbot.mouseClick(visit.review.submit_button, Qt.MouseButton.LeftButton)
+            wait_step(qtbot, terminal, Step.REVIEW)
             assert NOT_SAVED in failed.args[0]
-            assert window.review.summary.isVisible()
-            assert NOT_SAVED in window.review.summary.text()
+            assert visit.review.summary.isVisible()
+            assert NOT_SAVED in visit.review.summary.text()
             assert NOT_SAVED in window.voice.spoken[-1]
-            assert window.session.answers["phone"] == PHONE  # nothing typed is lost
+            assert visit.session.answers["phone"] == PHONE  # nothing typed is lost
             assert sum(outbox.counts().values()) == 0  # and nothing half-saved
         # space again (staff cleared the disk): the same answers go through
-        result = submit(qtbot, window)
+        result = submit(qtbot, terminal)
         assert result.delivered
         assert outbox.state_of(result.submission_id) is State.DELIVERED
         window.close()
@@ -67,9 +68,9 @@ def test_a_damaged_queue_is_set_aside_and_staff_are_told(
     assert kept[0].name in window.staff_text.text()
     assert "工作人员请注意" in window.staff_text.text()
     # the terminal works on a fresh queue
-    open_form(qtbot, window)
-    answer_residence_permit(qtbot, window)
-    result = submit(qtbot, window)
+    open_form(qtbot, terminal)
+    answer_residence_permit(qtbot, terminal)
+    result = submit(qtbot, terminal)
     assert result.delivered
     qtbot.mouseClick(window.staff_dismiss, Qt.MouseButton.LeftButton)
     assert not window.staff_banner.isVisible()
@@ -112,6 +113,6 @@ def test_damage_found_while_running_asks_staff_to_restart(
     window = terminal.window
     terminal.parts.sync.stop()
     status = terminal.parts.sync.status()
-    window.update_queue_status(replace(status, last_error="corrupt"))
+    terminal.status.sink(replace(status, last_error="corrupt"))
     assert window.staff_banner.isVisible()
     assert "请重新启动终端" in window.staff_text.text()

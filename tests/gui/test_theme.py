@@ -29,16 +29,18 @@ def test_contrast_formula_matches_known_values() -> None:
 def test_targets_and_type_are_large_on_the_question_page(
     qtbot: QtBot, make_terminal: MakeTerminal
 ) -> None:
-    window = make_terminal().window
-    open_form(qtbot, window)
+    terminal = make_terminal()
+    window = terminal.window
+    visit = terminal.visit
+    open_form(qtbot, terminal)
     buttons = [b for b in window.findChildren(QPushButton) if b.isVisible()]
     assert buttons
     for b in buttons:
         assert b.height() >= 60 and b.width() >= 60, (b.text(), b.size())
-    labels = [w for w in window.question.findChildren(QLabel) if w.isVisible() and w.text()]
+    labels = [w for w in visit.question.findChildren(QLabel) if w.isVisible() and w.text()]
     for w in labels:
         assert w.fontInfo().pixelSize() >= 18, (w.text(), w.fontInfo().pixelSize())
-    assert window.question.question.fontInfo().pixelSize() >= 30  # the question itself
+    assert visit.question.question.fontInfo().pixelSize() >= 30  # the question itself
 
 
 def test_long_service_summaries_wrap_inside_their_buttons(
@@ -48,9 +50,10 @@ def test_long_service_summaries_wrap_inside_their_buttons(
     from tests.gui.test_visit import present_card
 
     set_language("en")  # the English summaries are the long ones
-    window = make_terminal().window
-    present_card(qtbot, window)
-    buttons = window.services.service_buttons
+    terminal = make_terminal()
+    visit = terminal.visit
+    present_card(qtbot, terminal)
+    buttons = visit.services.service_buttons
     assert buttons
     for b in buttons:
         qtbot.waitUntil(lambda b=b: b.label.height() > 0, timeout=2000)

@@ -18,7 +18,6 @@ from kiosk.session import Step
 from kiosk.submissions import SubmissionResult
 from tests.gui.conftest import ROOT, MakeTerminal, closed_port_url, visible_texts
 from ui.app import Terminal
-from ui.window import KioskWindow
 
 PERSON_NAME = "张秀英"
 PERSON_ID = "110101195203080021"
@@ -26,71 +25,77 @@ PHONE = "13912345678"
 ADDRESS = "本市和平路12号3单元401室"
 
 
-def wait_step(qtbot: QtBot, window: KioskWindow, step: Step, timeout: int = 5000) -> None:
+def wait_step(qtbot: QtBot, terminal: Terminal, step: Step, timeout: int = 5000) -> None:
+    window, visit = terminal.window, terminal.visit
     qtbot.waitUntil(
         lambda: (
-            window.session.step is step and window.stack.currentWidget() is _page_for(window, step)
+            visit.session.step is step and window.stack.currentWidget() is _page_for(terminal, step)
         ),
         timeout=timeout,
     )
 
 
-def _page_for(window: KioskWindow, step: Step) -> object:
+def _page_for(terminal: Terminal, step: Step) -> object:
+    visit = terminal.visit
     return {
-        Step.WELCOME: window.welcome,
-        Step.SERVICES: window.services,
-        Step.GUIDE: window.guide,
-        Step.QUESTION: window.question,
-        Step.REVIEW: window.review,
-        Step.SUBMITTING: window.busy,
-        Step.DONE: window.done,
+        Step.WELCOME: visit.welcome,
+        Step.SERVICES: visit.services,
+        Step.GUIDE: visit.guide,
+        Step.QUESTION: visit.question,
+        Step.REVIEW: visit.review,
+        Step.SUBMITTING: visit.busy,
+        Step.DONE: visit.done,
     }[step]
 
 
-def present_card(qtbot: QtBot, window: KioskWindow) -> None:
-    assert window.welcome.demo_button is not None
-    qtbot.mouseClick(window.welcome.demo_button, Qt.MouseButton.LeftButton)
-    wait_step(qtbot, window, Step.SERVICES)
+def present_card(qtbot: QtBot, terminal: Terminal) -> None:
+    visit = terminal.visit
+    assert visit.welcome.demo_button is not None
+    qtbot.mouseClick(visit.welcome.demo_button, Qt.MouseButton.LeftButton)
+    wait_step(qtbot, terminal, Step.SERVICES)
 
 
-def open_form(qtbot: QtBot, window: KioskWindow, index: int = 0) -> None:
-    present_card(qtbot, window)
-    qtbot.mouseClick(window.services.service_buttons[index], Qt.MouseButton.LeftButton)
-    wait_step(qtbot, window, Step.GUIDE)
-    qtbot.mouseClick(window.guide.start_button, Qt.MouseButton.LeftButton)
-    wait_step(qtbot, window, Step.QUESTION)
+def open_form(qtbot: QtBot, terminal: Terminal, index: int = 0) -> None:
+    visit = terminal.visit
+    present_card(qtbot, terminal)
+    qtbot.mouseClick(visit.services.service_buttons[index], Qt.MouseButton.LeftButton)
+    wait_step(qtbot, terminal, Step.GUIDE)
+    qtbot.mouseClick(visit.guide.start_button, Qt.MouseButton.LeftButton)
+    wait_step(qtbot, terminal, Step.QUESTION)
 
 
-def type_digits(qtbot: QtBot, window: KioskWindow, digits: str) -> None:
-    keypad = window.question.keypad
+def type_digits(qtbot: QtBot, terminal: Terminal, digits: str) -> None:
+    visit = terminal.visit
+    keypad = visit.question.keypad
     assert keypad is not None
     for digit in digits:
         qtbot.mouseClick(keypad.buttons[digit], Qt.MouseButton.LeftButton)
 
 
-def answer_residence_permit(qtbot: QtBot, window: KioskWindow) -> None:
-    page = window.question
-    assert window.session.current_question.field == "phone"
-    type_digits(qtbot, window, PHONE)
+def answer_residence_permit(qtbot: QtBot, terminal: Terminal) -> None:
+    visit = terminal.visit
+    page = visit.question
+    assert visit.session.current_question.field == "phone"
+    type_digits(qtbot, terminal, PHONE)
     qtbot.mouseClick(page.next_button, Qt.MouseButton.LeftButton)
-    assert window.session.current_question.field == "address"
+    assert visit.session.current_question.field == "address"
     page.line.setFocus()
     ime_commit(page.line, ADDRESS)
     qtbot.keyClick(page.line, Qt.Key.Key_Return)
-    assert window.session.current_question.field == "reason"
+    assert visit.session.current_question.field == "reason"
     qtbot.mouseClick(page.choices.button_for("work"), Qt.MouseButton.LeftButton)  # type: ignore[arg-type]
     qtbot.mouseClick(page.next_button, Qt.MouseButton.LeftButton)
-    assert window.session.current_question.field == "residence_start"
-    type_digits(qtbot, window, "2025")
+    assert visit.session.current_question.field == "residence_start"
+    type_digits(qtbot, terminal, "2025")
     qtbot.mouseClick(page.keypad.buttons["-"], Qt.MouseButton.LeftButton)  # type: ignore[union-attr]
-    type_digits(qtbot, window, "06")
+    type_digits(qtbot, terminal, "06")
     qtbot.mouseClick(page.keypad.buttons["-"], Qt.MouseButton.LeftButton)  # type: ignore[union-attr]
-    type_digits(qtbot, window, "01")
+    type_digits(qtbot, terminal, "01")
     qtbot.mouseClick(page.next_button, Qt.MouseButton.LeftButton)
-    assert window.session.current_question.field == "collection"
+    assert visit.session.current_question.field == "collection"
     qtbot.mouseClick(page.choices.button_for("hall"), Qt.MouseButton.LeftButton)  # type: ignore[arg-type]
     qtbot.mouseClick(page.next_button, Qt.MouseButton.LeftButton)
-    wait_step(qtbot, window, Step.REVIEW)
+    wait_step(qtbot, terminal, Step.REVIEW)
 
 
 def ime_commit(widget: QWidget, text: str) -> None:
@@ -100,10 +105,11 @@ def ime_commit(widget: QWidget, text: str) -> None:
     QApplication.sendEvent(widget, event)
 
 
-def submit(qtbot: QtBot, window: KioskWindow) -> SubmissionResult:
-    with qtbot.waitSignal(window.submission_done, timeout=15000) as done:
-        qtbot.mouseClick(window.review.submit_button, Qt.MouseButton.LeftButton)
-    wait_step(qtbot, window, Step.DONE)
+def submit(qtbot: QtBot, terminal: Terminal) -> SubmissionResult:
+    visit = terminal.visit
+    with qtbot.waitSignal(visit.submission_done, timeout=15000) as done:
+        qtbot.mouseClick(visit.review.submit_button, Qt.MouseButton.LeftButton)
+    wait_step(qtbot, terminal, Step.DONE)
     result = done.args[0]
     assert isinstance(result, SubmissionResult)
     return result
@@ -116,17 +122,18 @@ def personal_values() -> list[str]:
 def test_a_citizen_applies_and_takes_a_receipt(qtbot: QtBot, make_terminal: MakeTerminal) -> None:
     terminal = make_terminal()
     window = terminal.window
-    open_form(qtbot, window)
+    visit = terminal.visit
+    open_form(qtbot, terminal)
     texts = " ".join(visible_texts(window))
     assert "张*英" in texts and "110101********0021" in texts
     assert PERSON_ID not in texts and PERSON_NAME not in texts  # masked on screen
-    assert "第 1 项" in window.question.progress.text()
-    answer_residence_permit(qtbot, window)
-    review = " ".join(visible_texts(window.review))
+    assert "第 1 项" in visit.question.progress.text()
+    answer_residence_permit(qtbot, terminal)
+    review = " ".join(visible_texts(visit.review))
     assert PHONE in review and "工作" in review and "110101********0021" in review
-    result = submit(qtbot, window)
+    result = submit(qtbot, terminal)
     assert result.delivered
-    assert window.done.number.text() == result.receipt_number
+    assert visit.done.number.text() == result.receipt_number
     assert result.receipt_path is not None and result.receipt_path.exists()
     # the platform has it, once, under its UUID
     answer = requests.get(
@@ -137,8 +144,8 @@ def test_a_citizen_applies_and_takes_a_receipt(qtbot: QtBot, make_terminal: Make
     receipt_text = extract_text(str(result.receipt_path))
     assert result.receipt_number in receipt_text and "居住证" in receipt_text
     # finishing wipes the screen
-    qtbot.mouseClick(window.done.finish_button, Qt.MouseButton.LeftButton)
-    wait_step(qtbot, window, Step.WELCOME)
+    qtbot.mouseClick(visit.done.finish_button, Qt.MouseButton.LeftButton)
+    wait_step(qtbot, terminal, Step.WELCOME)
     left = " ".join(visible_texts(window))
     for value in [*personal_values(), result.receipt_number]:
         assert value not in left
@@ -148,16 +155,18 @@ def test_a_citizen_applies_and_takes_a_receipt(qtbot: QtBot, make_terminal: Make
 def test_an_invalid_answer_is_explained_next_to_the_field_and_in_a_summary(
     qtbot: QtBot, make_terminal: MakeTerminal
 ) -> None:
-    window = make_terminal().window
-    open_form(qtbot, window)
-    type_digits(qtbot, window, "123")
-    qtbot.mouseClick(window.question.next_button, Qt.MouseButton.LeftButton)
-    assert window.session.current_question.field == "phone"  # did not move on
-    assert window.question.error.isVisible()
-    assert "手机号码" in window.question.error.text()
-    assert window.question.summary.isVisible()
-    assert "手机号码" in window.question.summary.text()
-    assert window.question.line.property("invalid") is True
+    terminal = make_terminal()
+    window = terminal.window
+    visit = terminal.visit
+    open_form(qtbot, terminal)
+    type_digits(qtbot, terminal, "123")
+    qtbot.mouseClick(visit.question.next_button, Qt.MouseButton.LeftButton)
+    assert visit.session.current_question.field == "phone"  # did not move on
+    assert visit.question.error.isVisible()
+    assert "手机号码" in visit.question.error.text()
+    assert visit.question.summary.isVisible()
+    assert "手机号码" in visit.question.summary.text()
+    assert visit.question.line.property("invalid") is True
     assert "手机号码" in window.voice.spoken[-1]  # read aloud as well
 
 
@@ -166,13 +175,13 @@ def test_offline_the_submission_waits_and_the_receipt_says_so(
 ) -> None:
     terminal = make_terminal(platform_url=closed_port_url())
     terminal.parts.submitter._upload_wait_s = 0.5
-    window = terminal.window
-    open_form(qtbot, window)
-    answer_residence_permit(qtbot, window)
-    result = submit(qtbot, window)
+    visit = terminal.visit
+    open_form(qtbot, terminal)
+    answer_residence_permit(qtbot, terminal)
+    result = submit(qtbot, terminal)
     assert not result.delivered
-    assert window.done.notice_frame.isVisible()
-    assert "网络" in window.done.notice.text()
+    assert visit.done.notice_frame.isVisible()
+    assert "网络" in visit.done.notice.text()
     assert terminal.parts.outbox.pending_count() == 1
     assert result.receipt_path is not None
     assert "网络" in extract_text(str(result.receipt_path))
@@ -181,74 +190,84 @@ def test_offline_the_submission_waits_and_the_receipt_says_so(
 def test_idle_warns_then_ends_the_visit_and_clears_the_screen(
     qtbot: QtBot, make_terminal: MakeTerminal
 ) -> None:
-    window = make_terminal(idle_timeout_s=0.2, idle_warning_s=1.0).window
-    open_form(qtbot, window)
-    type_digits(qtbot, window, "139")
+    terminal = make_terminal(idle_timeout_s=0.2, idle_warning_s=1.0)
+    window = terminal.window
+    visit = terminal.visit
+    open_form(qtbot, terminal)
+    type_digits(qtbot, terminal, "139")
     qtbot.waitUntil(window.idle_banner.isVisible, timeout=3000)
     assert "秒" in window.idle_text.text()
-    wait_step(qtbot, window, Step.WELCOME, timeout=5000)
+    wait_step(qtbot, terminal, Step.WELCOME, timeout=5000)
     texts = " ".join(visible_texts(window))
     for value in personal_values():
         assert value not in texts
-    assert "139" not in window.question.line.text()
-    assert "无操作" in window.welcome.message.text()
+    assert "139" not in visit.question.line.text()
+    assert "无操作" in visit.welcome.message.text()
 
 
 def test_more_time_keeps_the_visit(qtbot: QtBot, make_terminal: MakeTerminal) -> None:
-    window = make_terminal(idle_timeout_s=0.2, idle_warning_s=30.0).window
-    open_form(qtbot, window)
+    terminal = make_terminal(idle_timeout_s=0.2, idle_warning_s=30.0)
+    window = terminal.window
+    visit = terminal.visit
+    open_form(qtbot, terminal)
     qtbot.waitUntil(window.idle_banner.isVisible, timeout=3000)
     qtbot.mouseClick(window.idle_button, Qt.MouseButton.LeftButton)
     assert not window.idle_banner.isVisible()
-    assert window.session.step is Step.QUESTION
+    assert visit.session.step is Step.QUESTION
 
 
 def test_taking_the_card_away_ends_the_visit(qtbot: QtBot, make_terminal: MakeTerminal) -> None:
     terminal = make_terminal()
-    window = terminal.window
-    open_form(qtbot, window)
+    visit = terminal.visit
+    open_form(qtbot, terminal)
     assert terminal.parts.demo_reader is not None
     terminal.parts.demo_reader.remove()
-    wait_step(qtbot, window, Step.WELCOME)
-    assert "取走" in window.welcome.message.text()
-    assert window.session.identity is None
+    wait_step(qtbot, terminal, Step.WELCOME)
+    assert "取走" in visit.welcome.message.text()
+    assert visit.session.identity is None
 
 
 def test_language_switch_keeps_what_was_typed(qtbot: QtBot, make_terminal: MakeTerminal) -> None:
-    window = make_terminal().window
-    open_form(qtbot, window)
-    type_digits(qtbot, window, "1391")
+    terminal = make_terminal()
+    window = terminal.window
+    visit = terminal.visit
+    open_form(qtbot, terminal)
+    type_digits(qtbot, terminal, "1391")
     qtbot.keyClick(window, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)
-    assert window.question.next_button.text() == "Next"
-    assert window.question.line.text() == "1391"
+    assert visit.question.next_button.text() == "Next"
+    assert visit.question.line.text() == "1391"
     assert window.language_button.text() == "中文"
     qtbot.mouseClick(window.language_button, Qt.MouseButton.LeftButton)
-    assert window.question.next_button.text() == "下一步"
+    assert visit.question.next_button.text() == "下一步"
 
 
 def test_keyboard_alone_reaches_the_form(qtbot: QtBot, make_terminal: MakeTerminal) -> None:
-    window = make_terminal().window
+    terminal = make_terminal()
+    window = terminal.window
+    visit = terminal.visit
     window.activateWindow()
     qtbot.waitUntil(window.isActiveWindow, timeout=2000)  # shortcuts belong to the active window
     qtbot.keyClick(window, Qt.Key.Key_F2)
-    wait_step(qtbot, window, Step.SERVICES)
+    wait_step(qtbot, terminal, Step.SERVICES)
     qtbot.keyClick(window.focusWidget(), Qt.Key.Key_Return)
-    wait_step(qtbot, window, Step.GUIDE)
+    wait_step(qtbot, terminal, Step.GUIDE)
     qtbot.keyClick(window.focusWidget(), Qt.Key.Key_Return)
-    wait_step(qtbot, window, Step.QUESTION)
-    assert window.focusWidget() is window.question.line
-    qtbot.keyClicks(window.question.line, PHONE)
-    qtbot.keyClick(window.question.line, Qt.Key.Key_Return)
-    assert window.session.current_question.field == "address"
+    wait_step(qtbot, terminal, Step.QUESTION)
+    assert window.focusWidget() is visit.question.line
+    qtbot.keyClicks(visit.question.line, PHONE)
+    qtbot.keyClick(visit.question.line, Qt.Key.Key_Return)
+    assert visit.session.current_question.field == "address"
     qtbot.keyClick(window.focusWidget(), Qt.Key.Key_Escape)
-    assert window.session.current_question.field == "phone"
-    assert window.question.line.text() == PHONE
+    assert visit.session.current_question.field == "phone"
+    assert visit.question.line.text() == PHONE
 
 
 def test_questions_are_read_aloud(qtbot: QtBot, make_terminal: MakeTerminal) -> None:
-    window = make_terminal().window
-    open_form(qtbot, window)
-    assert window.voice.spoken[-1].startswith(window.question.question.text())
+    terminal = make_terminal()
+    window = terminal.window
+    visit = terminal.visit
+    open_form(qtbot, terminal)
+    assert window.voice.spoken[-1].startswith(visit.question.question.text())
 
 
 def test_unusable_catalogue_and_no_platform_shows_a_clear_message(
@@ -258,8 +277,9 @@ def test_unusable_catalogue_and_no_platform_shows_a_clear_message(
     broken.write_text('{"services": "nope"}', encoding="utf-8")
     terminal: Terminal = make_terminal(bundled=broken, platform_url=closed_port_url())
     window = terminal.window
-    assert window.stack.currentWidget() is window.message
-    assert "服务事项列表无法加载" in window.message.message.text()
+    visit = terminal.visit
+    assert window.stack.currentWidget() is visit.message
+    assert "服务事项列表无法加载" in visit.message.message.text()
     assert "Traceback" not in " ".join(visible_texts(window))
 
 

@@ -6,6 +6,7 @@ page rasterised by poppler's pdftoppm and the QR code decoded by zxing-cpp.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import subprocess
@@ -144,7 +145,7 @@ def test_document_is_translated_and_masked() -> None:
         "承诺时限": "15个工作日",
         "领取方式": "窗口领取",
     }
-    assert doc.notice == ""
+    assert doc.notice == "政务服务平台已收到本申请。扫描二维码可在线查询办理进度。"
     assert any("K01" in line and "自助终端" in line for line in doc.footer)
     assert FULL_ID not in repr(doc)
     assert FULL_NAME not in repr(doc)
@@ -216,21 +217,23 @@ def test_date_formats(language: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize("language", ["zh_CN", "en"])
-def test_undelivered_notice_only_when_not_delivered(
+def test_the_receipt_says_whether_the_platform_has_the_application(
     printer: PdfReceiptPrinter, language: str
 ) -> None:
     waiting = make_receipt(language, delivered=False)
-    assert waiting.notice
     delivered = make_receipt(language, delivered=True)
-    assert delivered.notice == ""
     if language == "zh_CN":
         assert "网络恢复后将自动上传" in waiting.notice
+        assert "政务服务平台已收到本申请" in delivered.notice
     else:
         assert "uploaded automatically when the network is back" in waiting.notice
+        assert "The service platform has received this application" in delivered.notice
 
     waiting_text = squeeze(extract_text(print_ok(printer, waiting)))
     assert squeeze(waiting.notice) in waiting_text
+    assert squeeze(delivered.notice)[:12] not in waiting_text
     delivered_text = squeeze(extract_text(print_ok(printer, delivered)))
+    assert squeeze(delivered.notice) in delivered_text
     assert squeeze(waiting.notice)[:12] not in delivered_text
 
 
@@ -259,7 +262,7 @@ def test_pdf_text_shows_masked_values_only(printer: PdfReceiptPrinter, language:
 
 
 def test_page_is_80_mm_wide_and_as_long_as_its_content(printer: PdfReceiptPrinter) -> None:
-    short = print_ok(printer, make_receipt(delivered=True))
+    short = print_ok(printer, dataclasses.replace(make_receipt(delivered=True), notice=""))
     [(width, short_height)] = page_sizes(short)
     assert width == pytest.approx(80 * MM, abs=0.01)
     assert short_height > 1.5 * width

@@ -1,0 +1,111 @@
+"""What a card reader's event means for the visit in progress: the card journey's rules.
+
+Pure: given the event, where the visit stands and the terminal's rules, say what to do. The Qt
+part (ui/card.py) only carries the answer out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from devices.cards.mrz import MrtdIdentity
+from devices.identity import is_valid_id_number
+from devices.readers.base import EventKind, ReaderError, ReaderEvent
+from kiosk.i18n import N_
+from kiosk.session import Step
+
+READER_ADVICE = {
+    ReaderError.UNSUPPORTED_CARD: N_(
+        "This card cannot be read here. Please use your resident ID card, or ask staff for help."
+    ),
+    ReaderError.CARD_MOVED: N_(
+        "The card was moved before reading finished. "
+        "Please place it on the reader again and keep it still."
+    ),
+    ReaderError.READER_GONE: N_("The card reader is not connected. Please ask staff for help."),
+    ReaderError.SAM_FAULT: N_("The card reader has a fault. Please ask staff for help."),
+    ReaderError.TIMEOUT: N_("Reading the card took too long. Please place it on the reader again."),
+    ReaderError.BAD_DATA: N_(
+        "The card could not be read properly. Please try again or ask staff for help."
+    ),
+    ReaderError.OTHER: N_("The card could not be read. Please try again or ask staff for help."),
+    ReaderError.ACCESS_KEY_NEEDED: N_(
+        "This document's chip needs the data from its machine readable zone. Staff: please type "
+        "the document number, date of birth and date of expiry."
+    ),
+    ReaderError.ACCESS_DENIED: N_(
+        "The document data entered does not match this document's chip. Please check the "
+        "document number, date of birth and date of expiry."
+    ),
+}
+
+READING = N_("Reading your card. Please keep it still on the reader…")
+
+
+class Act(Enum):
+    NOTHING = "nothing"
+    READING = "reading"  # a card landed: say it is being read
+    CLEAR = "clear"  # taken away before it was read: withdraw the "reading" line
+    ADVISE = "advise"  # tell the person what went wrong (advice names the message)
+    ASK_MRZ = "ask_mrz"  # staff type the document's MRZ data
+    IDENTITY = "identity"  # a card was read: the visit starts (or the same card is back)
+    END_VISIT = "end_visit"  # the card went: the visit ends and is wiped
+    ASK_STAFF = "ask_staff"  # the card went: staff decide whether to go on
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    act: Act
+    advice: str = ""  # a message id (N_), translated when shown
+    forget_mrz: bool = False  # MRZ data typed for this reader is no longer needed
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """Where the visit stands, as far as the card rules care."""
+
+    step: Step
+    active: bool  # a card was read for this visit
+
+    @property
+    def waiting_for_card(self) -> bool:
+        return self.step is Step.WELCOME and not self.active
+
+    @property
+    def in_visit(self) -> bool:
+        return self.active and self.step not in (Step.DONE, Step.WELCOME)
+
+
+def decide(
+    event: ReaderEvent, where: Where, *, removal_ends_visit: bool, staff_view: bool
+) -> Decision:
+    kind = event.kind
+    if kind is EventKind.IDENTITY and event.identity is not None:
+        identity = event.identity
+        if not isinstance(identity, MrtdIdentity) and not is_valid_id_number(identity.id_number):
+            if where.step is Step.WELCOME:
+                return Decision(Act.ADVISE, READER_ADVICE[ReaderError.BAD_DATA], forget_mrz=True)
+            return Decision(Act.NOTHING, forget_mrz=True)
+        return Decision(Act.IDENTITY, forget_mrz=True)
+    if kind is EventKind.CARD_PRESENT:
+        return Decision(Act.READING, READING) if where.waiting_for_card else Decision(Act.NOTHING)
+    if kind is EventKind.CARD_REMOVED:
+        if where.waiting_for_card:
+            return Decision(Act.CLEAR, forget_mrz=True)
+        if where.in_visit:
+            act = Act.END_VISIT if removal_ends_visit else Act.ASK_STAFF
+            return Decision(act, forget_mrz=True)
+        return Decision(Act.NOTHING, forget_mrz=True)
+    if kind is EventKind.ERROR and event.error is not None:
+        if where.step is not Step.WELCOME:
+            return Decision(Act.NOTHING)
+        if event.error in (ReaderError.ACCESS_KEY_NEEDED, ReaderError.ACCESS_DENIED):
+            if staff_view:
+                return Decision(Act.ASK_MRZ, READER_ADVICE[event.error])
+            # a kiosk cannot ask a citizen for the MRZ: send the holder to a counter
+            return Decision(Act.ADVISE, READER_ADVICE[ReaderError.UNSUPPORTED_CARD])
+        return Decision(Act.ADVISE, READER_ADVICE[event.error])
+    if kind is EventKind.READER_REMOVED and where.step is Step.WELCOME:
+        return Decision(Act.ADVISE, READER_ADVICE[ReaderError.READER_GONE])
+    return Decision(Act.NOTHING)

@@ -1,0 +1,162 @@
+"""The card journey: what the readers report becomes a visit, advice, or a question for staff.
+The rules are kiosk.card_rules'; this journey carries them out and owns the MRZ page and the
+"card taken away" banner."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from devices.readers.base import ReaderEvent
+from kiosk.access_keys import AccessKeys, parse_access_key
+from kiosk.card_rules import Act, Where, decide
+from kiosk.errors import UserFacingError
+from kiosk.i18n import _
+from kiosk.session import EndReason, SecondCardError
+from ui.journey import Journey
+from ui.mrz_panel import MrzPanel
+from ui.screens import Page
+from ui.shell import Shell, banner
+from ui.visit import VisitJourney
+from ui.widgets import button, label
+
+log = logging.getLogger(__name__)
+
+
+class MrzPage(Page):
+    """Where staff type a travel document's MRZ data while the document lies on the reader."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.panel = MrzPanel()
+        self.body.addWidget(self.panel)
+        self.body.addStretch(1)
+
+    def spoken_text(self) -> str:
+        return self.panel.error.text()
+
+
+class CardJourney(Journey):
+    def __init__(
+        self,
+        shell: Shell,
+        visit: VisitJourney,
+        *,
+        removal_ends_visit: bool,
+        staff_view: bool,
+        access_keys: AccessKeys | None = None,
+        retry_read: Callable[[str], None] | None = None,
+    ) -> None:
+        super().__init__(shell)
+        self._shell = shell
+        self._visit = visit
+        self._removal_ends_visit = removal_ends_visit
+        self._staff_view = staff_view and access_keys is not None and retry_read is not None
+        self._access_keys = access_keys
+        self._retry_read = retry_read
+        self._mrz_reader = ""  # the reader whose chip waits for staff's MRZ entry
+
+        self.mrz_page = MrzPage()
+        self.mrz = self.mrz_page.panel
+        self.mrz.submitted.connect(self._mrz_entered)
+        shell.add_page(self.mrz_page)
+        self.card_text = label()
+        self.card_continue = button("", self._continue_without_card, name="primary")
+        self.card_end = button("", self._end_without_card)
+        self.card_banner = banner(self.card_text, self.card_continue, self.card_end)
+        shell.add_banner(self.card_banner)
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.card_continue.setText(_("Continue"))
+        self.card_end.setText(_("End the visit"))
+        self.mrz.retranslate()
+        self.mrz_page.title.setText(_("Type the data from the document's machine readable zone"))
+
+    def wipe(self) -> None:
+        self.card_banner.hide()
+        self.card_text.clear()
+        self._forget_mrz()
+
+    def on_reader_event(self, event: ReaderEvent) -> None:
+        session = self._visit.session
+        decision = decide(
+            event,
+            Where(step=session.step, active=session.active),
+            removal_ends_visit=self._removal_ends_visit,
+            staff_view=self._staff_view,
+        )
+        if event.error is not None:
+            log.warning("reader %s: %s %s", event.reader, event.error.value, event.detail)
+        if decision.forget_mrz:
+            self._forget_mrz(event.reader)
+        act = decision.act
+        if act is Act.IDENTITY and event.identity is not None:
+            self._card_read(event)
+        elif act in (Act.READING, Act.ADVISE):
+            self._visit.show_welcome_message(_(decision.advice))
+        elif act is Act.CLEAR:
+            self._visit.show_welcome_message("")
+        elif act is Act.END_VISIT:
+            self._shell.end_visit(EndReason.CARD_REMOVED)
+        elif act is Act.ASK_STAFF:
+            self._ask_after_card_removal()
+        elif act is Act.ASK_MRZ:
+            self._ask_for_mrz(event.reader, _(decision.advice))
+
+    def _card_read(self, event: ReaderEvent) -> None:
+        assert event.identity is not None  # noqa: S101 - decide() only says IDENTITY with one
+        try:
+            self._visit.card_read(event.identity)
+        except SecondCardError as exc:
+            self._shell.flash(exc.user_message())
+            return
+        except UserFacingError:
+            return  # a card placed during the receipt page: nothing to do
+        self.card_banner.hide()  # the same card is back
+
+    # -- a travel document's chip needs its MRZ -----------------------------------------------
+    def _ask_for_mrz(self, reader: str, advice: str) -> None:
+        self._mrz_reader = reader
+        self._visit.show_welcome_message("")
+        self.mrz.ask(advice)
+        self._shell.show_page(self.mrz_page)
+
+    def _mrz_entered(self, number: str, birth: str, expiry: str) -> None:
+        keys, retry, reader = self._access_keys, self._retry_read, self._mrz_reader
+        if keys is None or retry is None or not reader:
+            return
+        try:
+            key = parse_access_key(number, birth, expiry)
+        except UserFacingError as exc:
+            self.mrz.show_error(exc.user_message())
+            self._shell.say(exc.user_message())
+            return
+        keys.provide(reader, key)
+        self.mrz.show_error("")
+        self._shell.say(_("Reading your card. Please keep it still on the reader…"))
+        retry(reader)
+
+    def _forget_mrz(self, reader: str | None = None) -> None:
+        if self._access_keys is not None:
+            self._access_keys.forget(reader)
+        if reader is None or reader == self._mrz_reader:
+            self._mrz_reader = ""
+            self.mrz.clear()
+            if self._shell.current_page() is self.mrz_page:
+                self._shell.back_to_visit()
+
+    # -- the card taken away at a counter or service point ------------------------------------
+    def _ask_after_card_removal(self) -> None:
+        """Staff decide whether the visit goes on without the card."""
+        text = _("The ID card was taken off the reader. Continue this application?")
+        self.card_text.setText(text)
+        self.card_banner.show()
+        self._shell.say(text)
+
+    def _continue_without_card(self) -> None:
+        self.card_banner.hide()
+        self._shell.touch()
+
+    def _end_without_card(self) -> None:
+        self._shell.end_visit(EndReason.CARD_REMOVED)

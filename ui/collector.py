@@ -1,0 +1,65 @@
+"""Python's cyclic garbage collector runs on the GUI thread only.
+
+Left alone, the collector runs on whichever thread happens to cross its allocation threshold:
+a worker rendering a receipt, a reader thread. If the garbage it finds holds a Qt object, Qt frees
+that object on the wrong thread and the terminal crashes or warns ("Timers cannot be stopped from
+another thread"). So automatic collection is off while the terminal runs, and a GUI-thread timer
+collects whenever a generation's threshold has been passed, as automatic collection would.
+After start-up the long-lived objects are frozen out of the collector's view, so the full
+collections the timer makes do not walk the whole application each time.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+
+from PySide6.QtCore import QObject, QTimer
+
+log = logging.getLogger(__name__)
+
+CHECK_MS = 500
+
+
+class GuiThreadCollector(QObject):
+    def __init__(self, parent: QObject, interval_ms: int = CHECK_MS) -> None:
+        super().__init__(parent)
+        self._was_enabled = gc.isenabled()
+        self._thresholds = gc.get_threshold()
+        self._timer = QTimer(self, interval=interval_ms)
+        self._timer.timeout.connect(self.check)
+        self.collections = 0
+        self.longest_ms = 0.0
+
+    def start(self) -> None:
+        gc.disable()
+        self._timer.start()
+
+    def freeze_startup_objects(self) -> None:
+        """Everything alive once the first screen is up lives as long as the terminal."""
+        gc.collect()
+        gc.freeze()
+
+    def check(self) -> None:
+        counts = gc.get_count()
+        generation = -1
+        for index in (2, 1, 0):
+            if counts[index] > self._thresholds[index]:
+                generation = index
+                break
+        if generation < 0:
+            return
+        started = time.perf_counter()
+        gc.collect(generation)
+        spent = (time.perf_counter() - started) * 1000
+        self.collections += 1
+        self.longest_ms = max(self.longest_ms, spent)
+
+    def stop(self) -> None:
+        """Collect what is left here, on the GUI thread, and hand collection back as it was."""
+        self._timer.stop()
+        gc.collect()
+        gc.unfreeze()
+        if self._was_enabled:
+            gc.enable()

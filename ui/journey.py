@@ -1,0 +1,50 @@
+"""What a journey may ask of the shell, and what the shell asks of every journey.
+
+A journey (the citizen's visit, the card, the upload queue, ...) owns its pages and its rules; it
+reaches the rest of the terminal only through `ShellPort`. The shell is the only thing that ends a
+visit and wipes: it calls `wipe()` on every journey, then shows the start again.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QFrame, QWidget
+
+from kiosk.session import EndReason
+
+
+class ShellPort(Protocol):
+    def add_page(self, page: QWidget) -> None: ...
+
+    def show_page(self, page: QWidget) -> None:
+        """Put the page on the screen and speak it."""
+
+    def current_page(self) -> QWidget: ...
+
+    def add_banner(self, banner: QFrame) -> None:
+        """A notice strip under the header, hidden until the journey shows it."""
+
+    def add_header_widget(self, widget: QWidget) -> None: ...
+
+    def say(self, text: str) -> None: ...
+
+    def end_visit(self, reason: EndReason) -> None:
+        """Ask for the visit to end; it ends at once unless its submission is being saved."""
+
+    def touch(self) -> None:
+        """Someone is there: the idle clock starts again."""
+
+
+class Journey(QObject):
+    """Base of every journey: a QObject owned by the shell (deleted with it, on the GUI thread)."""
+
+    def __init__(self, shell: QObject) -> None:
+        super().__init__(shell)
+
+    def retranslate(self) -> None:
+        """The language changed: redraw what this journey shows."""
+
+    def wipe(self) -> None:
+        """The visit ended: forget everything personal this journey shows or holds."""

@@ -1,0 +1,444 @@
+"""The citizen's visit: welcome, choose a service, read its guide, answer one question a page,
+review, submit, receipt. The rules are kiosk.session's; this journey shows its pages."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import QWidget
+
+from devices.identity import Identity
+from kiosk.catalogue import Catalogue, Question, Service
+from kiosk.config import Config
+from kiosk.errors import UserFacingError, message_for
+from kiosk.forms import FieldError, display_value
+from kiosk.i18n import N_, _
+from kiosk.identity import mask_id_number, mask_name
+from kiosk.photos import PhotoSource
+from kiosk.session import Draft, EndReason, Session, Step, StepError
+from kiosk.submissions import SubmissionResult
+from ui.background import Background
+from ui.journey import Journey
+from ui.screens import (
+    BusyPage,
+    DonePage,
+    GuidePage,
+    MessagePage,
+    QuestionPage,
+    ReviewPage,
+    ServicesPage,
+    WelcomePage,
+)
+from ui.shell import Shell
+
+log = logging.getLogger(__name__)
+
+END_MESSAGES = {
+    EndReason.IDLE: N_(
+        "Your visit ended because there was no activity. Your information has been cleared."
+    ),
+    EndReason.CARD_REMOVED: N_(
+        "Your ID card was taken away, so your visit has ended. Your information has been cleared."
+    ),
+    EndReason.FINISHED: N_("Thank you. Your information has been cleared."),
+    EndReason.CANCELLED: N_("Your visit has ended. Your information has been cleared."),
+}
+
+# How long the outcome stays on the screen when the visit was asked to end while it was being
+# saved (the card was taken, or time ran out): long enough to hear it, then everything is wiped.
+HELD_END_S = 15
+
+
+class VisitJourney(Journey):
+    step_changed = Signal(str)
+    submission_done = Signal(object)  # SubmissionResult
+    submission_failed = Signal(str)
+
+    def __init__(
+        self,
+        shell: Shell,
+        *,
+        config: Config,
+        catalogue: Catalogue,
+        submit: Callable[[Draft], SubmissionResult],
+        background: Background,
+        staff_view: bool,
+        demo_card: Callable[[], None] | None = None,
+        rate: Callable[[str, str], None] | None = None,
+        photos: PhotoSource | None = None,
+    ) -> None:
+        super().__init__(shell)
+        self._shell = shell
+        self.config = config
+        self.session = Session(catalogue)
+        self._submit = submit
+        self._background = background
+        self._staff_view = staff_view
+        self._demo_card = demo_card
+        self._rate = rate
+        self._photos = photos
+        # bumps on every end of a visit: late callbacks of an old visit are dropped
+        self._generation = 0
+
+        self.welcome = WelcomePage(demo=demo_card is not None)
+        self.services = ServicesPage()
+        self.guide = GuidePage()
+        self.question = QuestionPage()
+        self.review = ReviewPage()
+        self.busy = BusyPage()
+        self.done = DonePage()
+        self.message = MessagePage()
+        for page in self.pages():
+            shell.add_page(page)
+
+        self.welcome.demo_card.connect(self.present_demo_card)
+        self.services.chosen.connect(self._choose_service)
+        self.services.end.connect(self._cancel)
+        self.guide.back.connect(self._guide_back)
+        self.guide.start.connect(self._start_form)
+        self.question.back.connect(self._question_back)
+        self.question.next.connect(self._question_next)
+        self.review.back.connect(self._review_back)
+        self.review.submit.connect(self._submit_clicked)
+        self.review.edit.connect(self._edit)
+        self.done.finish.connect(self._finish)
+        self.done.rate.connect(self._rated)
+        self.message.home.connect(self._cancel)
+        shell.add_shortcut("F2", self.present_demo_card)
+        shell.add_shortcut("Escape", self._escape)
+
+        self._done_timer = QTimer(self, interval=1000)
+        self._done_timer.timeout.connect(self._done_tick)
+        self._done_left = 0
+        self._anim = QTimer(self, interval=900)
+        self._anim.timeout.connect(self.welcome.animate)
+
+    def pages(self) -> tuple[QWidget, ...]:
+        return (
+            self.welcome,
+            self.services,
+            self.guide,
+            self.question,
+            self.review,
+            self.busy,
+            self.done,
+            self.message,
+        )
+
+    # -- what the shell asks (ui.shell.Visit) ---------------------------------------------------
+    @property
+    def active(self) -> bool:
+        return self.session.active
+
+    def idle_applies(self) -> bool:
+        return self.session.active and self.session.step is not Step.DONE
+
+    def warning_applies(self) -> bool:
+        return self.session.active and self.session.step not in (Step.SUBMITTING, Step.DONE)
+
+    def may_end(self, reason: EndReason) -> bool:
+        return self.session.may_end(reason)
+
+    def wipe(self) -> None:
+        self._generation += 1
+        self.session.end(EndReason.CANCELLED)
+        self._done_timer.stop()
+        self.services.show_services("", "", ())
+        self.question.wipe()
+        self.review.show_review_cleared()
+        self.done.show_done(accepted_text="", receipt_number="", notice="", printed="")
+        self.message.show_message("", "")
+        self.welcome.show_message("")
+
+    def show_start(self, reason: EndReason, was_active: bool) -> None:
+        self.render()
+        if was_active:
+            self.show_welcome_message(_(END_MESSAGES[reason]))
+
+    def retranslate(self) -> None:
+        if self._shell.current_page() not in self.pages():
+            return  # another journey's page is up; ours are redrawn when shown again
+        if self.session.step is Step.QUESTION:
+            self._keep_typed_answer()
+        self.render()
+
+    # -- showing --------------------------------------------------------------------------------
+    def render(self) -> None:
+        """Show the page for the session's step, in the active language."""
+        step = self.session.step
+        page: QWidget = self.welcome
+        if step is Step.WELCOME:
+            self.welcome.retranslate()
+            self._anim.start()
+        else:
+            self._anim.stop()
+        if step is Step.SERVICES:
+            identity = self._identity()
+            self.services.show_services(
+                _("Hello, {name}").format(name=mask_name(identity.name)),
+                _("ID card: {number}").format(number=mask_id_number(identity.id_number)),
+                self.session.catalogue.services,
+                with_photo=self._staff_view and self._photos is not None,
+            )
+            self._load_photo(identity)
+            page = self.services
+        elif step is Step.GUIDE:
+            self.guide.show_guide(self._service())
+            page = self.guide
+        elif step is Step.QUESTION:
+            q = self.session.current_question
+            self.question.show_question(
+                q, self.session.answers.get(q.field), self.session.page, len(self.session.pages)
+            )
+            page = self.question
+        elif step is Step.REVIEW:
+            self._show_review([])
+            page = self.review
+        elif step is Step.SUBMITTING:
+            self.busy.show_busy(_("Saving your application. Please wait…"))
+            page = self.busy
+        elif step is Step.DONE:
+            self._show_done(self.session.result)
+            page = self.done
+        self._shell.show_page(page)
+        self.step_changed.emit(step.value)
+
+    def show_welcome_message(self, text: str) -> None:
+        self.welcome.show_message(text)
+        if text:
+            self._shell.say(text)
+
+    def offer_catalogue(self, catalogue: Catalogue) -> bool:
+        """A fresher catalogue: used at once when nobody is in a visit, else at the next one."""
+        if self.session.step is Step.WELCOME and not self.session.active:
+            self.session.catalogue = catalogue
+            return True
+        return False
+
+    def show_out_of_service(self, text: str) -> None:
+        self.message.show_message(_("Out of service"), text)
+        self._shell.show_page(self.message)
+
+    def _load_photo(self, identity: Identity) -> None:
+        """Decode off the GUI thread (a vendor decoder may be slow); a late photo is dropped."""
+        photos = self._photos
+        if photos is None or self.services.photo is None:
+            return
+        self._background.run(
+            functools.partial(photos.image, identity),
+            functools.partial(self._photo_ready, self._generation),
+            functools.partial(self._photo_failed, self._generation),
+        )
+
+    def _photo_ready(self, generation: int, image: bytes | None) -> None:
+        if generation == self._generation and self.session.step is Step.SERVICES:
+            self.services.show_photo(image)
+
+    def _photo_failed(self, generation: int, exc: BaseException) -> None:
+        log.warning("photo not decoded: %s", type(exc).__name__)
+        self._photo_ready(generation, None)
+
+    def _show_review(self, errors: list[FieldError]) -> None:
+        self.review.show_review(self._service(), self.session.answers, errors, self._shown_value)
+
+    @staticmethod
+    def _shown_value(question: Question, value: object) -> str:
+        if question.prefill == "identity.id_number" and isinstance(value, str):
+            return mask_id_number(value)
+        if question.prefill == "identity.name" and isinstance(value, str):
+            return mask_name(value)
+        return display_value(question, value)
+
+    def _show_done(self, result: SubmissionResult) -> None:
+        if result.delivered:
+            accepted = _("Your application has been received by the service platform.")
+            notice = ""
+        else:
+            accepted = _("Your application is saved on this terminal.")
+            notice = _(
+                "The network is not available right now. Your application will be uploaded "
+                "automatically when it is back. Your receipt number is already valid."
+            )
+        if result.printed:
+            printed = _("Please take your receipt from the printer below the screen.")
+        else:
+            printed = _(
+                "The receipt could not be printed. "
+                "Please write down your receipt number or ask staff to print it."
+            )
+        if self.session.end_after_outcome is not EndReason.CARD_REMOVED:
+            printed += " " + _("Please take your ID card with you.")
+        self.done.show_done(
+            accepted_text=accepted,
+            receipt_number=result.receipt_number,
+            notice=notice,
+            printed=printed,
+        )
+        held = self.session.end_after_outcome is not None
+        self._done_left = min(HELD_END_S, int(self.config.done_reset_s)) if held else int(
+            self.config.done_reset_s
+        )
+        self.done.set_countdown(self._done_left)
+        self._done_timer.start()
+
+    def _done_tick(self) -> None:
+        self._done_left -= 1
+        if self._done_left <= 0:
+            self._done_timer.stop()
+            self._shell.end_visit(self.session.end_after_outcome or EndReason.FINISHED)
+            return
+        self.done.set_countdown(self._done_left)
+
+    # -- people -------------------------------------------------------------------------------
+    def present_demo_card(self) -> None:
+        if self._demo_card is not None and self.session.step is Step.WELCOME:
+            self._demo_card()
+
+    def card_read(self, identity: Identity) -> None:
+        """A card was read (the card journey has checked it): the visit starts."""
+        already_read = self.session.identity is not None
+        self.session.card_read(identity)
+        self.welcome.show_message("")
+        self._shell.touch()
+        if not already_read:
+            self.render()  # re-rendering mid-form would drop what is being typed
+
+    def _cancel(self) -> None:
+        self._shell.end_visit(EndReason.CANCELLED)
+
+    def _finish(self) -> None:
+        self._shell.end_visit(EndReason.FINISHED)
+
+    def _escape(self) -> None:
+        if self._shell.current_page() not in self.pages():
+            return
+        step = self.session.step
+        if step is Step.GUIDE:
+            self._guide_back()
+        elif step is Step.QUESTION:
+            self._question_back()
+        elif step is Step.REVIEW:
+            self._review_back()
+
+    def _choose_service(self, service_id: str) -> None:
+        try:
+            self.session.choose_service(service_id)
+        except UserFacingError as exc:
+            self._show_problem(exc)
+            return
+        self.render()
+
+    def _guide_back(self) -> None:
+        self.session.back_to_services()
+        self.render()
+
+    def _start_form(self) -> None:
+        self.session.start_form()
+        self.render()
+
+    def _keep_typed_answer(self) -> None:
+        q = self.session.current_question
+        self.session.set_answer(q.field, self.question.value())
+
+    def _question_back(self) -> None:
+        self._keep_typed_answer()
+        self.session.previous_page()
+        self.render()
+
+    def _question_next(self) -> None:
+        self._keep_typed_answer()
+        error = self.session.next_page()
+        if error is not None:
+            self.question.set_error(error)
+            self._shell.say(error.message)
+            return
+        self.render()
+
+    def _review_back(self) -> None:
+        self.session.previous_page()
+        self.render()
+
+    def _edit(self, field: str) -> None:
+        self.session.edit(field)
+        self.render()
+
+    def _submit_clicked(self) -> None:
+        if self.session.step is not Step.REVIEW:
+            return  # a second press while saving
+        outcome = self.session.begin_submit()
+        if isinstance(outcome, list):
+            if self.session.step is Step.QUESTION:
+                self.render()
+                current = self.session.current_question.field
+                first = next((e for e in outcome if e.field == current), outcome[0])
+                self.question.set_error(first)
+                self._shell.say(first.message)
+            else:
+                self._show_review(outcome)
+            return
+        self.render()
+        self._background.run(
+            functools.partial(self._submit, outcome),
+            functools.partial(self._submitted, self._generation),
+            functools.partial(self._submit_error, self._generation),
+        )
+
+    def _submitted(self, generation: int, result: SubmissionResult) -> None:
+        self.submission_done.emit(result)
+        if generation != self._generation:
+            return  # cannot happen while saving holds the end; kept for a stopped terminal
+        self.session.submitted(result)
+        self.render()
+
+    def _submit_error(self, generation: int, exc: BaseException) -> None:
+        if not isinstance(exc, UserFacingError):
+            log.error("submission failed: %s", type(exc).__name__, exc_info=exc)
+        text = message_for(exc)
+        self.submission_failed.emit(text)
+        if generation != self._generation:
+            return
+        self.session.submit_failed()
+        held = self.session.end_after_outcome
+        self.render()
+        self.review.summary.show_errors(text, [])
+        self._shell.say(text)
+        if held is not None:
+            # Nothing was saved and the citizen has gone: the answers cannot be kept for them.
+            self._shell.end_visit(held)
+            self.show_welcome_message(text)
+
+    def _rated(self, level: str) -> None:
+        result = self.session.result
+        if self._rate is not None and isinstance(result, SubmissionResult):
+            self._background.run(
+                functools.partial(self._rate, result.submission_id, level),
+                _ignore,
+                _rating_not_sent,
+            )
+
+    def _show_problem(self, exc: BaseException) -> None:
+        self.message.show_message(_("Sorry"), message_for(exc))
+        self._shell.show_page(self.message)
+
+    def _identity(self) -> Identity:
+        identity = self.session.identity
+        if identity is None:
+            raise StepError("no card read")
+        return identity
+
+    def _service(self) -> Service:
+        service = self.session.service
+        if service is None:
+            raise StepError("no service chosen")
+        return service
+
+
+def _ignore(_value: object) -> None:
+    return None
+
+
+def _rating_not_sent(exc: BaseException) -> None:
+    log.warning("rating not sent: %s", type(exc).__name__)

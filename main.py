@@ -10,7 +10,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from kiosk.hardening import harden_process
+
+if TYPE_CHECKING:
+    from kiosk.config import Config
 
 ROOT = Path(__file__).resolve().parent
 BUNDLED_CATALOGUE = ROOT / "assets" / "catalogue" / "demo_catalogue.json"
@@ -45,8 +50,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--benchmark-ready", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--fullscreen", action="store_true", help="fill the screen (terminals)")
+    parser.add_argument(
+        "--recover-outbox",
+        type=Path,
+        metavar="PATH",
+        help="queue again the submissions of an outbox set aside as damaged "
+        "(outbox.sqlite3.corrupt-...), print a summary and exit; the terminal must not be running."
+        " Exit status 0: done, 3: done but some could not be read, 1: nothing done",
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser.parse_args(argv)
+
+
+def recover_outbox(config: Config, source: Path) -> int:
+    """--recover-outbox: no Qt, no platform; staff read the summary in the terminal's language."""
+    from kiosk.app import recover_outbox as recover
+    from kiosk.sync_messages import describe_salvage, describe_salvage_failure
+    from offline_queue.errors import OutboxError
+
+    try:
+        result = recover(config, source)
+    except OutboxError as exc:
+        log.error("outbox recovery from %s refused: %s (%s)", source, exc.code, exc)
+        print(describe_salvage_failure(exc.code), file=sys.stderr)
+        return 1
+    print(describe_salvage(result))
+    return 3 if result.unreadable else 0
 
 
 def free_loopback_port() -> int:
@@ -87,7 +116,8 @@ def start_demo_platform(
     return f"http://127.0.0.1:{port}", thread.start, stop
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - the one place options meet
+    harden_process()  # before anything personal is in memory: no core dumps, private files
     args = parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
@@ -122,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{message_for(exc)} ({exc.detail})", file=sys.stderr)
         return 2
     set_language(config.language)
+    if args.recover_outbox is not None:
+        return recover_outbox(config, args.recover_outbox)
 
     stop_platform = None
     boot_platform = None
@@ -155,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
         text = describe_startup_failure(exc.code)
         print(text, file=sys.stderr)
         return run_out_of_service(text, fullscreen=args.fullscreen, self_check=args.self_check)
+    from kiosk.i18n import preload
+
+    parts.after_first_paint.append(preload)  # switching language later reads no file
     if stop_platform is not None:
         parts.on_close.append(stop_platform)
     if boot_platform is not None:

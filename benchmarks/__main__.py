@@ -14,6 +14,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -38,6 +39,7 @@ class Target:
 TARGETS: dict[str, Target] = {
     "startup_s_median": Target(0.8, "s"),
     "startup_vs_chromium_ratio": Target(0.5, "×"),
+    "startup_vs_qt_floor_ratio": Target(1.5, "×"),
     "startup_rss_mb": Target(180.0, "MB"),
     "receipt_render_ms_median": Target(50.0, "ms"),
     "sync_per_s": Target(500.0, "/s", floor=True),
@@ -66,7 +68,9 @@ def _run_chromium(settings: Settings) -> Figures:
 
 def _run_receipt(settings: Settings) -> Figures:
     module = importlib.import_module("benchmarks.receipt")
-    return dict(module.measure_receipt_render())
+    figures = dict(module.measure_receipt_render())
+    figures.update(module.measure_first_receipt(processes=3 if settings.quick else 5))
+    return figures
 
 
 def _run_queue(settings: Settings) -> Figures:
@@ -119,9 +123,21 @@ BENCHMARKS: dict[str, Callable[[Settings], Figures]] = {
 # The benchmarks are imported only when they run, so one that is missing or broken is reported as
 # an error beside the others' figures. What it could not measure is recorded as null.
 PLACEHOLDERS: dict[str, tuple[str, ...]] = {
-    "startup": ("startup_s_median", "startup_rss_mb"),
+    "startup": (
+        "startup_s_median",
+        "startup_rss_mb",
+        "startup_demo_s_median",
+        "startup_demo_rss_mb",
+        "qt_floor_startup_s_median",
+        "startup_vs_qt_floor_ratio",
+    ),
     "chromium": ("chromium_startup_s_median",),
-    "receipt": ("receipt_render_ms_median", "receipt_render_ms_p95"),
+    "receipt": (
+        "receipt_render_ms_median",
+        "receipt_render_ms_p95",
+        "receipt_render_first_ms",
+        "receipt_render_first_warmed_ms",
+    ),
     "queue": ("enqueue_per_s", "enqueue_p99_ms", "persistqueue_enqueue_per_s"),
     "sync": ("sync_per_s", "sync_rss_mb", "sync_max_stall_ms", "sync_stall_p99_ms"),
     "card_pcsc": (
@@ -165,8 +181,30 @@ def _package_version(name: str) -> str | None:
         return None
 
 
+def file_system_of(path: Path) -> str | None:
+    """The type of the file system holding path: its longest mount point in /proc/mounts."""
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return None
+    target = path.resolve()
+    best: tuple[int, str] | None = None
+    for line in mounts:
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        # /proc/mounts writes a space in a mount point as \040 (and tab, newline, \ likewise).
+        point = Path(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[1]))
+        if target == point or point in target.parents:
+            depth = len(point.parts)
+            if best is None or depth >= best[0]:  # later mounts on the same point win
+                best = (depth, fields[2])
+    return best[1] if best else None
+
+
 def machine_info() -> dict[str, object]:
     status = _git("status", "--porcelain", "--untracked-files=no")
+    everything = _git("status", "--porcelain")
     return {
         "cpu_count": os.cpu_count(),
         "cpus_usable": len(os.sched_getaffinity(0)),
@@ -177,8 +215,21 @@ def machine_info() -> dict[str, object]:
         "platform": platform.platform(),
         "pyside6": _package_version("PySide6-Essentials"),
         "git_commit": _git("rev-parse", "HEAD"),
+        # git_dirty: tracked files changed; git_clean: nothing changed or added at all.
         "git_dirty": None if status is None else bool(status),
+        "git_clean": None if everything is None else not everything,
+        # Where the benchmarks' outboxes and receipts are written: tmpfs and ext4 differ a lot.
+        "bench_tmp_fs": file_system_of(Path(tempfile.gettempdir())),
     }
+
+
+def _unclean_warning(machine: dict[str, object]) -> str | None:
+    if machine.get("git_clean") is not False:
+        return None
+    return (
+        f"warning: the working tree has uncommitted changes or untracked files; these figures "
+        f"are not those of commit {machine.get('git_commit')} alone"
+    )
 
 
 def _unit(name: str) -> str:
@@ -265,11 +316,15 @@ def main(argv: list[str] | None = None) -> int:
 
     names = [name for name in BENCHMARKS if name in (args.only or BENCHMARKS)]
     started = dt.datetime.now(dt.UTC)
+    machine = machine_info()
+    unclean = _unclean_warning(machine)
+    if unclean:
+        print(unclean, flush=True)
     figures, errors = run(names, args.quick)
 
     report = {
         "date": started.isoformat(timespec="seconds"),
-        "machine": machine_info(),
+        "machine": machine,
         "quick": args.quick,
         "benchmarks": names,
         "figures": figures,
@@ -291,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table(figures))
     for name, message in errors.items():
         print(f"\n{name}: {message}")
+    if unclean:
+        print(f"\n{unclean}")
     print(f"\nwritten to {args.output}")
     failed = any(verdict(name, value) is False for name, value in figures.items())
     return 1 if errors or failed else 0

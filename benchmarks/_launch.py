@@ -34,31 +34,42 @@ def rss_mb(pid: int) -> float:
     raise BenchmarkError(f"no VmRSS for process {pid}")
 
 
-def wait_for_line(process: subprocess.Popen[bytes], wanted: bytes, deadline: float) -> bool:
-    """Reads the child's stdout until a line equal to `wanted`, EOF or the deadline.
+class LineReader:
+    """Reads a child's stdout line by line with deadlines, keeping what it has read.
 
-    Reads raw chunks through a selector so that a child that stops printing cannot block us past
-    the deadline.
+    Raw chunks through a selector, so a child that stops printing cannot block us past a deadline;
+    lines that arrived together (READY and SETTLED in one chunk) are all kept for the next wait.
     """
-    if process.stdout is None:
-        raise BenchmarkError("the process was started without a stdout pipe")
-    fd = process.stdout.fileno()
-    pending = b""
-    with selectors.DefaultSelector() as selector:
-        selector.register(fd, selectors.EVENT_READ)
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            if not selector.select(timeout=left):
-                continue
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                return False
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            if any(line.strip() == wanted for line in lines):
-                return True
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        if process.stdout is None:
+            raise BenchmarkError("the process was started without a stdout pipe")
+        self._fd = process.stdout.fileno()
+        self._pending = b""
+        self._lines: list[bytes] = []
+        self.closed = False
+
+    def wait_for(self, wanted: bytes, deadline: float) -> bool:
+        """True once a line equal to `wanted` has been read; False at EOF or the deadline."""
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._fd, selectors.EVENT_READ)
+            while True:
+                while self._lines:
+                    if self._lines.pop(0).strip() == wanted:
+                        return True
+                if self.closed:
+                    return False
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                if not selector.select(timeout=left):
+                    continue
+                chunk = os.read(self._fd, 65536)
+                if not chunk:
+                    self.closed = True
+                    continue
+                *lines, self._pending = (self._pending + chunk).split(b"\n")
+                self._lines.extend(lines)
 
 
 def stop(process: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:

@@ -11,6 +11,7 @@ import logging
 import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 from babel.messages.pofile import read_po
 
@@ -37,20 +38,44 @@ def load_catalogue(language: str, root: Path = ASSETS_I18N) -> dict[str, str]:
 
 
 class Translator:
+    """The active language and its messages.
+
+    Each language's catalogue is read from disk once, on first use or by preload(), and kept: the
+    person switching language presses a button on the GUI thread, which must not wait on the disk.
+    """
+
     def __init__(self, root: Path = ASSETS_I18N) -> None:
         self._root = root
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the active language and its messages change together
+        self._load_lock = threading.Lock()  # a catalogue is read once even when threads race
+        self._catalogues: dict[str, Mapping[str, str]] = {"en": MappingProxyType({})}
         self._language = "en"
-        self._messages: dict[str, str] = {}
+        self._messages: Mapping[str, str] = self._catalogues["en"]
 
     @property
     def language(self) -> str:
         return self._language
 
-    def set_language(self, language: str) -> None:
+    def preload(self, languages: Iterable[str] = LANGUAGES) -> None:
+        """Read the catalogues now (from a worker thread at start-up), not at the first switch."""
+        for language in languages:
+            self._catalogue(language)
+
+    def _catalogue(self, language: str) -> Mapping[str, str]:
         if language not in LANGUAGES:
             raise ValueError(f"unsupported language {language!r}")
-        messages = {} if language == "en" else load_catalogue(language, self._root)
+        cached = self._catalogues.get(language)
+        if cached is not None:
+            return cached
+        with self._load_lock:
+            cached = self._catalogues.get(language)
+            if cached is None:
+                cached = MappingProxyType(load_catalogue(language, self._root))
+                self._catalogues[language] = cached
+            return cached
+
+    def set_language(self, language: str) -> None:
+        messages = self._catalogue(language)
         with self._lock:
             self._language = language
             self._messages = messages
@@ -69,6 +94,14 @@ _translator = Translator()
 
 def set_language(language: str) -> None:
     _translator.set_language(language)
+
+
+def preload() -> None:
+    """Read every language's catalogue now, so that switching language later reads no file.
+
+    Safe to call from any thread: start-up work that runs once the first screen is up may call it.
+    """
+    _translator.preload()
 
 
 def current_language() -> str:

@@ -20,6 +20,7 @@ pytest_plugins = [
     "tests.fixtures.tmpfs",
     "tests.fixtures.gat467_sim",
     "tests.fixtures.outbox",
+    "tests.fixtures.stalls",
 ]
 
 

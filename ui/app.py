@@ -156,7 +156,6 @@ class Terminal:
             rate=parts.client.rate,
             photos=parts.photos,
         )
-        shell.adopt(self.visit)
         shell.set_visit(self.visit)
         self.card = CardJourney(
             shell,
@@ -166,12 +165,10 @@ class Terminal:
             access_keys=parts.access_keys,
             retry_read=parts.retry_card_read,
         )
-        shell.adopt(self.card)
         self.queue: QueueJourney | None = None
         if staff_view:
             self.queue = QueueJourney(shell, UploadQueue(parts.outbox, parts.sync), self.background)
             self.queue.set_catalogue(catalogue)
-            shell.adopt(self.queue)
             self.status.changed.connect(self.queue.update_queue_status)
         self.catalogue = CatalogueUpdates(shell, parts, self.visit, self.queue, self.background)
         self.notices = StaffNotices(shell)

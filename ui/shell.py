@@ -5,10 +5,11 @@ ui/card.py, ui/staff_queue.py); journeys reach the shell through ui.journey.Shel
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from PySide6.QtCore import QEvent, QObject, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QClipboard
 from PySide6.QtWidgets import (
     QApplication,
@@ -74,8 +75,9 @@ class Shell(QMainWindow):
         self.config = config
         self.voice = voice
         voice.setParent(self)
-        self._journeys: list[Journey] = []
-        self._visit: Visit | None = None
+        # The visit is held weakly and the journeys are found as Qt children: the journeys refer
+        # to the shell, so references back would make cycles only the garbage collector frees.
+        self._visit_ref: weakref.ref[Visit] | None = None
         self._painted = False
         self.setStyleSheet(stylesheet(Palette(), scaled(Sizes(), config.font_scale)))
 
@@ -99,8 +101,10 @@ class Shell(QMainWindow):
         self.setCentralWidget(central)
 
         shortcut(self, "Ctrl+L", self.toggle_language)
-        self._idle = QTimer(self, singleShot=True, interval=int(config.idle_timeout_s * 1000))
-        self._idle.timeout.connect(self._idle_warning)
+        self.idle_timer = QTimer(
+            self, singleShot=True, interval=int(config.idle_timeout_s * 1000)
+        )
+        self.idle_timer.timeout.connect(self._idle_warning)
         self._tick = QTimer(self, interval=1000)
         self._tick.timeout.connect(self._on_tick)
         self._countdown = 0
@@ -109,11 +113,15 @@ class Shell(QMainWindow):
         self.retranslate()
 
     # -- what journeys use (ui.journey.ShellPort) -----------------------------------------------
-    def adopt(self, journey: Journey) -> None:
-        self._journeys.append(journey)
+    @property
+    def _visit(self) -> Visit | None:
+        return None if self._visit_ref is None else self._visit_ref()
+
+    def _journeys(self) -> list[Journey]:
+        return self.findChildren(Journey, options=Qt.FindChildOption.FindDirectChildrenOnly)
 
     def set_visit(self, visit: Visit) -> None:
-        self._visit = visit
+        self._visit_ref = weakref.ref(visit)
 
     def add_page(self, page: QWidget) -> None:
         self.stack.addWidget(page)
@@ -183,7 +191,7 @@ class Shell(QMainWindow):
         set_language("en" if current_language() != "en" else "zh_CN")
         self.voice.set_language(current_language())
         self.retranslate()
-        for journey in self._journeys:
+        for journey in self._journeys():
             journey.retranslate()
         self.language_changed.emit()
 
@@ -220,13 +228,13 @@ class Shell(QMainWindow):
         if self._tick.isActive():
             self.keep_going()
         if self._visit is not None and self._visit.idle_applies():
-            self._idle.start()
+            self.idle_timer.start()
 
     def keep_going(self) -> None:
         self.idle_banner.hide()
         self._tick.stop()
         if self._visit is not None and self._visit.idle_applies():
-            self._idle.start()
+            self.idle_timer.start()
 
     def _idle_warning(self) -> None:
         if self._visit is None or not self._visit.warning_applies():
@@ -265,10 +273,10 @@ class Shell(QMainWindow):
         if not visit.may_end(reason):
             return
         was_active = visit.active
-        self._idle.stop()
+        self.idle_timer.stop()
         self._tick.stop()
         self.idle_banner.hide()
-        for journey in self._journeys:
+        for journey in self._journeys():
             journey.wipe()
         self.voice.stop()
         self.voice.spoken.clear()
@@ -284,7 +292,7 @@ class Shell(QMainWindow):
         if app is not None and self._watching:
             app.removeEventFilter(self)
             self._watching = False
-        self._idle.stop()
+        self.idle_timer.stop()
         self._tick.stop()
 
     def closeEvent(self, event: Any) -> None:

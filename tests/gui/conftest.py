@@ -14,12 +14,19 @@ from pytestqt.qtbot import QtBot
 from kiosk.app import build_parts
 from kiosk.config import Config
 from refplatform.server import RunningPlatform
+from tests.fixtures.stalls import StallRecorder
 from ui.app import Terminal
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGUE = ROOT / "assets" / "catalogue" / "demo_catalogue.json"
 
 MakeTerminal = Callable[..., Terminal]
+
+
+@pytest.fixture(autouse=True)
+def _no_stalls(stall_guard: StallRecorder) -> StallRecorder:
+    """Every GUI test fails if the event loop is held up for more than 200 ms at a time."""
+    return stall_guard
 
 
 def closed_port_url() -> str:

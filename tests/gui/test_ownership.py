@@ -1,0 +1,155 @@
+"""Who owns the terminal's Qt objects: the shell, deleted on the GUI thread when the terminal
+stops; background work holds none of them; the garbage collector never has to free one."""
+
+from __future__ import annotations
+
+import functools
+import gc
+import os
+import subprocess
+import sys
+import threading
+import weakref
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QLabel
+from pytestqt.qtbot import QtBot
+
+from kiosk.session import Step
+from refplatform.server import RunningPlatform
+from tests.gui.conftest import ROOT, MakeTerminal
+from tests.gui.test_visit import answer_residence_permit, open_form, submit, wait_step
+from ui.background import Background, QtObjectInWorkError
+
+
+def _text_of(widget: QLabel) -> str:
+    return widget.text()
+
+
+def test_background_refuses_work_that_holds_a_qt_object(qtbot: QtBot) -> None:
+    owner = QObject()
+    background = Background(owner)
+    label = QLabel("x")
+    try:
+        for op in (
+            functools.partial(_text_of, label),
+            lambda: label.text(),  # noqa: PLW0108 - a closure over the widget is the case
+            label.text,
+            functools.partial(print, functools.partial(_text_of, label)),
+        ):
+            with pytest.raises(QtObjectInWorkError):
+                background.run(op, print, print)
+        assert not background.busy
+    finally:
+        background.shutdown()
+        label.deleteLater()
+        owner.deleteLater()
+
+
+def test_background_callbacks_run_on_the_gui_thread_and_the_op_on_a_worker(qtbot: QtBot) -> None:
+    owner = QObject()
+    background = Background(owner)
+    seen: dict[str, object] = {}
+
+    def op(value: int) -> int:
+        seen["op_thread"] = threading.current_thread()
+        return value * 2
+
+    def done(value: object) -> None:
+        seen["callback_thread"] = threading.current_thread()
+        seen["value"] = value
+
+    try:
+        background.run(functools.partial(op, 21), done, print)
+        qtbot.waitUntil(lambda: "value" in seen, timeout=5000)
+        assert seen["value"] == 42
+        assert seen["callback_thread"] is threading.main_thread()
+        assert seen["op_thread"] is not threading.main_thread()
+        assert not background.busy
+    finally:
+        background.shutdown()
+        owner.deleteLater()
+
+
+def test_a_stopped_terminal_leaves_nothing_qt_for_the_collector(
+    qtbot: QtBot, make_terminal: MakeTerminal
+) -> None:
+    terminal = make_terminal()
+    open_form(qtbot, terminal)
+    answer_residence_permit(qtbot, terminal)
+    submit(qtbot, terminal)
+    terminal.visit.done.finish_button.click()
+    wait_step(qtbot, terminal, Step.WELCOME)
+    watched = [
+        terminal.window,
+        terminal.visit,
+        terminal.card,
+        terminal.background,
+        terminal.voice,
+        terminal.visit.question,
+        terminal.visit.services,
+        terminal.card.mrz,
+    ]
+    refs = [weakref.ref(obj) for obj in watched]
+    del watched
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        terminal.stop()  # collects once on the GUI thread as it stops: nothing Qt may be found
+        found = [type(o).__name__ for o in gc.garbage if isinstance(o, QObject)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert found == []
+    terminal_ref = weakref.ref(terminal)
+    del terminal
+    # The test fixture still holds the terminal; its Qt objects are already deleted, and their
+    # wrappers go with the last reference, without the collector.
+    assert terminal_ref() is not None
+    assert all(not _alive_qt(ref()) for ref in refs)
+
+
+def _alive_qt(obj: QObject | None) -> bool:
+    if obj is None:
+        return False
+    import shiboken6
+
+    return bool(shiboken6.isValid(obj))
+
+
+def test_many_visits_while_a_worker_collects_garbage_and_renders_receipts(
+    tmp_path: Path, platform_server: RunningPlatform
+) -> None:
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "PYTHONPATH": str(ROOT),
+        "PYTHONFAULTHANDLER": "1",
+    }
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.gui.stress_visits",
+            str(tmp_path),
+            "--platform-url",
+            platform_server.base_url,
+            "--terminals",
+            "4",
+            "--visits",
+            "5",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "visits: 20" in done.stdout
+    assert "Timers cannot be stopped from another thread" not in done.stderr
+    collections = int(done.stdout.rsplit(" ", 1)[1])
+    assert collections > 20  # the worker really collected while the visits ran

@@ -3,8 +3,11 @@
 # and a PDF printer. Installs what it needs first (scripts/setup.sh).
 #
 #   bash scripts/demo.sh [main.py arguments ...]
-#   bash scripts/demo.sh --self-check     no screen needed: runs the demo offscreen, checks it,
-#                                         and prints the path of the receipt PDF it made
+#   bash scripts/demo.sh --self-check     no screen needed: runs one visit offscreen, checks that
+#                                         the platform has it (its tracking page answers), and
+#                                         prints the path of the receipt PDF it made
+#   bash scripts/demo.sh --offline-check  the same with the platform away: the application waits
+#                                         in the outbox
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -12,7 +15,7 @@ cd "$ROOT"
 
 self_check=0
 for arg in "$@"; do
-    [[ $arg == --self-check ]] && self_check=1
+    [[ $arg == --self-check || $arg == --offline-check ]] && self_check=1
 done
 
 if ((self_check)); then

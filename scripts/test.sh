@@ -170,10 +170,14 @@ run_pytest() {
 }
 
 run_self_check() {
-    local out="$SCRATCH/self-check.out" status=0
-    mkdir -p "$SCRATCH/data"
-    QT_QPA_PLATFORM=offscreen HALL_DATA_DIR="$SCRATCH/data" \
-        .venv/bin/python main.py --demo --self-check </dev/null >"$out" || status=$?
+    # $1: --self-check (the platform must have the application) or --offline-check (it waits)
+    local flag="$1" expect="online:"
+    [[ $flag == --offline-check ]] && expect="offline:"
+    local out="$SCRATCH/self-check${flag}.out" status=0
+    rm -rf "$SCRATCH/data${flag}"
+    mkdir -p "$SCRATCH/data${flag}"
+    QT_QPA_PLATFORM=offscreen HALL_DATA_DIR="$SCRATCH/data${flag}" \
+        .venv/bin/python main.py --demo "$flag" </dev/null >"$out" || status=$?
     cat "$out"
     if ((status != 0)); then
         return "$status"
@@ -184,6 +188,10 @@ run_self_check() {
         STEP_NOTE="the last line must be the path of the receipt PDF it made; got: ${last:-(nothing)}"
         return 1
     fi
+    if ! grep -q "^$expect" "$out"; then
+        STEP_NOTE="expected a line starting with '$expect'"
+        return 1
+    fi
     echo "self-check receipt: $last"
 }
 
@@ -192,4 +200,5 @@ step "start real peers" start_real_peers
 step "ruff" .venv/bin/ruff check .
 step "mypy" .venv/bin/mypy
 step "pytest" run_pytest "$@"
-step "demo self-check" run_self_check
+step "demo self-check (online)" run_self_check --self-check
+step "demo self-check (offline)" run_self_check --offline-check

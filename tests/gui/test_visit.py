@@ -283,10 +283,10 @@ def test_unusable_catalogue_and_no_platform_shows_a_clear_message(
     assert "Traceback" not in " ".join(visible_texts(window))
 
 
-def test_self_check_drives_the_demo_to_a_receipt(tmp_path: Path) -> None:
+def _self_check(tmp_path: Path, flag: str) -> tuple[list[str], str]:
     env = {**os.environ, "HALL_DATA_DIR": str(tmp_path / "data"), "QT_QPA_PLATFORM": "offscreen"}
     done = subprocess.run(
-        [sys.executable, str(ROOT / "main.py"), "--demo", "--self-check"],
+        [sys.executable, str(ROOT / "main.py"), "--demo", flag],
         capture_output=True,
         text=True,
         timeout=120,
@@ -294,7 +294,24 @@ def test_self_check_drives_the_demo_to_a_receipt(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    last = done.stdout.strip().splitlines()[-1]
-    path = Path(last)
+    lines = done.stdout.strip().splitlines()
+    path = Path(lines[-1])
     assert path.suffix == ".pdf" and path.exists() and path.is_relative_to(tmp_path)
-    assert "K01-" in extract_text(str(path))
+    return lines, extract_text(str(path))
+
+
+def test_self_check_shows_the_demo_online_from_card_to_tracking_page(tmp_path: Path) -> None:
+    lines, receipt = _self_check(tmp_path, "--self-check")
+    # The visit began before the embedded platform was up; the submission waited for it.
+    assert lines[-2].startswith("online: K01-")
+    number, url = lines[-2].split()[1:3]
+    assert number in receipt
+    assert "政务服务平台已收到本申请" in receipt.replace("\n", "")
+    assert "/track/" in url
+
+
+def test_offline_check_keeps_the_application_in_the_outbox(tmp_path: Path) -> None:
+    lines, receipt = _self_check(tmp_path, "--offline-check")
+    assert lines[-2].startswith("offline: K01-")
+    assert "网络恢复后将自动上传" in receipt.replace("\n", "")
+    assert "政务服务平台已收到本申请" not in receipt.replace("\n", "")

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from devices.identity import Identity
-from devices.printing import PrintResult, ReceiptDocument, ReceiptPrinter
+from devices.printing import PrintResult, ReceiptDocument, ReceiptLine
 from devices.readers.base import CardReader
 from devices.readers.simulated import SimulatedReader
 from kiosk.access_keys import AccessKeys
@@ -23,27 +26,53 @@ from kiosk.readers import build_readers
 from kiosk.receipt_numbers import ReceiptNumbers
 from kiosk.submissions import Submitter
 from kiosk.sync import SyncEngine
+from offline_queue.files import PRIVATE_DIR, PRIVATE_FILE, narrow_mode
 from offline_queue.keys import load_outbox_key
 from offline_queue.outbox import Outbox
 from offline_queue.recovery import OpenedOutbox, open_outbox
+from offline_queue.salvage import SalvageResult, recover_set_aside
+
+if TYPE_CHECKING:
+    from devices.printers.pdf import PdfReceiptPrinter
 
 log = logging.getLogger(__name__)
 
 
+# Laid out and thrown away by warm(): Chinese, digits and a QR code, as a real receipt has.
+_WARM_UP_RECEIPT = ReceiptDocument(
+    title="办事回执 Receipt",
+    subtitle="政务服务大厅 0123456789",
+    receipt_number_label="回执编号",
+    receipt_number="K00-20260101-0000",
+    lines=(
+        ReceiptLine("申请人", "王*英"),
+        ReceiptLine("证件号码", "110105********002X"),
+    ),
+    qr_url="https://example.invalid/track/K00-20260101-0000",
+    qr_caption="扫码查询办理进度",
+    notice="已保存，联网后自动上传。",
+    footer=("请妥善保管本回执",),
+)
+
+
 class DeferredPdfPrinter:
     """The PDF printer, loaded on first use: reportlab and qrcode cost about 150 ms of import
-    that the first screen need not wait for (warm() loads them once the window is up)."""
+    that the first screen need not wait for. warm() (once the window is up) also registers the
+    receipt font and lays out one receipt in memory, so the first citizen's receipt does not
+    pay for parsing the font file either."""
 
     def __init__(self, out_dir: Path, font_path: Path | None) -> None:
         self._out_dir = out_dir
         self._font_path = font_path
-        self._printer: ReceiptPrinter | None = None
+        self._printer: PdfReceiptPrinter | None = None
         self._lock = threading.Lock()  # warm() and a first receipt may race on worker threads
 
     def warm(self) -> None:
-        self._get()
+        # Outside the lock: a receipt printed meanwhile does not wait for this one. The font is
+        # registered once whoever asks first (pdf.find_font has its own lock); nothing is written.
+        self._get().render(_WARM_UP_RECEIPT)
 
-    def _get(self) -> ReceiptPrinter:
+    def _get(self) -> PdfReceiptPrinter:
         with self._lock:
             if self._printer is None:
                 from devices.printers.pdf import PdfReceiptPrinter
@@ -86,12 +115,16 @@ class Parts:
                 retry(reader)
 
     def housekeeping(self) -> int:
-        """Forget delivered rows older than the retention; returns how many went."""
+        """Forget delivered rows and receipt files older than the retention; returns how many
+        rows and files went, together."""
         days = self.config.delivered_retention_days
         purged = self.outbox.purge_delivered(days * 86400)
         if purged:
             log.info("outbox: %d delivered row(s) past %.0f days removed", purged, days)
-        return purged
+        receipts = purge_receipts(self.config.receipts_path, days * 86400)
+        if receipts:
+            log.info("receipts: %d PDF file(s) past %.0f days removed", receipts, days)
+        return purged + receipts
 
     def close(self) -> None:
         for reader in self.readers:
@@ -103,8 +136,67 @@ class Parts:
             callback()
 
 
+RECEIPT_SUFFIX = ".pdf"
+_RECEIPT_TEMPORARY = (".receipt-", ".tmp")  # what PdfReceiptPrinter writes before renaming
+_TEMPORARY_GRACE_S = 3600.0  # a temporary younger than this may be a receipt being written
+
+
+def purge_receipts(folder: Path, older_than_s: float, now: float | None = None) -> int:
+    """Delete the receipt PDFs in folder last written more than older_than_s ago; returns how
+    many went. Temporaries a crash left go too, once surely not being written. The receipts that
+    stay are narrowed to 0600 (files from before receipts were private)."""
+    at = time.time() if now is None else now
+    removed = 0
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        name = entry.name
+        temporary = name.startswith(_RECEIPT_TEMPORARY[0]) and name.endswith(_RECEIPT_TEMPORARY[1])
+        if not (temporary or name.endswith(RECEIPT_SUFFIX)):
+            continue
+        try:
+            info = entry.stat(follow_symlinks=False)
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            limit = max(older_than_s, _TEMPORARY_GRACE_S) if temporary else older_than_s
+            if info.st_mtime < at - limit:
+                os.unlink(entry.path)
+                removed += 1
+            else:
+                narrow_mode(Path(entry.path), PRIVATE_FILE)
+        except FileNotFoundError:
+            continue  # gone meanwhile (a reprint replaced it): nothing to do
+    return removed
+
+
+def prepare_data_dir(config: Config) -> None:
+    """The data directory 0700 (created so, or narrowed), and what it held from before private.
+
+    Files written from now on are private by their own modes and the process umask.
+    """
+    config.data_dir.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    narrow_mode(config.data_dir, PRIVATE_DIR)
+    narrow_mode(config.receipts_path, PRIVATE_DIR)
+    for path in (config.key_path, config.counters_path, config.catalogue_cache_path):
+        narrow_mode(path, PRIVATE_FILE)
+
+
+def recover_outbox(config: Config, source: Path) -> SalvageResult:
+    """Queue again the submissions of a set-aside outbox (source) in this terminal's outbox.
+
+    Opens the live outbox, and so takes its process lock: OutboxLockedError while the terminal
+    runs. Other OutboxErrors for a source that is no outbox, the wrong key, a damaged live outbox.
+    """
+    prepare_data_dir(config)
+    key = load_outbox_key(config.outbox_path, config.key_path, config.outbox_key_store)
+    with Outbox(config.outbox_path, key.key) as outbox:
+        return recover_set_aside(source, outbox, key.key)
+
+
 def build_parts(config: Config, *, demo: bool, bundled_catalogue: Path | None) -> Parts:
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(config)
     key = load_outbox_key(config.outbox_path, config.key_path, config.outbox_key_store)
     log.info("outbox key from %s", key.source.value)
     opened = open_outbox(config.outbox_path, key.key)

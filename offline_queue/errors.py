@@ -60,6 +60,18 @@ class KeyStoreConflictError(KeyFileError):
     code = "key_store_conflict"
 
 
+class OutboxLockedError(OutboxError):
+    """Another process has this outbox open (a terminal already running, or a recovery)."""
+
+    code = "outbox_locked"
+
+
+class SalvageSourceError(OutboxError):
+    """The file given for recovery is missing, not an outbox, or the live outbox itself."""
+
+    code = "salvage_source"
+
+
 class SchemaTooNewError(OutboxError):
     """The database was written by a newer version of the client."""
 

@@ -21,7 +21,13 @@ mode readers never wait for the writer, so the GUI thread's counts() does not qu
 thread's claim; writers serialise on SQLite's write lock with a busy timeout.
 
 One process owns an outbox file: the constructor returns rows left in 'sending' to 'queued',
-which is right after a crash and wrong if another live process were sending them.
+which is right after a crash and wrong if another live process were sending them. So the
+constructor first takes the outbox's process lock (offline_queue.lock) and a second process gets
+OutboxLockedError.
+
+Privacy on disk: the database is created 0600 before SQLite opens it (SQLite gives its -wal, -shm
+and -journal the database's mode), and an existing database or companion that allows more is
+narrowed at open.
 """
 
 from __future__ import annotations
@@ -59,7 +65,14 @@ from offline_queue.errors import (
     WrongKeyError,
     classify,
 )
+from offline_queue.files import (
+    PRIVATE_FILE,
+    create_private_file,
+    fsync_dir,
+    narrow_mode,
+)
 from offline_queue.keys import KEY_SIZE
+from offline_queue.lock import OutboxLock
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +86,7 @@ class State(StrEnum):
 
 
 PENDING_STATES = (State.QUEUED, State.SENDING)
+SIDECARS = ("-wal", "-shm", "-journal")  # SQLite's companions of a database file
 BUSY_TIMEOUT_MS = 5000
 MAX_ERROR_CHARS = 500
 UNDECRYPTABLE = "undecryptable"
@@ -159,6 +173,11 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _migration_3,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def companion_paths(path: Path) -> tuple[Path, ...]:
+    """The database file and the companions SQLite may keep beside it."""
+    return (path, *(path.with_name(path.name + tail) for tail in SIDECARS))
 
 
 def new_item_id() -> str:
@@ -332,7 +351,10 @@ class Outbox:
         self._conns: list[tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = []
         self._conns_lock = threading.Lock()
         self._closed = threading.Event()
+        self._lock: OutboxLock | None = None
         try:
+            self._lock = OutboxLock.acquire(self._path)
+            self._prepare_files()
             self._migrate()
             self._check_key()
             reset = self.reset_stale_sending()
@@ -341,6 +363,19 @@ class Outbox:
             raise
         if reset:
             log.warning("outbox: %d submission(s) left in sending were queued again", reset)
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def _prepare_files(self) -> None:
+        try:
+            if create_private_file(self._path):
+                fsync_dir(self._path.parent)
+        except OSError as exc:
+            raise classify(exc) from exc
+        for companion in companion_paths(self._path):
+            narrow_mode(companion, PRIVATE_FILE)
 
     # -- connections and transactions -------------------------------------------------------
 
@@ -452,12 +487,14 @@ class Outbox:
         *,
         item_id: str | None = None,
         attachments: Sequence[Attachment] = (),
+        created_at: float | None = None,
     ) -> str:
         """Store a new item with its files; when this returns, all of it is committed and
         fsync'd. Either the row and every file are stored or none of them is.
 
         Files beyond the attachment limits raise an AttachmentLimitError before anything is
-        written.
+        written. created_at is for a submission made earlier (recovered from a set-aside
+        outbox): it keeps its place in the sending order. It is due at once either way.
         """
         files = tuple(attachments)
         self._check_limits(files)
@@ -480,7 +517,7 @@ class Outbox:
                         kind,
                         State.QUEUED.value,
                         now,
-                        now,
+                        now if created_at is None else created_at,
                         now,
                         sealed_payload,
                         sealed_summary,
@@ -544,39 +581,7 @@ class Outbox:
     def _open_attachments(
         self, conn: sqlite3.Connection, row_id: str, files: int
     ) -> tuple[Attachment, ...]:
-        """The row's files in order, decrypted; InvalidTag when any is damaged or moved, or one
-        is missing."""
-        rows = conn.execute(
-            "SELECT ordinal, name, content_type, size, sha256, data FROM attachments"
-            " WHERE item_id = ? ORDER BY ordinal",
-            (row_id,),
-        ).fetchall()
-        if len(rows) != files:  # counted by the claim in this same transaction: damage
-            raise InvalidTag
-        opened = []
-        for expected, (ordinal, name, content_type, size, digest, data) in enumerate(rows):
-            if ordinal != expected:
-                raise InvalidTag
-            column = functools.partial(_attachment_column, ordinal)
-            plain = self._sealer.open(
-                row_id,
-                _attachment_data_column(ordinal, int(size), str(content_type)),
-                bytes(data),
-            )
-            stored_digest = self._sealer.open(row_id, column("sha256"), bytes(digest))
-            if not hmac.compare_digest(hashlib.sha256(plain).digest(), stored_digest):
-                raise InvalidTag
-            try:
-                opened.append(
-                    Attachment(
-                        name=self._sealer.open(row_id, column("name"), bytes(name)).decode("utf-8"),
-                        content_type=str(content_type),
-                        data=plain,
-                    )
-                )
-            except ValueError:  # a name that is not UTF-8 text or not a valid name
-                raise InvalidTag from None
-        return tuple(opened)
+        return open_attachments(self._sealer, conn, row_id, files)
 
     def claim_next(self, now: float | None = None) -> OutboxItem | None:
         """Move the oldest due queued row to 'sending' (attempts + 1) and return it decrypted.
@@ -885,9 +890,12 @@ class Outbox:
         with self._conns_lock:
             self._closed.set()
             conns, self._conns = self._conns, []
+            lock, self._lock = self._lock, None
         for _, conn in conns:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
+        if lock is not None:  # only once every connection is closed: nothing writes after it
+            lock.release()
 
     def __enter__(self) -> Outbox:
         return self
@@ -937,6 +945,44 @@ class Outbox:
         if state not in allowed:
             raise InvalidTransitionError(f"outbox item {item_id} is {state.value}; cannot {action}")
         return state
+
+
+def open_attachments(
+    sealer: _Sealer, conn: sqlite3.Connection, row_id: str, files: int
+) -> tuple[Attachment, ...]:
+    """A row's files in order, decrypted; InvalidTag when any is damaged or moved, or one is
+    missing."""
+    rows = conn.execute(
+        "SELECT ordinal, name, content_type, size, sha256, data FROM attachments"
+        " WHERE item_id = ? ORDER BY ordinal",
+        (row_id,),
+    ).fetchall()
+    if len(rows) != files:  # the caller counted them in this same transaction: damage
+        raise InvalidTag
+    opened = []
+    for expected, (ordinal, name, content_type, size, digest, data) in enumerate(rows):
+        if ordinal != expected:
+            raise InvalidTag
+        column = functools.partial(_attachment_column, ordinal)
+        plain = sealer.open(
+            row_id,
+            _attachment_data_column(ordinal, int(size), str(content_type)),
+            bytes(data),
+        )
+        stored_digest = sealer.open(row_id, column("sha256"), bytes(digest))
+        if not hmac.compare_digest(hashlib.sha256(plain).digest(), stored_digest):
+            raise InvalidTag
+        try:
+            opened.append(
+                Attachment(
+                    name=sealer.open(row_id, column("name"), bytes(name)).decode("utf-8"),
+                    content_type=str(content_type),
+                    data=plain,
+                )
+            )
+        except ValueError:  # a name that is not UTF-8 text or not a valid name
+            raise InvalidTag from None
+    return tuple(opened)
 
 
 def _short(error: str) -> str:

@@ -30,11 +30,11 @@ from pathlib import Path
 
 from offline_queue.errors import OutboxCorruptError, classify
 from offline_queue.files import fsync_dir
-from offline_queue.outbox import BUSY_TIMEOUT_MS, Outbox
+from offline_queue.lock import OutboxLock
+from offline_queue.outbox import BUSY_TIMEOUT_MS, SIDECARS, Outbox
 
 log = logging.getLogger(__name__)
 
-SIDECARS = ("-wal", "-shm", "-journal")
 QUARANTINE_MARK = ".corrupt-"
 MAX_DETAIL_CHARS = 500
 
@@ -74,8 +74,19 @@ def open_outbox(
 
     WrongKeyError, SchemaTooNewError and storage errors (disk full, I/O) propagate: they are not
     damage. An error opening the fresh outbox propagates too; the damaged files are safe by then.
+    OutboxLockedError when another process has the outbox open: its files are not looked at.
     """
     path = Path(path)
+    # Held from before the log is inspected until the outbox (which holds its own share) is
+    # open: another process's log being written is not damage, and its files are not renamed.
+    lock = OutboxLock.acquire(path)
+    try:
+        return _open(path, key, clock, Check(check))
+    finally:
+        lock.release()
+
+
+def _open(path: Path, key: bytes, clock: Callable[[], float], check: Check) -> OpenedOutbox:
     wal_problem = inspect_wal(wal_path(path), path)
     if wal_problem is not None:
         return _start_afresh(path, key, clock, QuarantineReason.WAL_DAMAGED, wal_problem)
@@ -89,7 +100,7 @@ def open_outbox(
         )
         return _start_afresh(path, key, clock, reason, str(exc))
     try:
-        problem = run_check(path, Check(check))
+        problem = run_check(path, check)
     except BaseException:
         outbox.close()
         raise
@@ -139,16 +150,21 @@ def quarantine(path: Path, clock: Callable[[], float] = time.time) -> tuple[Path
     Companions move first: a -wal left beside a new empty database would be replayed into it.
     Nothing is overwritten; every connection to path must be closed before calling this.
     """
+    return set_aside(path, QUARANTINE_MARK, clock)
+
+
+def set_aside(path: Path, mark: str, clock: Callable[[], float] = time.time) -> tuple[Path, ...]:
+    """Rename the database at path and its companions to <name><mark><UTC time>[-n]<tail>."""
     path = Path(path)
     stamp = dt.datetime.fromtimestamp(clock(), tz=dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     sources = [path.with_name(path.name + tail) for tail in SIDECARS] + [path]
     for n in range(1000):
-        base = f"{path.name}{QUARANTINE_MARK}{stamp}" + (f"-{n}" if n else "")
+        base = f"{path.name}{mark}{stamp}" + (f"-{n}" if n else "")
         moves = [(src, src.with_name(base + src.name[len(path.name) :])) for src in sources]
         if not any(os.path.lexists(dst) for _, dst in moves):
             break
     else:
-        raise OutboxCorruptError(f"no free quarantine name for {path} at {stamp}")
+        raise OutboxCorruptError(f"no free name to set {path} aside at {stamp}")
     moved: list[Path] = []
     try:
         for src, dst in moves:
@@ -185,7 +201,6 @@ def run_check(path: Path, check: Check = Check.QUICK) -> str | None:
         raise error from exc
     lines = [str(row[0]) for row in rows]
     return None if lines == ["ok"] else "; ".join(lines)[:MAX_DETAIL_CHARS]
-
 
 
 def _sqlite_code(exc: BaseException) -> int | None:

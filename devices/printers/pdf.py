@@ -54,6 +54,10 @@ RENDER_FAILED = "render_failed"
 WRITE_FAILED = "write_failed"
 
 _UNSAFE_FILE_CHARS = re.compile(r"[^0-9A-Za-z_-]+")
+# A receipt holds only masked values, yet names a service a person applied for: private to the
+# terminal's user, like the rest of the data directory.
+RECEIPT_FILE_MODE = 0o600
+RECEIPT_DIR_MODE = 0o700
 
 # Kinsoku: characters that may not begin or end a line.
 _NO_LINE_START = frozenset("，。、；：？！）】」』》〉”’,.;:?!)]}%·…")
@@ -138,7 +142,7 @@ class PdfReceiptPrinter:
             return PrintResult(PrintStatus.ERROR, RENDER_FAILED)
         target = self._out_dir / receipt_file_name(doc.receipt_number)
         try:
-            self._out_dir.mkdir(parents=True, exist_ok=True)
+            self._out_dir.mkdir(mode=RECEIPT_DIR_MODE, parents=True, exist_ok=True)
             _write_atomically(target, data)
         except OSError as exc:
             code = errno.errorcode.get(exc.errno or 0, "unknown")
@@ -151,6 +155,7 @@ def _write_atomically(target: Path, data: bytes) -> None:
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".receipt-", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), RECEIPT_FILE_MODE)  # mkstemp's 0600 today; the rename keeps it
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())

@@ -53,7 +53,9 @@ class ReceiptNumbers:
         folder.mkdir(parents=True, exist_ok=True)
         tmp = self._path.with_suffix(".tmp")
         try:
-            with tmp.open("w", encoding="utf-8") as fh:
+            # 0600 whatever the process umask: the counter lives beside personal data
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with open(fd, "w", encoding="utf-8") as fh:
                 json.dump(state, fh)
                 fh.flush()
                 os.fsync(fh.fileno())

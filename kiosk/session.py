@@ -129,9 +129,25 @@ class Session:
         self.answers[field] = value
 
     def next_page(self) -> FieldError | None:
-        """Check this page's answer; move on only when it is acceptable."""
+        """Check this page's answer here and now; move on only when it is acceptable."""
+        service, field, answers = self.page_to_check()
+        return self.checked(field, answers, validate_field(service, field, answers))
+
+    def page_to_check(self) -> tuple[Service, str, dict[str, Any]]:
+        """What checking this page's answer needs, as plain data: the check may run on a
+        worker (a catalogue's schema is not trusted to be quick), then `checked` applies it."""
         question = self.current_question
-        error = validate_field(self._service(), question.field, self.answers)
+        return self._service(), question.field, dict(self.answers)
+
+    def checked(
+        self, field: str, answers: dict[str, Any], error: FieldError | None
+    ) -> FieldError | None:
+        """Apply a check of `field` made on `answers`: move on when it passed. StepError when
+        the visit has moved or the answer changed meanwhile (the check is stale)."""
+        if self.step is not Step.QUESTION or self.current_question.field != field:
+            raise StepError("the page changed while its answer was checked")
+        if self.answers.get(field) != answers.get(field):
+            raise StepError("the answer changed while it was checked")
         if error is not None:
             return error
         if self.page + 1 < len(self.pages):
@@ -164,10 +180,19 @@ class Session:
     def errors(self) -> list[FieldError]:
         return validate(self._service(), self.answers)
 
-    def begin_submit(self) -> Draft | list[FieldError]:
-        """The draft to submit, or the problems that stop it (the first one's page is opened)."""
+    def answers_to_check(self) -> tuple[Service, dict[str, Any]]:
+        """What checking the whole form needs, as plain data (see `begin_submit`)."""
         self._need(Step.REVIEW)
-        problems = self.errors()
+        return self._service(), dict(self.answers)
+
+    def begin_submit(self, problems: list[FieldError] | None = None) -> Draft | list[FieldError]:
+        """The draft to submit, or the problems that stop it (the first one's page is opened).
+
+        `problems` is the outcome of checking `answers_to_check()` elsewhere; without it the form
+        is checked here."""
+        self._need(Step.REVIEW)
+        if problems is None:
+            problems = self.errors()
         if problems:
             fields = [q.field for q in self.pages]
             if problems[0].field in fields:

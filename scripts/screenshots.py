@@ -73,11 +73,14 @@ def main() -> int:  # noqa: PLR0915 - one visit, step by step, reads best in one
         settle(app, lambda: visit.session.step is Step.QUESTION)
         visit.question.line.setText("1381234")
         visit.question.next_button.click()
+        settle(app, lambda: not visit.checking)
         shot("question-error")
         visit.question.line.setText("13812345678")
         visit.question.next_button.click()
+        settle(app, lambda: not visit.checking)
         visit.question.line.setText("本市和平路12号3单元401室")
         visit.question.next_button.click()
+        settle(app, lambda: not visit.checking)
         shot("question-choice")
         answers = {"reason": "work", "collection": "hall"}
         while visit.session.step is Step.QUESTION:
@@ -91,6 +94,8 @@ def main() -> int:  # noqa: PLR0915 - one visit, step by step, reads best in one
             elif q.widget == "date":
                 visit.question.line.setText("2025-06-01")
             visit.question.next_button.click()
+            settle(app, lambda: not visit.checking)
+        settle(app, lambda: not visit.checking)
         settle(app, lambda: visit.session.step is Step.REVIEW)
         shot("review")
         window._idle_warning()  # show the warning without waiting for it

@@ -61,12 +61,14 @@ class SelfCheck(QObject):
         self.receipt_path: Path | None = None
         self.result: SubmissionResult | None = None
         self.visited: list[str] = []
+        self._field = ""
         self._deadline = QTimer(self, singleShot=True, interval=int(timeout_s * 1000))
         self._deadline.timeout.connect(self._timed_out)
 
     def begin(self) -> None:
         self.visit.step_changed.connect(self._on_step)
         self.visit.submission_failed.connect(self._fail)
+        self.visit.answer_refused.connect(self._refused)
         self._deadline.start()
         if not self.visit.session.catalogue.services:
             self._fail("no services available")
@@ -123,10 +125,11 @@ class SelfCheck(QObject):
             target.click()
         else:
             page.line.setText(str(value))
-        before = (session.step, session.page)
-        page.next_button.click()
-        if (session.step, session.page) == before:
-            self._fail(f"the answer to {question.field} was refused: {page.error.text()}")
+        self._field = question.field
+        page.next_button.click()  # checked on a worker: the next step, or answer_refused
+
+    def _refused(self, message: str) -> None:
+        self._fail(f"the answer to {self._field} was refused: {message}")
 
     def _finish(self, result: SubmissionResult) -> None:
         self._deadline.stop()

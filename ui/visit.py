@@ -14,7 +14,7 @@ from devices.identity import Identity
 from kiosk.catalogue import Catalogue, Question, Service
 from kiosk.config import Config
 from kiosk.errors import UserFacingError, message_for
-from kiosk.forms import FieldError, display_value
+from kiosk.forms import FieldError, display_value, validate, validate_field
 from kiosk.i18n import N_, _
 from kiosk.identity import mask_id_number, mask_name
 from kiosk.photos import PhotoSource
@@ -54,6 +54,7 @@ HELD_END_S = 15
 
 class VisitJourney(Journey):
     step_changed = Signal(str)
+    answer_refused = Signal(str)  # the message shown beside the answer
     submission_done = Signal(object)  # SubmissionResult
     submission_failed = Signal(str)
 
@@ -82,6 +83,7 @@ class VisitJourney(Journey):
         self._photos = photos
         # bumps on every end of a visit: late callbacks of an old visit are dropped
         self._generation = 0
+        self._checking = False  # an answer or the whole form is being checked on a worker
 
         self.welcome = WelcomePage(demo=demo_card is not None)
         self.services = ServicesPage()
@@ -128,6 +130,11 @@ class VisitJourney(Journey):
             self.message,
         )
 
+    @property
+    def checking(self) -> bool:
+        """An answer or the whole form is being checked on a worker."""
+        return self._checking
+
     # -- what the shell asks (ui.shell.Visit) ---------------------------------------------------
     @property
     def active(self) -> bool:
@@ -144,6 +151,7 @@ class VisitJourney(Journey):
 
     def wipe(self) -> None:
         self._generation += 1
+        self._checking = False
         self.session.end(EndReason.CANCELLED)
         self._done_timer.stop()
         self.services.show_services("", "", ())
@@ -349,13 +357,45 @@ class VisitJourney(Journey):
         self.render()
 
     def _question_next(self) -> None:
+        """The answer is checked on a worker (the catalogue's schema decides how long that
+        takes), then the visit moves on; a second press meanwhile is ignored."""
+        if self._checking or self.session.step is not Step.QUESTION:
+            return
         self._keep_typed_answer()
-        error = self.session.next_page()
+        service, field, answers = self.session.page_to_check()
+        self._checking = True
+        self._background.run(
+            functools.partial(validate_field, service, field, answers),
+            functools.partial(self._page_checked, self._generation, field, answers),
+            functools.partial(self._check_failed, self._generation),
+        )
+
+    def _page_checked(
+        self, generation: int, field: str, answers: dict[str, object], error: FieldError | None
+    ) -> None:
+        self._checking = False
+        if generation != self._generation:
+            return
+        try:
+            error = self.session.checked(field, answers, error)
+        except StepError:
+            return  # the person moved on or changed the answer meanwhile
         if error is not None:
             self.question.set_error(error)
             self._shell.say(error.message)
+            self.answer_refused.emit(error.message)
             return
         self.render()
+
+    def _check_failed(self, generation: int, exc: BaseException) -> None:
+        self._checking = False
+        log.error("an answer could not be checked: %s", type(exc).__name__)
+        if generation != self._generation or self.session.step is not Step.QUESTION:
+            return
+        text = message_for(exc)
+        self.question.set_error(FieldError(self.session.current_question.field, "check", text))
+        self._shell.say(text)
+        self.answer_refused.emit(text)
 
     def _review_back(self) -> None:
         self.session.previous_page()
@@ -366,9 +406,29 @@ class VisitJourney(Journey):
         self.render()
 
     def _submit_clicked(self) -> None:
-        if self.session.step is not Step.REVIEW:
-            return  # a second press while saving
-        outcome = self.session.begin_submit()
+        if self._checking or self.session.step is not Step.REVIEW:
+            return  # a second press while checking or saving
+        service, answers = self.session.answers_to_check()
+        self._checking = True
+        self._background.run(
+            functools.partial(validate, service, answers),
+            functools.partial(self._form_checked, self._generation),
+            functools.partial(self._form_check_failed, self._generation),
+        )
+
+    def _form_check_failed(self, generation: int, exc: BaseException) -> None:
+        self._checking = False
+        log.error("the form could not be checked: %s", type(exc).__name__)
+        if generation == self._generation and self.session.step is Step.REVIEW:
+            text = message_for(exc)
+            self.review.summary.show_errors(text, [])
+            self._shell.say(text)
+
+    def _form_checked(self, generation: int, problems: list[FieldError]) -> None:
+        self._checking = False
+        if generation != self._generation or self.session.step is not Step.REVIEW:
+            return
+        outcome = self.session.begin_submit(problems)
         if isinstance(outcome, list):
             if self.session.step is Step.QUESTION:
                 self.render()

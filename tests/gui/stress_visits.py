@@ -56,6 +56,7 @@ class OneVisit(SelfCheck):
     def close(self) -> None:
         self.visit.step_changed.disconnect(self._on_step)
         self.visit.submission_failed.disconnect(self._fail)
+        self.visit.answer_refused.disconnect(self._refused)
         self.deleteLater()
 
 

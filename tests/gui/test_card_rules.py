@@ -13,7 +13,7 @@ from kiosk.card_rules import READER_ADVICE
 from kiosk.config import Mode
 from kiosk.session import Step
 from tests.gui.conftest import MakeTerminal
-from tests.gui.test_visit import PERSON_NAME, open_form, type_digits, wait_step
+from tests.gui.test_visit import PERSON_NAME, checked, open_form, type_digits, wait_step
 from ui.app import Terminal
 
 
@@ -41,6 +41,7 @@ def test_counter_asks_when_the_card_is_taken_away_and_keeps_the_typing(
     assert not card.card_banner.isVisible()
     type_digits(qtbot, terminal, "12345678")
     qtbot.mouseClick(visit.question.next_button, Qt.MouseButton.LeftButton)
+    checked(qtbot, terminal)
     assert visit.session.answers["phone"] == "13912345678"
 
 

@@ -14,6 +14,7 @@ from tests.gui.test_visit import (
     PERSON_NAME,
     PHONE,
     answer_residence_permit,
+    checked,
     ime_commit,
     open_form,
     type_digits,
@@ -30,9 +31,11 @@ def test_the_wipe_leaves_no_undo_history_and_no_choice_selected(
     open_form(qtbot, terminal)
     type_digits(qtbot, terminal, PHONE)
     qtbot.mouseClick(page.next_button, Qt.MouseButton.LeftButton)
+    checked(qtbot, terminal)
     page.line.setFocus()
     ime_commit(page.line, ADDRESS)
     qtbot.keyClick(page.line, Qt.Key.Key_Return)
+    checked(qtbot, terminal)
     assert visit.session.current_question.field == "reason"
     choice = page.choices.button_for("work")
     assert choice is not None

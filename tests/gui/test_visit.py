@@ -64,6 +64,11 @@ def open_form(qtbot: QtBot, terminal: Terminal, index: int = 0) -> None:
     wait_step(qtbot, terminal, Step.QUESTION)
 
 
+def checked(qtbot: QtBot, terminal: Terminal) -> None:
+    """Wait until the answer just given has been checked (checks run on a worker)."""
+    qtbot.waitUntil(lambda: not terminal.visit.checking, timeout=5000)
+
+
 def type_digits(qtbot: QtBot, terminal: Terminal, digits: str) -> None:
     visit = terminal.visit
     keypad = visit.question.keypad
@@ -78,13 +83,16 @@ def answer_residence_permit(qtbot: QtBot, terminal: Terminal) -> None:
     assert visit.session.current_question.field == "phone"
     type_digits(qtbot, terminal, PHONE)
     qtbot.mouseClick(page.next_button, Qt.MouseButton.LeftButton)
+    checked(qtbot, terminal)
     assert visit.session.current_question.field == "address"
     page.line.setFocus()
     ime_commit(page.line, ADDRESS)
     qtbot.keyClick(page.line, Qt.Key.Key_Return)
+    checked(qtbot, terminal)
     assert visit.session.current_question.field == "reason"
     qtbot.mouseClick(page.choices.button_for("work"), Qt.MouseButton.LeftButton)  # type: ignore[arg-type]
     qtbot.mouseClick(page.next_button, Qt.MouseButton.LeftButton)
+    checked(qtbot, terminal)
     assert visit.session.current_question.field == "residence_start"
     type_digits(qtbot, terminal, "2025")
     qtbot.mouseClick(page.keypad.buttons["-"], Qt.MouseButton.LeftButton)  # type: ignore[union-attr]
@@ -92,9 +100,11 @@ def answer_residence_permit(qtbot: QtBot, terminal: Terminal) -> None:
     qtbot.mouseClick(page.keypad.buttons["-"], Qt.MouseButton.LeftButton)  # type: ignore[union-attr]
     type_digits(qtbot, terminal, "01")
     qtbot.mouseClick(page.next_button, Qt.MouseButton.LeftButton)
+    checked(qtbot, terminal)
     assert visit.session.current_question.field == "collection"
     qtbot.mouseClick(page.choices.button_for("hall"), Qt.MouseButton.LeftButton)  # type: ignore[arg-type]
     qtbot.mouseClick(page.next_button, Qt.MouseButton.LeftButton)
+    checked(qtbot, terminal)
     wait_step(qtbot, terminal, Step.REVIEW)
 
 
@@ -161,6 +171,7 @@ def test_an_invalid_answer_is_explained_next_to_the_field_and_in_a_summary(
     open_form(qtbot, terminal)
     type_digits(qtbot, terminal, "123")
     qtbot.mouseClick(visit.question.next_button, Qt.MouseButton.LeftButton)
+    checked(qtbot, terminal)
     assert visit.session.current_question.field == "phone"  # did not move on
     assert visit.question.error.isVisible()
     assert "手机号码" in visit.question.error.text()
@@ -256,6 +267,7 @@ def test_keyboard_alone_reaches_the_form(qtbot: QtBot, make_terminal: MakeTermin
     assert window.focusWidget() is visit.question.line
     qtbot.keyClicks(visit.question.line, PHONE)
     qtbot.keyClick(visit.question.line, Qt.Key.Key_Return)
+    checked(qtbot, terminal)
     assert visit.session.current_question.field == "address"
     qtbot.keyClick(window.focusWidget(), Qt.Key.Key_Escape)
     assert visit.session.current_question.field == "phone"

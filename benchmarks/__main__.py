@@ -100,6 +100,13 @@ def _run_sync(settings: Settings) -> Figures:
     return figures
 
 
+def _run_gc(settings: Settings) -> Figures:
+    module = importlib.import_module("benchmarks.gc_pause")
+    directory = settings.tmp / "gc"
+    directory.mkdir()
+    return dict(module.measure_gc(directory, visits=4 if settings.quick else 8))
+
+
 def _run_card_pcsc(settings: Settings) -> Figures:
     module = importlib.import_module("benchmarks.card_pcsc")
     return dict(module.measure_card_prefill_pcsc(reads=20 if settings.quick else 40))
@@ -116,6 +123,7 @@ BENCHMARKS: dict[str, Callable[[Settings], Figures]] = {
     "receipt": _run_receipt,
     "queue": _run_queue,
     "sync": _run_sync,
+    "gc": _run_gc,
     "card_pcsc": _run_card_pcsc,
     "card_serial": _run_card_serial,
 }
@@ -140,6 +148,12 @@ PLACEHOLDERS: dict[str, tuple[str, ...]] = {
     ),
     "queue": ("enqueue_per_s", "enqueue_p99_ms", "persistqueue_enqueue_per_s"),
     "sync": ("sync_per_s", "sync_rss_mb", "sync_max_stall_ms", "sync_stall_p99_ms"),
+    "gc": (
+        "gc_pause_max_ms_unfrozen",
+        "gc_pause_max_ms_frozen",
+        "gc_full_collect_ms_unfrozen",
+        "gc_full_collect_ms_frozen",
+    ),
     "card_pcsc": (
         "card_prefill_pcsc_ms_median",
         "card_prefill_pcsc_ms_p95",

@@ -107,11 +107,9 @@ def main() -> int:  # noqa: PLR0915 - one visit, step by step, reads best in one
         visit.done.finish_button.click()
         settle(app, lambda: visit.session.step is Step.WELCOME)
         shot("after-visit")
-        window.close()
-        terminal.stop()
+        terminal.stop()  # deletes the window
         parts.close()
         platform.stop()
-        window.deleteLater()
         app.processEvents()
         queue_shots(app, Path(tmp) / "rural", catalogue, out, suffix)
     print(out)
@@ -167,10 +165,8 @@ def queue_shots(app: QApplication, data: Path, catalogue: Path, out: Path, suffi
     settle(app, lambda: visit.services.photo is not None and bool(visit.services.photo.text()))
     settle(app, lambda: "…" not in visit.services.photo.text())  # type: ignore[union-attr]
     window.grab().save(str(out / f"services-staff{suffix}.png"))
-    window.close()
-    terminal.stop()
+    terminal.stop()  # deletes the window
     parts.close()
-    window.deleteLater()
     app.processEvents()
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from PySide6.QtCore import Signal
+
 from devices.readers.base import ReaderEvent
 from kiosk.access_keys import AccessKeys, parse_access_key
 from kiosk.card_rules import Act, Where, decide
@@ -26,11 +28,16 @@ log = logging.getLogger(__name__)
 class MrzPage(Page):
     """Where staff type a travel document's MRZ data while the document lies on the reader."""
 
+    cancel = Signal()
+
     def __init__(self) -> None:
         super().__init__()
         self.panel = MrzPanel()
         self.body.addWidget(self.panel)
         self.body.addStretch(1)
+        self.cancel_button = button("", self.cancel)
+        self.actions.addWidget(self.cancel_button)
+        self.actions.addStretch(1)
 
     def spoken_text(self) -> str:
         return self.panel.error.text()
@@ -59,6 +66,7 @@ class CardJourney(Journey):
         self.mrz_page = MrzPage()
         self.mrz = self.mrz_page.panel
         self.mrz.submitted.connect(self._mrz_entered)
+        self.mrz_page.cancel.connect(self._mrz_cancelled)
         shell.add_page(self.mrz_page)
         self.card_text = label()
         self.card_continue = button("", self._continue_without_card, name="primary")
@@ -71,6 +79,7 @@ class CardJourney(Journey):
         self.card_continue.setText(_("Continue"))
         self.card_end.setText(_("End the visit"))
         self.mrz.retranslate()
+        self.mrz_page.cancel_button.setText(_("Back to the start"))
         self.mrz_page.title.setText(_("Type the data from the document's machine readable zone"))
 
     def wipe(self) -> None:
@@ -136,6 +145,11 @@ class CardJourney(Journey):
         self.mrz.show_error("")
         self._shell.say(_("Reading your card. Please keep it still on the reader…"))
         retry(reader)
+
+    def _mrz_cancelled(self) -> None:
+        """Staff give up on the chip: the typed data goes, the start page comes back."""
+        self._forget_mrz()
+        self._shell.back_to_visit()
 
     def _forget_mrz(self, reader: str | None = None) -> None:
         if self._access_keys is not None:

@@ -68,7 +68,7 @@ class MrzPanel(QFrame):
     def clear(self) -> None:
         """Forget what was typed: a document number and birth date are personal data."""
         for field in (self.number, self.birth, self.expiry):
-            field.clear()
+            field.setText("")  # unlike clear(), setText leaves nothing to undo
         self.show_error("")
         self.hide()
 

@@ -278,7 +278,8 @@ class VisitJourney(Journey):
                 "Please write down your receipt number or ask staff to print it."
             )
         if self.session.end_after_outcome is not EndReason.CARD_REMOVED:
-            printed += " " + _("Please take your ID card with you.")
+            sep = "" if printed.endswith("。") else " "  # no space after Chinese punctuation
+            printed += sep + _("Please take your ID card with you.")
         self.done.show_done(
             accepted_text=accepted,
             receipt_number=result.receipt_number,

@@ -164,3 +164,22 @@ def test_the_kiosk_shows_no_photo(qtbot: QtBot, make_terminal: MakeTerminal) -> 
     visit = terminal.visit
     open_form(qtbot, terminal)
     assert visit.services.photo is None
+
+
+def test_staff_can_leave_the_mrz_page_and_what_they_typed_goes(
+    qtbot: QtBot, make_terminal: MakeTerminal
+) -> None:
+    terminal = make_terminal(mode=Mode.COUNTER)
+    card, visit = terminal.card, terminal.visit
+    card.on_reader_event(
+        ReaderEvent(EventKind.ERROR, "reader", error=ReaderError.ACCESS_KEY_NEEDED)
+    )
+    assert terminal.window.current_page() is card.mrz_page
+    assert "机读区" in terminal.window.voice.spoken[-1]
+    card.mrz.number.setText("E12345678")
+    card.mrz.birth.setText("490101")
+    qtbot.mouseClick(card.mrz_page.cancel_button, Qt.MouseButton.LeftButton)
+    assert terminal.window.current_page() is visit.welcome
+    assert card.mrz.number.text() == "" and card.mrz.birth.text() == ""
+    card.mrz.number.undo()
+    assert card.mrz.number.text() == ""  # nothing to bring back either

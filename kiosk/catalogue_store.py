@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from kiosk.catalogue import Catalogue, CatalogueError, load_catalogue_file, parse_catalogue
+from kiosk.limits import MAX_CATALOGUE_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +38,32 @@ class CatalogueStore:
         raise CatalogueError("; ".join(problems) or "no catalogue available")
 
     def refresh(self, source: CatalogueSource) -> Catalogue:
-        """Fetch, check and cache the platform's catalogue. Raises on any failure."""
+        """Fetch, check and cache the platform's catalogue. Raises on any failure, and then the
+        cached copy is left as it was."""
         data = source.get_catalogue()
-        catalogue = parse_catalogue(data)
+        try:
+            catalogue = parse_catalogue(data)
+            # Written as it will be read back: a copy the next start would refuse is no copy.
+            encoded = _encoded(data)
+        except CatalogueError as exc:
+            log.error("platform catalogue refused, the last good one stays: %s", exc.detail)
+            raise
         self._cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._cache.with_suffix(".tmp")
-        with tmp.open("w", encoding="utf-8") as fh:
-            json.dump(data, fh, ensure_ascii=False)
+        with tmp.open("wb") as fh:
+            fh.write(encoded)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self._cache)
         return catalogue
+
+
+def _encoded(data: dict[str, Any]) -> bytes:
+    try:
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        encoded = text.encode("utf-8")  # a lone surrogate from a \ud800 escape fails here
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise CatalogueError(f"cannot be stored: {type(exc).__name__}") from exc
+    if len(encoded) > MAX_CATALOGUE_BYTES:
+        raise CatalogueError(f"larger than {MAX_CATALOGUE_BYTES} bytes once stored")
+    return encoded

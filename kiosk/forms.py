@@ -1,31 +1,25 @@
 """Form answers: conversion from what was typed, prefill from the card, validation with messages.
 
-Validation runs the catalogue's JSON Schema (jsonschema) and turns each failure into a message in
-the person's language, placed next to the field and in the summary.
+Validation runs the catalogue's JSON Schema (jsonschema, patterns on RE2) and turns each failure
+into a message in the person's language, placed next to the field and in the summary. validate()
+and validate_field() are pure and bounded (kiosk.limits): the UI may run them on any thread, and
+each service's validator is built once (kiosk.catalogue.form_validator).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
-from devices.identity import Identity, is_valid_id_number
-from kiosk.catalogue import Question, Service
+from devices.identity import Identity
+from kiosk.catalogue import ID_NUMBER_FORMAT, Question, Service, form_validator
 from kiosk.i18n import N_, _, pick
-
-ID_NUMBER_FORMAT = "cn-id-number"
-
-def _is_id_number(value: object) -> bool:
-    return not isinstance(value, str) or is_valid_id_number(value)
-
-
-_format_checker = FormatChecker()
-_format_checker.checks(ID_NUMBER_FORMAT)(_is_id_number)
+from kiosk.limits import MAX_ANSWER_CHARS
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,8 +29,9 @@ class FieldError:
     message: str
 
 
-def validator_for(service: Service) -> Draft202012Validator:
-    return Draft202012Validator(service.form, format_checker=_format_checker)
+def validator_for(service: Service) -> Any:
+    """The service's compiled form validator: cached, safe to share between threads."""
+    return form_validator(service)
 
 
 def prefill(service: Service, identity: Identity) -> dict[str, Any]:
@@ -55,26 +50,34 @@ def prefill(service: Service, identity: Identity) -> dict[str, Any]:
 def coerce(service: Service, field: str, raw: object) -> object:
     """Turn what a widget holds into the JSON value the schema expects; keep it if it cannot be."""
     prop = service.form.get("properties", {}).get(field, {})
-    kind = prop.get("type")
+    kind = prop.get("type") if isinstance(prop, Mapping) else None  # `true` is a schema too
     if isinstance(raw, str):
         text = raw.strip()
         if text == "":
             return None
         if kind == "integer":
             try:
-                return int(text)
+                number = int(text)
             except ValueError:
                 return text
+            # Beyond 64 bits it is no count a form asks for, and jsonschema's multipleOf would
+            # overflow converting it to a float: left as text, "type" reports it.
+            return number if abs(number) < 2**63 else text
         if kind == "number":
             try:
-                return float(text)
+                real = float(text)
             except ValueError:
                 return text
+            return real if math.isfinite(real) else text  # "nan" and "inf" pass every bound
         if kind == "boolean" and text in ("true", "false"):
             return text == "true"
         return text
     if isinstance(raw, dt.date):
         return raw.isoformat()
+    if isinstance(raw, float) and not math.isfinite(raw):
+        return str(raw)
+    if isinstance(raw, int) and not isinstance(raw, bool) and abs(raw) >= 2**63:
+        return str(raw)
     return raw
 
 
@@ -129,11 +132,54 @@ def _field_of(error: ValidationError) -> str:
     return str(error.absolute_path[0]) if error.absolute_path else ""
 
 
+def _answer_size(value: object) -> int:
+    """Characters of text plus entries of lists and objects, counted until past the cap."""
+    size, stack = 0, [value]
+    while stack and size <= MAX_ANSWER_CHARS:
+        item = stack.pop()
+        if isinstance(item, str):
+            size += len(item)
+        elif isinstance(item, Mapping):
+            size += 1 + len(item)
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            size += 1 + len(item)
+            stack.extend(item)
+        else:
+            size += 1
+    return size
+
+
+def _length_limit(service: Service, field: str) -> int:
+    prop = service.form.get("properties", {}).get(field, {})
+    own = prop.get("maxLength") if isinstance(prop, Mapping) else None
+    if type(own) is int and 0 <= own < MAX_ANSWER_CHARS:
+        return own
+    return MAX_ANSWER_CHARS
+
+
 def validate(service: Service, answers: Mapping[str, object]) -> list[FieldError]:
-    """Every problem with the answers, in question order, one per field."""
-    cleaned = clean_answers(service, answers)
+    """Every problem with the answers, in question order, one per field.
+
+    An answer past MAX_ANSWER_CHARS is refused before the schema sees it, whatever the schema
+    says, so that checking it costs a bounded time.
+    """
+    validator = validator_for(service)
+    fields = {q.field for q in service.questions}
     found: dict[str, FieldError] = {}
-    for error in validator_for(service).iter_errors(cleaned):
+    bounded: dict[str, object] = {}
+    for name, raw in answers.items():
+        if name not in fields:
+            continue
+        if _answer_size(raw) > MAX_ANSWER_CHARS:
+            limit = _length_limit(service, name)
+            message = _(_BY_KEYWORD["maxLength"]).format(limit=limit)
+            found[name] = FieldError(name, "maxLength", message)
+        else:
+            bounded[name] = raw
+    cleaned = clean_answers(service, bounded)
+    for error in validator.iter_errors(cleaned):
         if error.validator == "required":
             for name in error.validator_value:
                 if name not in cleaned and name not in found:

@@ -1,6 +1,8 @@
 """HTTP client for the government service platform API v1 (docs/api.md).
 
 One keep-alive session, a (connect, read) timeout on every call, certificate checks always on.
+Every answer is read as a stream and given up once it passes a size cap (kiosk.limits: the
+catalogue has its own, larger one) or a deadline for the whole body, without reading the rest.
 submit() never raises for network or platform trouble: it returns a SubmitOutcome that says
 whether the submission is delivered, refused for good, in conflict, or worth trying again. Only a
 2xx whose JSON body names our submission id counts as delivered: a captive portal's 200 page, a
@@ -25,9 +27,11 @@ from enum import StrEnum
 from typing import Any
 
 import requests
+import urllib3
 
 from kiosk.errors import UserFacingError
 from kiosk.i18n import N_
+from kiosk.limits import MAX_CATALOGUE_BYTES, MAX_RESPONSE_BYTES, RESPONSE_DEADLINE_S
 from offline_queue.retry import parse_retry_after
 
 log = logging.getLogger(__name__)
@@ -49,6 +53,7 @@ CONNECTION_FAILED = "connection_failed"
 TLS_ERROR = "tls_error"
 TRANSPORT_ERROR = "transport_error"
 UNEXPECTED_ANSWER = "unexpected_answer"
+RESPONSE_TOO_LARGE = "response_too_large"
 
 _RETRY_STATUSES = frozenset({408, 425, 429})
 _MAX_TEXT = 200
@@ -57,6 +62,7 @@ MAX_BATCH = 100  # the most submissions one batch request carries (the platform'
 # before the endpoint is tried again (a portal's 404 must not turn batches off for good).
 BATCH_RECHECK_S = 600.0
 _NO_BATCH_ENDPOINT = frozenset({404, 405})
+_CHUNK = 64 * 1024
 
 
 class OutcomeKind(StrEnum):
@@ -119,6 +125,26 @@ class PlatformRefused(PlatformError):
     MESSAGE = N_("The service platform did not accept the request.")
 
 
+class PlatformResponseTooLarge(PlatformAnswerError):
+    """The answer passed its size cap; the rest of it was not read."""
+
+    MESSAGE = N_("The service platform sent more data than this terminal accepts.")
+
+
+class _TooLarge(Exception):
+    def __init__(self, status: int, cap: int) -> None:
+        super().__init__(f"answer larger than {cap} bytes (HTTP {status})")
+        self.status = status
+        self.cap = cap
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    headers: Mapping[str, str]
+    content: bytes
+
+
 class PlatformClient:
     def __init__(
         self,
@@ -130,6 +156,9 @@ class PlatformClient:
         clock: Callable[[], float] = time.time,
         batch_recheck_s: float = BATCH_RECHECK_S,
         monotonic: Callable[[], float] = time.monotonic,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+        max_catalogue_bytes: int = MAX_CATALOGUE_BYTES,
+        response_deadline_s: float = RESPONSE_DEADLINE_S,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError("base_url must be an http(s) URL")
@@ -139,6 +168,9 @@ class PlatformClient:
         self._batch_recheck_s = batch_recheck_s
         self._monotonic = monotonic
         self._no_batch_until: float | None = None  # monotonic time; None: batches are used
+        self._max_response = max_response_bytes
+        self._max_catalogue = max_catalogue_bytes
+        self._deadline_s = response_deadline_s
         self._session = session if session is not None else requests.Session()
         if self._session.verify is False:
             raise ValueError("certificate verification must stay on")
@@ -162,16 +194,15 @@ class PlatformClient:
     def health(self) -> bool:
         """True when the platform itself answers (not a portal or proxy in its place)."""
         try:
-            resp = self._session.get(
-                self._url("/health"), timeout=self._timeout, allow_redirects=False
-            )
-            body = resp.json() if resp.status_code == 200 else None
-        except (requests.RequestException, ValueError):
+            answer = self._send("GET", "/health")
+        except (requests.RequestException, _TooLarge):
             return False
-        return isinstance(body, dict) and body.get("status") == "ok"
+        body = _json_object(answer.content) if answer.status == 200 else None
+        return body is not None and body.get("status") == "ok"
 
     def get_catalogue(self) -> dict[str, Any]:
-        body = self._get_json("/catalogue")
+        """The catalogue as sent (checked by kiosk.catalogue, not here); read up to its own cap."""
+        body = self._get_json("/catalogue", cap=self._max_catalogue)
         if not isinstance(body.get("services"), list) or not isinstance(body.get("version"), str):
             raise PlatformAnswerError(PlatformAnswerError.MESSAGE, code=UNEXPECTED_ANSWER)
         return body
@@ -186,12 +217,12 @@ class PlatformClient:
     def rate(self, submission_id: str, level: str, comment: str = "") -> dict[str, Any]:
         if level not in RATING_LEVELS:
             raise ValueError(f"unknown rating level {level!r}")
-        resp = self._request(
+        answer = self._request(
             "POST",
             f"/submissions/{_path_segment(submission_id)}/rating",
             json_body={"level": level, "comment": comment},
         )
-        body = self._json_or_raise(resp)
+        body = self._json_or_raise(answer)
         if body.get("submission_id") != submission_id:
             raise PlatformAnswerError(PlatformAnswerError.MESSAGE, code=UNEXPECTED_ANSWER)
         return body
@@ -202,24 +233,24 @@ class PlatformClient:
             raise ValueError("the body's submission_id must be the idempotency key")
         data = _dump(body)
         try:
-            resp = self._session.post(
-                self._url("/submissions"),
+            answer = self._send(
+                "POST",
+                "/submissions",
                 data=data,
                 headers={
                     "Content-Type": "application/json",
                     "Idempotency-Key": submission_id,
                 },
-                timeout=self._timeout,
-                allow_redirects=False,  # a redirect comes from a portal or a misconfiguration
             )
-            content = resp.content
         except requests.RequestException as exc:
             return _transport_outcome(exc)
+        except _TooLarge as exc:
+            return _too_large_outcome(exc)
         return classify_submit_answer(
             submission_id,
-            resp.status_code,
-            resp.headers.get("Retry-After"),
-            content,
+            answer.status,
+            answer.headers.get("Retry-After"),
+            answer.content,
             now=self._clock(),
         )
 
@@ -238,17 +269,17 @@ class PlatformClient:
             return self._submit_singly(items)
         data = b'{"submissions":[' + b",".join(_dump(body) for _, body in items) + b"]}"
         try:
-            resp = self._session.post(
-                self._url("/submissions/batch"),
+            answer = self._send(
+                "POST",
+                "/submissions/batch",
                 data=data,
                 headers={"Content-Type": "application/json"},
-                timeout=self._timeout,
-                allow_redirects=False,
             )
-            content = resp.content
         except requests.RequestException as exc:
             return [_transport_outcome(exc)] * len(items)
-        status = resp.status_code
+        except _TooLarge as exc:
+            return [_too_large_outcome(exc)] * len(items)
+        status = answer.status
         if status in _NO_BATCH_ENDPOINT:
             log.info("the platform has no batch endpoint (HTTP %d); sending one by one", status)
             self._no_batch_until = self._monotonic() + self._batch_recheck_s
@@ -256,8 +287,8 @@ class PlatformClient:
         outcomes = classify_batch_answer(
             [submission_id for submission_id, _ in items],
             status,
-            resp.headers.get("Retry-After"),
-            content,
+            answer.headers.get("Retry-After"),
+            answer.content,
             now=self._clock(),
         )
         if outcomes is None:
@@ -283,33 +314,89 @@ class PlatformClient:
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _request(
-        self, method: str, path: str, json_body: Mapping[str, Any] | None = None
-    ) -> requests.Response:
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        data: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        cap: int | None = None,
+    ) -> _Answer:
+        """One request; its answer read up to `cap` bytes (the response cap by default).
+
+        Raises requests' exceptions for the transport and _TooLarge past the cap. Redirects are
+        not followed: they come from a portal or a misconfiguration.
+        """
+        limit = self._max_response if cap is None else cap
+        resp = self._session.request(
+            method,
+            self._url(path),
+            data=data,
+            headers=headers,
+            timeout=self._timeout,
+            allow_redirects=False,
+            stream=True,
+        )
         try:
-            if json_body is None:
-                return self._session.request(
-                    method, self._url(path), timeout=self._timeout, allow_redirects=False
-                )
-            return self._session.request(
-                method,
-                self._url(path),
-                data=json.dumps(json_body, ensure_ascii=False).encode("utf-8"),
-                headers={"Content-Type": "application/json"},
-                timeout=self._timeout,
-                allow_redirects=False,
-            )
+            return _Answer(resp.status_code, resp.headers, self._read(resp, limit))
+        finally:
+            # An answer given up part way closes its connection; a whole one goes back to the pool.
+            resp.close()
+
+    def _read(self, resp: requests.Response, cap: int) -> bytes:
+        declared = resp.headers.get("Content-Length", "").strip()
+        if declared.isdigit() and (len(declared) > 18 or int(declared) > cap):
+            raise _TooLarge(resp.status_code, cap)
+        deadline = time.monotonic() + self._deadline_s
+        body = bytearray()
+        while True:
+            # read1 returns whatever has arrived: a body that trickles in cannot hold one read
+            # until a whole chunk is there, so the deadline is looked at at least once per
+            # read timeout. The cap counts decoded bytes, so gzip cannot inflate past it.
+            try:
+                chunk = resp.raw.read1(_CHUNK, decode_content=True)
+            except urllib3.exceptions.HTTPError as exc:
+                raise _requests_error(exc) from exc
+            if not chunk:
+                return bytes(body)
+            body += chunk
+            if len(body) > cap:
+                raise _TooLarge(resp.status_code, cap)
+            if time.monotonic() > deadline:
+                raise requests.exceptions.ReadTimeout("the answer did not end in time")
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        json_body: Mapping[str, Any] | None = None,
+        *,
+        cap: int | None = None,
+    ) -> _Answer:
+        data = None
+        headers = None
+        if json_body is not None:
+            data = json.dumps(json_body, ensure_ascii=False).encode("utf-8")
+            headers = {"Content-Type": "application/json"}
+        try:
+            return self._send(method, path, data=data, headers=headers, cap=cap)
         except requests.RequestException as exc:
             code = _transport_outcome(exc).error_code or TRANSPORT_ERROR
             raise PlatformUnreachable(PlatformUnreachable.MESSAGE, code=code) from exc
+        except _TooLarge as exc:
+            log.warning("platform answer to %s given up: %s", method, exc)
+            raise PlatformResponseTooLarge(
+                PlatformResponseTooLarge.MESSAGE, code=RESPONSE_TOO_LARGE, http_status=exc.status
+            ) from exc
 
-    def _get_json(self, path: str) -> dict[str, Any]:
-        return self._json_or_raise(self._request("GET", path))
+    def _get_json(self, path: str, *, cap: int | None = None) -> dict[str, Any]:
+        return self._json_or_raise(self._request("GET", path, cap=cap))
 
     @staticmethod
-    def _json_or_raise(resp: requests.Response) -> dict[str, Any]:
-        body = _json_object(resp.content)
-        status = resp.status_code
+    def _json_or_raise(answer: _Answer) -> dict[str, Any]:
+        body = _json_object(answer.content)
+        status = answer.status
         if 200 <= status < 300 and body is not None:
             return body
         code = _error_code(body) or f"http_{status}"
@@ -438,6 +525,31 @@ def _unexpected(status: int) -> SubmitOutcome:
     )
 
 
+def _too_large_outcome(exc: _TooLarge) -> SubmitOutcome:
+    # Whoever sent it did answer over HTTP, so this is not "offline": the row waits out its
+    # backoff like any unexpected answer, and the submission's id keeps a resend harmless.
+    return SubmitOutcome(
+        OutcomeKind.RETRY,
+        http_status=exc.status,
+        error_code=RESPONSE_TOO_LARGE,
+        error=str(exc)[:_MAX_TEXT],
+    )
+
+
+def _requests_error(exc: urllib3.exceptions.HTTPError) -> requests.RequestException:
+    """What requests would have raised for a failure while the body was read, as its iter_content
+    does (read1 is urllib3's own and raises urllib3's exceptions)."""
+    if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
+        return requests.exceptions.ReadTimeout(type(exc).__name__)
+    if isinstance(exc, urllib3.exceptions.SSLError):
+        return requests.exceptions.SSLError(type(exc).__name__)
+    if isinstance(exc, urllib3.exceptions.DecodeError):
+        return requests.exceptions.ContentDecodingError(type(exc).__name__)
+    if isinstance(exc, urllib3.exceptions.ProtocolError):
+        return requests.exceptions.ChunkedEncodingError(type(exc).__name__)
+    return requests.exceptions.ConnectionError(type(exc).__name__)
+
+
 def _transport_outcome(exc: requests.RequestException) -> SubmitOutcome:
     if isinstance(exc, requests.Timeout):
         code, offline = TIMEOUT, True
@@ -456,7 +568,7 @@ def _transport_outcome(exc: requests.RequestException) -> SubmitOutcome:
 def _json_object(content: bytes) -> dict[str, Any] | None:
     try:
         value = json.loads(content)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # deep nesting ends in RecursionError
         return None
     return value if isinstance(value, dict) else None
 

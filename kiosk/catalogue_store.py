@@ -50,7 +50,8 @@ class CatalogueStore:
             raise
         self._cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._cache.with_suffix(".tmp")
-        with tmp.open("wb") as fh:
+        # 0600 whatever the process umask, like everything in the data directory
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as fh:
             fh.write(encoded)
             fh.flush()
             os.fsync(fh.fileno())

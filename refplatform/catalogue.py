@@ -10,6 +10,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError
+from referencing import Registry
 
 from devices.identity import is_valid_id_number
 
@@ -205,7 +206,8 @@ class Catalogue:
         self._services: dict[str, dict[str, Any]] = {s["id"]: s for s in doc["services"]}
         checker = format_checker()
         self._validators = {
-            sid: Draft202012Validator(s["form"], format_checker=checker)
+            # an empty registry: a form's $ref never makes the platform fetch anything
+            sid: Draft202012Validator(s["form"], format_checker=checker, registry=Registry())
             for sid, s in self._services.items()
         }
 

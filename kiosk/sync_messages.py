@@ -6,9 +6,12 @@ sentences for the staff queue screen and the rural assistant's upload view.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 from kiosk.i18n import N_, _
 from kiosk.platform_client import (
     CONNECTION_FAILED,
+    RESPONSE_TOO_LARGE,
     TIMEOUT,
     TLS_ERROR,
     TRANSPORT_ERROR,
@@ -25,6 +28,7 @@ from kiosk.sync import (
 )
 from offline_queue.outbox import UNDECRYPTABLE, OutboxItemInfo, State
 from offline_queue.recovery import OpenedOutbox, QuarantineReason
+from offline_queue.salvage import SalvageResult
 
 STATE_TEXT: dict[State, str] = {
     State.QUEUED: N_("Waiting to upload"),
@@ -43,6 +47,7 @@ ERROR_TEXT: dict[str, str] = {
     CONNECTION_FAILED: N_("There is no network connection to the platform."),
     TLS_ERROR: N_("The secure connection to the platform failed (the network may need a sign-in)."),
     TRANSPORT_ERROR: N_("The connection broke off while sending."),
+    RESPONSE_TOO_LARGE: N_("The platform's answer was larger than this terminal accepts."),
     UNEXPECTED_ANSWER: N_(
         "The answer did not come from the platform (the network may need a sign-in)."
     ),
@@ -70,12 +75,47 @@ ERROR_TEXT: dict[str, str] = {
         "The configuration asks for the system keyring, but the key is in a key file."
     ),
     "schema_too_new": N_("The stored submissions were written by a newer version of this program."),
+    "outbox_locked": N_(
+        "Another copy of this program is using the stored submissions (the terminal may be "
+        "running already)."
+    ),
+    "salvage_source": N_(
+        "The file to recover is missing, is not a set-aside upload queue, or is too damaged to "
+        "read."
+    ),
     "http_429": N_("The platform is busy."),
     "http_503": N_("The platform is busy."),
     "unavailable": N_("The platform is busy."),
 }
 
 _VALIDATION = N_("The platform found problems in the form: {fields}")
+# One refused answer: the question as the form asks it, then what is wrong with the answer.
+_FIELD_PROBLEM = N_("{label}: {problem}")
+_FIELD_SEPARATOR = N_("; ")
+# The platform names what is wrong with a JSON Schema keyword (docs/api.md); staff read a phrase.
+_KEYWORD_TEXT: dict[str, str] = {
+    "required": N_("missing"),
+    "pattern": N_("not in the expected format"),
+    "format": N_("not valid"),
+    "maxLength": N_("too long"),
+    "minLength": N_("too short"),
+    "maxItems": N_("too many"),
+    "minItems": N_("too few"),
+    "maximum": N_("too large"),
+    "exclusiveMaximum": N_("too large"),
+    "minimum": N_("too small"),
+    "exclusiveMinimum": N_("too small"),
+    "enum": N_("not one of the choices"),
+    "const": N_("not one of the choices"),
+    "type": N_("the wrong kind of answer"),
+    "additionalProperties": N_("not part of this form"),
+}
+_KEYWORD_OTHER = N_("not accepted")
+
+# What a refused field is called for staff: a callable (field name -> label, None when it does
+# not know the field) or a mapping; unknown fields keep the name the platform used.
+FieldLabels = Callable[[str], str | None] | Mapping[str, str]
+
 _SERVER = N_("The platform had a problem (HTTP {status}).")
 _CLIENT = N_("The platform refused the submission (HTTP {status}).")
 _UNKNOWN = N_("Error code: {code}")
@@ -101,6 +141,46 @@ _CANNOT_START = N_(
 )
 
 
+_SALVAGED = N_(
+    "Recovered from {file}: {recovered} application(s) queued for upload again, {present} "
+    "already in the queue, {delivered} delivered before the damage, {unreadable} could not be "
+    "read."
+)
+_SALVAGE_RENAMED = N_("The file was renamed to {file} so that it is not recovered twice.")
+_SALVAGE_LOSS = N_("Some applications could not be read: keep the file and call technical support.")
+_SALVAGE_FAILED = N_("Nothing was recovered: {problem} (Code: {code})")
+_SALVAGE_LOCKED = N_(
+    "Nothing was recovered: the terminal program is running and using its upload queue. Close "
+    "it, then run the recovery again. (Code: {code})"
+)
+
+
+def describe_salvage(result: SalvageResult) -> str:
+    """The summary staff read after recovering a set-aside outbox (one line per fact)."""
+    lines = [
+        _(_SALVAGED).format(
+            file=result.source.name,
+            recovered=len(result.recovered),
+            present=len(result.already_present),
+            delivered=result.delivered,
+            unreadable=result.unreadable,
+        )
+    ]
+    renamed = result.renamed_to
+    if renamed is not None:
+        lines.append(_(_SALVAGE_RENAMED).format(file=renamed.name))
+    if result.unreadable:
+        lines.append(_(_SALVAGE_LOSS))
+    return "\n".join(lines)
+
+
+def describe_salvage_failure(code: str) -> str:
+    """Why a recovery did not start (the terminal is running, the file, the key)."""
+    if code == "outbox_locked":
+        return _(_SALVAGE_LOCKED).format(code=code)
+    return _(_SALVAGE_FAILED).format(problem=describe_error(code), code=code)
+
+
 def describe_recovery(opened: OpenedOutbox) -> str:
     """The staff notice after a damaged outbox was set aside at start; "" when none was."""
     if opened.reason is None:
@@ -118,13 +198,18 @@ def describe_state(state: State | str) -> str:
     return _(STATE_TEXT[State(state)])
 
 
-def describe_error(text: str | None) -> str:
-    """A sentence for an outbox last_error or a SyncStatus.last_error; "" when there is none."""
+def describe_error(text: str | None, labels: FieldLabels | None = None) -> str:
+    """A sentence for an outbox last_error or a SyncStatus.last_error; "" when there is none.
+
+    labels names the form's fields the platform refused (the questions of the row's service).
+    """
     code, fields = decode_error(text)
     if code is None:
         return ""
     if code == "validation_failed":
-        listed = ", ".join(f"{name or '-'} ({keyword})" for name, keyword in fields)
+        listed = _(_FIELD_SEPARATOR).join(
+            _describe_field(name, keyword, labels) for name, keyword in fields
+        )
         return _(_VALIDATION).format(fields=listed or "-")
     known = ERROR_TEXT.get(code)
     if known is not None:
@@ -151,9 +236,23 @@ def describe_item(info: OutboxItemInfo) -> str:
     return describe_row(info.state, info.last_error)
 
 
-def describe_row(state: State, last_error: str | None) -> str:
+def describe_row(state: State, last_error: str | None, labels: FieldLabels | None = None) -> str:
     """A row's state and, while it is not delivered, why it is where it is."""
     text = describe_state(state)
     if state is State.DELIVERED or not last_error:
         return text
-    return _(_STATE_WITH_REASON).format(state=text, reason=describe_error(last_error))
+    return _(_STATE_WITH_REASON).format(state=text, reason=describe_error(last_error, labels))
+
+
+def _describe_field(name: str, keyword: str, labels: FieldLabels | None) -> str:
+    problem = _(_KEYWORD_TEXT.get(keyword, _KEYWORD_OTHER))
+    if not name:
+        return problem  # the platform refused the form as a whole
+    return _(_FIELD_PROBLEM).format(label=_field_label(name, labels), problem=problem)
+
+
+def _field_label(name: str, labels: FieldLabels | None) -> str:
+    if labels is None:
+        return name
+    found = labels.get(name) if isinstance(labels, Mapping) else labels(name)
+    return found or name

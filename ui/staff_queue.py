@@ -62,6 +62,8 @@ class QueueJourney(Journey):
     def retranslate(self) -> None:
         self._show_queue_status()
         self.queue_page.retranslate()
+        if self._showing():
+            self._load_rows()  # the rows' states and reasons in the new language
 
     def wipe(self) -> None:
         """The queue page shows masked names only; it is left as staff left it."""
@@ -116,7 +118,7 @@ class QueueJourney(Journey):
     def _rows_loaded(self, rows: list[QueueRow]) -> None:
         self._rows_loading = False
         if self._showing():
-            self.queue_page.show_rows(rows, self._service_name)
+            self.queue_page.show_rows(rows, self._service_name, self._field_label)
             self.queue_page.show_notice("")
         if self._rows_stale:
             self._rows_stale = False
@@ -135,6 +137,17 @@ class QueueJourney(Journey):
                 if service.id == service_id:
                     return pick(service.name)
         return service_id
+
+    def _field_label(self, service_id: str, field: str) -> str | None:
+        """The question's label for a field the platform named, so staff read the form's words."""
+        catalogue = self._catalogue
+        if catalogue is not None:
+            for service in catalogue.services:
+                if service.id == service_id:
+                    for question in service.questions:
+                        if question.field == field:
+                            return pick(question.label)
+        return None
 
     def _retry_item(self, item_id: str) -> None:
         self._background.run(

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import dataclass
+from pathlib import Path
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QObject, Qt
 from pytestqt.qtbot import QtBot
 
 from kiosk.config import Mode
 from kiosk.session import Step
 from kiosk.sync import SyncStatus
-from offline_queue.outbox import State
-from tests.fixtures.badpeer import BadPeer
-from tests.gui.conftest import MakeTerminal, closed_port_url, visible_texts
+from offline_queue.outbox import Outbox, State, new_item_id
+from refplatform.faults import Fault, FaultPlan, FaultRule
+from refplatform.server import start_in_thread
+from tests.fixtures.badpeer import BadPeer, Gate
+from tests.fixtures.platform import DEMO_CATALOGUE, demo_submission
+from tests.gui.conftest import CATALOGUE, MakeTerminal, closed_port_url, visible_texts
 from tests.gui.test_visit import (
     PERSON_ID,
     PERSON_NAME,
@@ -36,6 +41,14 @@ def row_texts(terminal: Terminal, row: int) -> list[str]:
     queue = terminal.queue
     table = queue.queue_page.table
     return [table.item(row, column).text() for column in range(table.columnCount())]
+
+
+def question_label(service_id: str, field: str, language: str) -> str:
+    """The label the demo catalogue gives a question, read from the catalogue file itself."""
+    catalogue = json.loads(CATALOGUE.read_text(encoding="utf-8"))
+    [service] = [s for s in catalogue["services"] if s["id"] == service_id]
+    [question] = [q for q in service["questions"] if q["field"] == field]
+    return str(question["label"][language])
 
 
 def test_rural_offline_shows_the_unsent_count_everywhere_and_lists_the_row(
@@ -93,7 +106,8 @@ def test_a_rejected_submission_is_explained_and_retried_by_staff(
     page = queue.queue_page
     status = row_texts(terminal, 0)[3]
     assert status.startswith("平台未受理")
-    assert "phone (pattern)" in status
+    assert question_label("residence-permit", "phone", "zh_CN") + "：格式不对" in status
+    assert "phone" not in status and "pattern" not in status
     assert not page.retry_button.isEnabled()  # nothing selected yet
     page.table.selectRow(0)
     assert page.retry_button.isEnabled()
@@ -150,34 +164,164 @@ def test_the_kiosk_has_no_staff_queue(qtbot: QtBot, make_terminal: MakeTerminal)
     assert window.stack.currentWidget() is visit.welcome
 
 
-def test_progress_follows_a_draining_backlog(qtbot: QtBot, make_terminal: MakeTerminal) -> None:
-    terminal = make_terminal(mode=Mode.RURAL, platform_url=closed_port_url())
-    window, queue = terminal.window, terminal.queue
-    terminal.parts.sync.stop()  # only the statuses below reach the window
-    QApplication.processEvents()
+def test_a_refused_answer_is_named_by_its_question_in_the_staff_language(
+    qtbot: QtBot, make_terminal: MakeTerminal, tmp_path: Path
+) -> None:
+    # The platform refuses every submission: 422 validation_failed naming field "phone".
+    plan = FaultPlan(FaultRule(Fault.VALIDATION, count=None))
+    with start_in_thread(tmp_path / "refusing.sqlite3", DEMO_CATALOGUE, faults=plan) as refusing:
+        terminal = make_terminal(mode=Mode.COUNTER, platform_url=refusing.base_url)
+        window, visit, queue = terminal.window, terminal.visit, terminal.queue
+        open_form(qtbot, terminal)
+        answer_residence_permit(qtbot, terminal)
+        result = submit(qtbot, terminal)
+        assert not result.delivered
+        assert plan.applied(Fault.VALIDATION) == 1
+        outbox = terminal.parts.outbox
+        assert outbox.state_of(result.submission_id) is State.REJECTED
+        qtbot.mouseClick(visit.done.finish_button, Qt.MouseButton.LeftButton)
+        wait_step(qtbot, terminal, Step.WELCOME)
 
-    def status(pending: int, draining: bool = True) -> SyncStatus:
-        return SyncStatus(
-            pending=pending,
-            delivered_total=0,
-            needs_attention=0,
-            rejected=0,
-            last_success_at=None,
-            last_error=None,
-            online=True,
-            draining=draining,
+        open_queue(qtbot, terminal)
+        status = row_texts(terminal, 0)[3]
+        label_zh = question_label("residence-permit", "phone", "zh_CN")
+        assert status == f"平台未受理：服务平台发现表单有误：{label_zh}：格式不对"
+        for raw in ("phone", "pattern", "("):
+            assert raw not in status
+
+        # The same row for staff who read English: back, switch the language, open it again.
+        qtbot.mouseClick(queue.queue_page.back_button, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(window.language_button, Qt.MouseButton.LeftButton)
+        open_queue(qtbot, terminal)
+        status = row_texts(terminal, 0)[3]
+        label_en = question_label("residence-permit", "phone", "en")
+        assert status == (
+            "Not accepted by the platform: The platform found problems in the form: "
+            f"{label_en}: not in the expected format"
+        )
+        assert "(pattern)" not in status and "phone:" not in status
+
+
+@dataclass(frozen=True)
+class Seen:
+    """The header's bar and the queue page's bar just after the window took in one status."""
+
+    status: SyncStatus
+    bar_shown: bool
+    bar_value: int
+    bar_maximum: int
+    page_bar_shown: bool
+    page_text: str
+
+
+class StatusTrace(QObject):
+    """Listens to the terminal's status bridge after the queue journey does (slots run in the
+    order they were connected), so each entry is what staff saw after that status."""
+
+    def __init__(self, terminal: Terminal) -> None:
+        super().__init__(terminal.window)
+        self._queue = terminal.queue
+        self.seen: list[Seen] = []
+        terminal.status.changed.connect(self.record)
+
+    def record(self, status: SyncStatus) -> None:
+        queue = self._queue
+        assert queue is not None
+        bar, page = queue.queue_progress, queue.queue_page.progress
+        self.seen.append(
+            Seen(
+                status,
+                not bar.isHidden(),
+                bar.value(),
+                bar.maximum(),
+                not page.isHidden(),
+                page.text(),
+            )
         )
 
-    queue.update_queue_status(status(40))
-    assert queue.queue_progress.isVisible()
-    assert (queue.queue_progress.value(), queue.queue_progress.maximum()) == (0, 40)
-    queue.update_queue_status(status(25))
-    assert queue.queue_progress.value() == 15
-    queue.update_queue_status(status(30))  # more arrived while draining: the total grows
-    assert (queue.queue_progress.value(), queue.queue_progress.maximum()) == (10, 40)
-    qtbot.keyClick(window, Qt.Key.Key_F9)
-    assert queue.queue_page.progress.isVisible()
-    assert queue.queue_page.progress.text() == "正在上传：10 / 40"
-    queue.update_queue_status(status(0, draining=False))
-    assert not queue.queue_progress.isVisible()
-    assert not queue.queue_page.progress.isVisible()
+
+def queue_backlog(outbox: Outbox, count: int) -> None:
+    """Submissions saved while the platform is away, as the terminal saves them."""
+    for _ in range(count):
+        body = demo_submission(submission_id=new_item_id())
+        summary = {
+            "receipt_number": body["receipt_number"],
+            "service_id": body["service_id"],
+            "masked_name": "王*英",
+        }
+        outbox.enqueue(
+            "submission",
+            json.dumps(body, ensure_ascii=False).encode(),
+            json.dumps(summary, ensure_ascii=False).encode(),
+            item_id=body["submission_id"],
+        )
+
+
+BACKLOG = 300
+BATCH_DELAY_S = 0.4  # each request the platform answers this much later: the drain can be seen
+
+
+def test_progress_follows_a_draining_backlog(
+    qtbot: QtBot, make_terminal: MakeTerminal, net_gate: Gate, tmp_path: Path
+) -> None:
+    plan = FaultPlan(FaultRule(Fault.DELAY, count=None, delay_s=BATCH_DELAY_S))
+    with start_in_thread(tmp_path / "slow.sqlite3", DEMO_CATALOGUE, faults=plan) as slow:
+        # The terminal reaches its platform through a gate that is closed: the network is away.
+        terminal = make_terminal(mode=Mode.RURAL, platform_url=net_gate.base_url)
+        queue = terminal.queue
+        assert queue is not None
+        page = queue.queue_page
+        trace = StatusTrace(terminal)
+        outbox = terminal.parts.outbox
+        queue_backlog(outbox, BACKLOG)
+        terminal.parts.sync.wake()  # the first try finds no network and stops the drain
+        qtbot.waitUntil(
+            lambda: (
+                f"待上传：{BACKLOG} 件" in queue.queue_button.text()
+                and terminal.parts.sync.status().online is False
+                and not terminal.parts.sync.status().draining
+            ),
+            timeout=10000,
+        )
+        qtbot.waitUntil(queue.queue_progress.isHidden, timeout=5000)
+        open_queue(qtbot, terminal)
+        offline = len(trace.seen)
+
+        net_gate.open("127.0.0.1", slow.port)  # the network is back
+        qtbot.mouseClick(page.retry_all_button, Qt.MouseButton.LeftButton)
+
+        # Mid-drain, as staff see it: a partly filled bar, and the page saying the same.
+        qtbot.waitUntil(
+            lambda: (
+                not queue.queue_progress.isHidden()
+                and 0 < queue.queue_progress.value() < queue.queue_progress.maximum()
+            ),
+            timeout=15000,
+        )
+        done, total = queue.queue_progress.value(), queue.queue_progress.maximum()
+        assert total == BACKLOG
+        assert page.progress.isVisible()
+        assert (page.progress.value(), page.progress.maximum()) == (done, total)
+        assert page.progress.text() == f"正在上传：{done} / {total}"
+
+        qtbot.waitUntil(
+            lambda: "待上传：0 件" in queue.queue_button.text() and queue.queue_progress.isHidden(),
+            timeout=30000,
+        )
+        assert page.progress.isHidden()
+    assert outbox.counts()[State.DELIVERED.value] == BACKLOG
+    assert plan.applied(Fault.DELAY) >= 3  # one row alone, then batches
+
+    # Every status of the drain, as the window took it in: the bar rose and the page followed.
+    drain = [seen for seen in trace.seen[offline:] if seen.status.online]
+    shown = [seen for seen in drain if seen.bar_shown]
+    values = [seen.bar_value for seen in shown]
+    assert len(values) >= 3, values
+    assert values == sorted(values) and len(set(values)) == len(values), values
+    for seen in shown:
+        assert seen.bar_maximum == BACKLOG
+        assert seen.bar_value == BACKLOG - seen.status.pending
+        assert seen.page_bar_shown
+        assert seen.page_text == f"正在上传：{seen.bar_value} / {BACKLOG}"
+    assert not drain[-1].bar_shown and not drain[-1].page_bar_shown
+    assert drain[-1].status.pending == 0

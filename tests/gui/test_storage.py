@@ -3,10 +3,12 @@ that does not fit."""
 
 from __future__ import annotations
 
+import json
 import os
+import random
+import sqlite3
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -15,8 +17,10 @@ from pytestqt.qtbot import QtBot
 from kiosk.app import build_parts
 from kiosk.config import Config
 from kiosk.session import Step
-from offline_queue.outbox import State
+from offline_queue.errors import OutboxCorruptError
+from offline_queue.outbox import Outbox, State, new_item_id
 from offline_queue.recovery import QUARANTINE_MARK
+from tests.fixtures.platform import demo_submission
 from tests.fixtures.tmpfs import small_disk
 from tests.gui.conftest import ROOT, MakeTerminal, closed_port_url
 from tests.gui.test_visit import PHONE, answer_residence_permit, open_form, submit, wait_step
@@ -106,13 +110,72 @@ def test_a_key_that_does_not_fit_stops_the_terminal_with_a_reason(tmp_path: Path
     assert not any(QUARANTINE_MARK in p.name for p in data.iterdir())  # the data is not damaged
 
 
+PAGE = 4096
+TABLE_LEAF = 0x0D  # SQLite b-tree page type of a table leaf, which holds the rows themselves
+RESTART = "请重新启动终端"
+
+
+def queue_submissions(outbox: Outbox, count: int) -> list[str]:
+    """Submissions saved while the platform is away, as the terminal saves them."""
+    ids = []
+    for _ in range(count):
+        body = demo_submission(submission_id=new_item_id())
+        summary = {"receipt_number": body["receipt_number"], "service_id": body["service_id"]}
+        ids.append(
+            outbox.enqueue(
+                "submission",
+                json.dumps(body, ensure_ascii=False).encode(),
+                json.dumps(summary).encode(),
+                item_id=body["submission_id"],
+            )
+        )
+    return ids
+
+
+def damage_row_pages(db: Path, seed: int) -> list[int]:
+    """Overwrite, in place, every table leaf page that holds rows, except the schema page.
+
+    The indexes stay whole, so counting rows still works: only reading a row (a claim) meets
+    the damage, the way a failing disk sector shows up on a running terminal. Returns the pages.
+    """
+    # Fold the write-ahead log into the database first, so that the rows are read from the pages
+    # damaged here; the reset log also tells the terminal's connections to drop cached pages.
+    with sqlite3.connect(db, isolation_level=None) as conn:
+        busy, _log, _done = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    conn.close()
+    assert busy == 0
+    assert db.with_name(db.name + "-wal").stat().st_size == 0
+    data = db.read_bytes()
+    pages = [
+        n
+        for n in range(1, len(data) // PAGE)
+        if data[n * PAGE] == TABLE_LEAF and data[n * PAGE + 3 : n * PAGE + 5] != b"\x00\x00"
+    ]
+    noise = random.Random(seed)  # noqa: S311 - a replayable damage pattern, not a secret
+    with db.open("r+b") as fh:
+        for n in pages:
+            fh.seek(n * PAGE)
+            fh.write(noise.randbytes(PAGE))
+        fh.flush()
+        os.fsync(fh.fileno())
+    return pages
+
+
 def test_damage_found_while_running_asks_staff_to_restart(
     qtbot: QtBot, make_terminal: MakeTerminal
 ) -> None:
     terminal = make_terminal(platform_url=closed_port_url())
     window = terminal.window
-    terminal.parts.sync.stop()
-    status = terminal.parts.sync.status()
-    terminal.status.sink(replace(status, last_error="corrupt"))
-    assert window.staff_banner.isVisible()
-    assert "请重新启动终端" in window.staff_text.text()
+    outbox = terminal.parts.outbox
+    queue_submissions(outbox, 40)
+    assert outbox.counts()[State.QUEUED.value] == 40
+    assert not window.staff_banner.isVisible()
+
+    damaged = damage_row_pages(outbox.path, seed=7)
+    assert damaged
+    assert outbox.counts()[State.QUEUED.value] == 40  # opening and counting do not notice
+
+    terminal.parts.sync.wake()  # the sync engine claims the oldest row and reads damaged bytes
+    qtbot.waitUntil(window.staff_banner.isVisible, timeout=10000)
+    assert RESTART in window.staff_text.text()
+    assert terminal.parts.sync.status().last_error == OutboxCorruptError.code

@@ -168,7 +168,7 @@ def test_real_platform_rejection_and_conflict(
     assert infos[clash_id].last_error == "idempotency_conflict"
     assert outbox.pending_count() == 0
     set_language("zh_CN")
-    assert describe_item(infos[bad_id]) == "平台未受理：服务平台发现表单有误：phone (pattern)"
+    assert describe_item(infos[bad_id]) == "平台未受理：服务平台发现表单有误：phone：格式不对"
     set_language("en")
     assert describe_item(infos[clash_id]) == (
         "Needs staff attention: The platform already holds a different submission with this number."

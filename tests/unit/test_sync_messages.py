@@ -8,7 +8,7 @@ from pathlib import Path
 from kiosk.i18n import ASSETS_I18N, load_catalogue, set_language
 from kiosk.platform_client import FieldError, OutcomeKind, SubmitOutcome
 from kiosk.sync import decode_error, encode_error
-from kiosk.sync_messages import describe_error, describe_outcome, describe_state
+from kiosk.sync_messages import describe_error, describe_outcome, describe_row, describe_state
 from offline_queue.outbox import State
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,7 +58,7 @@ def test_error_codes_become_sentences() -> None:
         fields=(FieldError("phone", "pattern"), FieldError("", "required")),
     )
     assert describe_outcome(outcome) == (
-        "The platform found problems in the form: phone (pattern), - (required)"
+        "The platform found problems in the form: phone: not in the expected format; missing"
     )
     retry = SubmitOutcome(OutcomeKind.RETRY, error_code="timeout", offline=True)
     assert describe_outcome(retry) == (
@@ -72,3 +72,39 @@ def test_error_text_round_trip() -> None:
     assert text == "validation_failed|phone:pattern,:required"
     assert decode_error(text) == ("validation_failed", (("phone", "pattern"), ("", "required")))
     assert decode_error("timeout") == ("timeout", ())
+
+
+REFUSED = "validation_failed|phone:pattern,name:required,address:maxLength,birth_date:format"
+LABELS_ZH = {"phone": "联系电话", "name": "姓名", "address": "居住地址", "birth_date": "出生日期"}
+
+
+def test_refused_fields_are_named_by_their_label_and_a_phrase() -> None:
+    set_language("zh_CN")
+    assert describe_error(REFUSED, LABELS_ZH) == (
+        "服务平台发现表单有误：联系电话：格式不对；姓名：未填写；居住地址：太长；出生日期：无效"
+    )
+    # a callable works the same, and a field it does not know keeps the platform's name
+    extra = "validation_failed|phone:pattern,extra:additionalProperties"
+    text = describe_error(extra, LABELS_ZH.get)
+    assert text == "服务平台发现表单有误：联系电话：格式不对；extra：不属于本表单"
+    # a keyword this terminal does not know gets a phrase, never the raw keyword
+    odd = describe_error("validation_failed|phone:dependentSchemas", LABELS_ZH)
+    assert odd == "服务平台发现表单有误：联系电话：未被接受"
+    assert "dependentSchemas" not in odd
+    row = describe_row(State.REJECTED, "validation_failed|phone:pattern", {"phone": "联系电话"})
+    assert row == "平台未受理：服务平台发现表单有误：联系电话：格式不对"
+    assert describe_row(State.DELIVERED, "validation_failed|phone:pattern", LABELS_ZH) == "已送达"
+
+
+def test_refused_fields_in_english() -> None:
+    set_language("en")
+    labels = {"phone": "Mobile phone number", "name": "Name"}
+    assert describe_error(REFUSED, labels) == (
+        "The platform found problems in the form: Mobile phone number: not in the expected "
+        "format; Name: missing; address: too long; birth_date: not valid"
+    )
+    assert describe_error("validation_failed", labels) == (
+        "The platform found problems in the form: -"
+    )
+    for raw in ("(pattern)", "(required)", "maxLength"):
+        assert raw not in describe_error(REFUSED, labels)

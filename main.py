@@ -17,6 +17,9 @@ from kiosk.hardening import harden_process
 if TYPE_CHECKING:
     from kiosk.config import Config
 
+if TYPE_CHECKING:
+    from kiosk.app import Parts
+
 ROOT = Path(__file__).resolve().parent
 BUNDLED_CATALOGUE = ROOT / "assets" / "catalogue" / "demo_catalogue.json"
 
@@ -116,7 +119,7 @@ def start_demo_platform(
     return f"http://127.0.0.1:{port}", thread.start, stop
 
 
-def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - the one place options meet
+def main(argv: list[str] | None = None) -> int:
     harden_process()  # before anything personal is in memory: no core dumps, private files
     args = parse_args(argv)
     logging.basicConfig(
@@ -171,42 +174,37 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - the one place
         )
         config = replace(config, platform_url=url)
 
-    from kiosk.app import build_parts
-    from kiosk.sync_messages import describe_startup_failure
-    from offline_queue.errors import OutboxError
-    from ui.app import run, run_out_of_service
-
-    try:
-        parts = build_parts(config, demo=args.demo, bundled_catalogue=BUNDLED_CATALOGUE)
-    except OutboxError as exc:
-        # Without its outbox the terminal cannot keep a promise to anyone: say so on the screen
-        # (staff read the code) instead of failing with a trace nobody sees.
-        logging.getLogger("hall").error("the outbox cannot be opened: %s (%s)", exc.code, exc)
-        if stop_platform is not None:
-            stop_platform()
-        text = describe_startup_failure(exc.code)
-        print(text, file=sys.stderr)
-        return run_out_of_service(text, fullscreen=args.fullscreen, self_check=args.self_check)
     from kiosk.i18n import preload
+    from ui.start import run
 
-    parts.after_first_paint.append(preload)  # switching language later reads no file
-    if stop_platform is not None:
-        parts.on_close.append(stop_platform)
-    if boot_platform is not None:
-        platform_up.append(parts.sync.wake)
-        parts.submitter.hold_uploads_until(platform_started)
-        parts.after_first_paint.insert(0, boot_platform)
+    def build() -> Parts:
+        """On a worker while the first screen is up: everything else the terminal needs."""
+        from kiosk.app import build_parts
+
+        parts = build_parts(config, demo=args.demo, bundled_catalogue=BUNDLED_CATALOGUE)
+        parts.after_first_paint.append(preload)  # switching language later reads no file
+        if boot_platform is not None:
+            platform_up.append(parts.sync.wake)
+            parts.submitter.hold_uploads_until(platform_started)
+            parts.after_first_paint.insert(0, boot_platform)
+        return parts
+
+    made: list[Parts] = []
     try:
         return run(
-            parts,
-            self_check=args.self_check,
-            offline_check=args.offline_check,
+            config,
+            build,
+            demo=args.demo,
+            check="offline" if args.offline_check else "online" if args.self_check else "",
             benchmark_ready=args.benchmark_ready,
             fullscreen=args.fullscreen,
+            built=made.append,
         )
     finally:
-        parts.close()
-
+        for parts in made:
+            parts.close()
+        if stop_platform is not None:
+            stop_platform()
 
 if __name__ == "__main__":
     sys.exit(main())

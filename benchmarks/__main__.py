@@ -134,6 +134,7 @@ PLACEHOLDERS: dict[str, tuple[str, ...]] = {
     "startup": (
         "startup_s_median",
         "startup_rss_mb",
+        "startup_settled_s_median",
         "startup_demo_s_median",
         "startup_demo_rss_mb",
         "qt_floor_startup_s_median",

@@ -7,7 +7,6 @@ Ending a session drops every reference to the person's data.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 from devices.identity import Identity
@@ -15,23 +14,9 @@ from kiosk.catalogue import Catalogue, Question, Service
 from kiosk.errors import UserFacingError
 from kiosk.forms import FieldError, clean_answers, prefill, validate, validate_field
 from kiosk.i18n import N_
+from kiosk.visit_steps import EndReason, Step
 
-
-class Step(Enum):
-    WELCOME = "welcome"
-    SERVICES = "services"
-    GUIDE = "guide"
-    QUESTION = "question"
-    REVIEW = "review"
-    SUBMITTING = "submitting"
-    DONE = "done"
-
-
-class EndReason(Enum):
-    FINISHED = "finished"
-    IDLE = "idle"
-    CARD_REMOVED = "card_removed"
-    CANCELLED = "cancelled"
+__all__ = ["Draft", "EndReason", "SecondCardError", "Session", "Step", "StepError"]
 
 
 class SecondCardError(UserFacingError):

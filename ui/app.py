@@ -8,12 +8,11 @@ and the shell holds no reference back to the Terminal.
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Callable
 
 import shiboken6
 from PySide6.QtCore import QObject, QTimer
-from PySide6.QtWidgets import QApplication, QMainWindow
+from PySide6.QtWidgets import QApplication
 
 from kiosk.app import Parts
 from kiosk.catalogue import Catalogue
@@ -31,6 +30,7 @@ from ui.background import Background
 from ui.bridge import ReaderBridge, StatusBridge
 from ui.card import CardJourney
 from ui.collector import GuiThreadCollector
+from ui.screens import WelcomePage
 from ui.shell import Shell
 from ui.staff_queue import QueueJourney
 from ui.visit import VisitJourney
@@ -126,15 +126,26 @@ def _refresh(store: CatalogueStore, client: PlatformClient) -> Callable[[], Cata
 class Terminal:
     """The running terminal: the shell, its journeys and the bridges that feed them."""
 
-    def __init__(self, parts: Parts, app: QApplication) -> None:
+    def __init__(
+        self,
+        parts: Parts,
+        app: QApplication,
+        *,
+        shell: Shell | None = None,
+        welcome: WelcomePage | None = None,
+        background: Background | None = None,
+    ) -> None:
+        """`shell`, `welcome` and `background`: those of the first screen, shown while the parts
+        were being built (ui/start.py); made here otherwise."""
         self.parts = parts
         self.app = app
         config = parts.config
         staff_view = config.mode is not Mode.KIOSK
-        self.voice = VoiceGuide(enabled=config.voice)
-        self.window = Shell(config=config, voice=self.voice)
-        shell = self.window
-        self.background = Background(shell)
+        if shell is None:
+            shell = Shell(config=config, voice=VoiceGuide(enabled=config.voice))
+        self.window = shell
+        self.voice = shell.voice
+        self.background = background or Background(shell)
         self.collector = GuiThreadCollector(shell)
         self.readers = ReaderBridge(shell)
         self.status = StatusBridge(shell)
@@ -155,6 +166,7 @@ class Terminal:
             demo_card=demo.present if demo is not None else None,
             rate=parts.client.rate,
             photos=parts.photos,
+            welcome=welcome,
         )
         shell.set_visit(self.visit)
         self.card = CardJourney(
@@ -164,6 +176,7 @@ class Terminal:
             staff_view=staff_view,
             access_keys=parts.access_keys,
             retry_read=parts.retry_card_read,
+            idle_ms=int(config.idle_timeout_s * 1000),
         )
         self.queue: QueueJourney | None = None
         if staff_view:
@@ -226,103 +239,3 @@ class Terminal:
         if shiboken6.isValid(self.window):
             self.window.hide()
             shiboken6.delete(self.window)
-
-
-def run(
-    parts: Parts,
-    *,
-    self_check: bool = False,
-    offline_check: bool = False,
-    benchmark_ready: bool = False,
-    fullscreen: bool = False,
-) -> int:
-    existing = QApplication.instance()
-    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
-    app.setApplicationName("hall-terminal")
-    terminal = Terminal(parts, app)
-    window = terminal.window
-    window.resize(1280, 900)
-    settled = Settled(window, len(parts.after_first_paint), benchmark=benchmark_ready)
-    if benchmark_ready:
-        # READY: the first frame is painted and the event loop takes input again.
-        window.first_frame.connect(settled.first_frame)
-    if fullscreen:
-        window.showFullScreen()
-    else:
-        window.show()
-    terminal.start()
-    for later in parts.after_first_paint:
-        terminal.run_later(later, settled.one_done)
-    if self_check or offline_check:
-        from ui.selfcheck import SelfCheck
-
-        check = SelfCheck(terminal.visit, expect_online=not offline_check)
-        QTimer.singleShot(0, check.begin)
-        app.exec()
-        terminal.stop()
-        check.verify_tracking()
-        if check.error:
-            print(_("Self-check failed: {reason}").format(reason=check.error), file=sys.stderr)
-            return 1
-        print(check.report)
-        print(str(check.receipt_path))
-        return 0
-    code = app.exec()
-    terminal.stop()
-    return int(code)
-
-
-class Settled(QObject):
-    """Counts the deferred start-up work; for the start-up benchmark it prints READY once the
-    first frame is painted and input is taken, and SETTLED once the deferred work is done."""
-
-    def __init__(self, parent: QObject, pending: int, *, benchmark: bool) -> None:
-        super().__init__(parent)
-        self._pending = pending
-        self._benchmark = benchmark
-        self._ready_said = False
-
-    def first_frame(self) -> None:
-        QTimer.singleShot(0, self._ready)
-
-    def _ready(self) -> None:
-        if self._ready_said:
-            return
-        self._ready_said = True
-        print("READY", flush=True)
-        self._check()
-
-    def one_done(self, _value: object) -> None:
-        self._pending -= 1
-        self._check()
-
-    def _check(self) -> None:
-        if self._pending <= 0 and self._ready_said and self._benchmark:
-            self._benchmark = False
-            print("SETTLED", flush=True)
-
-
-def run_out_of_service(text: str, *, fullscreen: bool = False, self_check: bool = False) -> int:
-    """A terminal that cannot open its outbox shows why and takes nothing in; exit status 3."""
-    from ui.screens import MessagePage
-    from ui.theme import Palette, Sizes, stylesheet
-
-    existing = QApplication.instance()
-    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
-    window = QMainWindow()
-    window.setWindowTitle(_("Government services self-service terminal"))
-    window.setStyleSheet(stylesheet(Palette(), Sizes()))
-    page = MessagePage()
-    page.show_message(_("Out of service"), text)
-    page.home_button.hide()  # there is nowhere to go until staff have fixed it
-    window.setCentralWidget(page)
-    window.resize(1280, 900)
-    if fullscreen:
-        window.showFullScreen()
-    else:
-        window.show()
-    if not self_check:
-        app.exec()
-    window.close()
-    shiboken6.delete(window)
-    return 3

@@ -2,8 +2,10 @@
 
 The op gets plain data and gives plain data back. It must not hold a widget or any other QObject
 (a bound method of one, a closure over `self` of one): its last reference may drop on the worker,
-and a Qt object freed there crashes the terminal. `run` refuses such an op. The callbacks never
-leave the GUI thread: the worker only hands back a ticket number with the result.
+and a Qt object freed there crashes the terminal. `run` refuses an op that reaches a QObject
+through what it is bound to, closes over or was given (a few levels deep; it does not search the
+attributes of a plain object it is bound to, so keep ops to plain functions and plain data). The
+callbacks never leave the GUI thread: the worker only hands back a ticket number with the result.
 """
 
 from __future__ import annotations

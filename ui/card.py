@@ -7,18 +7,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QTimer, Signal
 
 from devices.readers.base import ReaderEvent
 from kiosk.access_keys import AccessKeys, parse_access_key
-from kiosk.card_rules import Act, Where, decide
+from kiosk.card_rules import Act, decide
 from kiosk.errors import UserFacingError
 from kiosk.i18n import _
 from kiosk.session import EndReason, SecondCardError
-from ui.journey import Journey
+from ui.journey import Journey, ShellPort
 from ui.mrz_panel import MrzPanel
 from ui.screens import Page
-from ui.shell import Shell, banner
+from ui.shell import banner
 from ui.visit import VisitJourney
 from ui.widgets import button, label
 
@@ -46,13 +46,14 @@ class MrzPage(Page):
 class CardJourney(Journey):
     def __init__(
         self,
-        shell: Shell,
+        shell: ShellPort,
         visit: VisitJourney,
         *,
         removal_ends_visit: bool,
         staff_view: bool,
         access_keys: AccessKeys | None = None,
         retry_read: Callable[[str], None] | None = None,
+        idle_ms: int = 120_000,
     ) -> None:
         super().__init__(shell)
         self._shell = shell
@@ -67,6 +68,12 @@ class CardJourney(Journey):
         self.mrz = self.mrz_page.panel
         self.mrz.submitted.connect(self._mrz_entered)
         self.mrz_page.cancel.connect(self._mrz_cancelled)
+        # A document left on the reader with its MRZ data half typed: no visit is active yet,
+        # so the shell's idle guard does not apply; this clock does.
+        self.mrz_timer = QTimer(self, singleShot=True, interval=idle_ms)
+        self.mrz_timer.timeout.connect(self._mrz_cancelled)
+        for field in (self.mrz.number, self.mrz.birth, self.mrz.expiry):
+            field.textEdited.connect(self._mrz_typed)
         shell.add_page(self.mrz_page)
         self.card_text = label()
         self.card_continue = button("", self._continue_without_card, name="primary")
@@ -88,10 +95,9 @@ class CardJourney(Journey):
         self._forget_mrz()
 
     def on_reader_event(self, event: ReaderEvent) -> None:
-        session = self._visit.session
         decision = decide(
             event,
-            Where(step=session.step, active=session.active),
+            self._visit.where(),
             removal_ends_visit=self._removal_ends_visit,
             staff_view=self._staff_view,
         )
@@ -130,6 +136,7 @@ class CardJourney(Journey):
         self._visit.show_welcome_message("")
         self.mrz.ask(advice)
         self._shell.show_page(self.mrz_page)
+        self.mrz_timer.start()
 
     def _mrz_entered(self, number: str, birth: str, expiry: str) -> None:
         keys, retry, reader = self._access_keys, self._retry_read, self._mrz_reader
@@ -146,6 +153,9 @@ class CardJourney(Journey):
         self._shell.say(_("Reading your card. Please keep it still on the reader…"))
         retry(reader)
 
+    def _mrz_typed(self) -> None:
+        self.mrz_timer.start()
+
     def _mrz_cancelled(self) -> None:
         """Staff give up on the chip: the typed data goes, the start page comes back."""
         self._forget_mrz()
@@ -156,6 +166,7 @@ class CardJourney(Journey):
             self._access_keys.forget(reader)
         if reader is None or reader == self._mrz_reader:
             self._mrz_reader = ""
+            self.mrz_timer.stop()
             self.mrz.clear()
             if self._shell.current_page() is self.mrz_page:
                 self._shell.back_to_visit()

@@ -21,11 +21,15 @@ log = logging.getLogger(__name__)
 
 CHECK_MS = 500
 
+# Collection is process-wide; several terminals in one process (tests) share it: the first to
+# start turns automatic collection off, the last to stop hands it back as it found it.
+_running: list[GuiThreadCollector] = []
+_found_enabled: list[bool] = []
+
 
 class GuiThreadCollector(QObject):
     def __init__(self, parent: QObject, interval_ms: int = CHECK_MS) -> None:
         super().__init__(parent)
-        self._was_enabled = gc.isenabled()
         self._thresholds = gc.get_threshold()
         self._timer = QTimer(self, interval=interval_ms)
         self._timer.timeout.connect(self.check)
@@ -33,13 +37,19 @@ class GuiThreadCollector(QObject):
         self.longest_ms = 0.0
 
     def start(self) -> None:
-        gc.disable()
+        if self in _running:
+            return
+        if not _running:
+            _found_enabled[:] = [gc.isenabled()]
+            gc.disable()
+        _running.append(self)
         self._timer.start()
 
     def freeze_startup_objects(self) -> None:
         """Everything alive once the first screen is up lives as long as the terminal."""
-        gc.collect()
-        gc.freeze()
+        if len(_running) == 1:  # another terminal's objects are not this one's to freeze
+            gc.collect()
+            gc.freeze()
 
     def check(self) -> None:
         counts = gc.get_count()
@@ -59,7 +69,12 @@ class GuiThreadCollector(QObject):
     def stop(self) -> None:
         """Collect what is left here, on the GUI thread, and hand collection back as it was."""
         self._timer.stop()
-        gc.collect()
+        if self not in _running:
+            return
+        _running.remove(self)
+        if _running:
+            return
         gc.unfreeze()
-        if self._was_enabled:
+        gc.collect()
+        if _found_enabled and _found_enabled[0]:
             gc.enable()

@@ -4,6 +4,7 @@ the window decides what happens next."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QKeySequence, QPixmap, QShortcut
@@ -19,8 +20,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kiosk.catalogue import Question, Service
-from kiosk.forms import FieldError
 from kiosk.i18n import N_, _, pick
 from ui.theme import Palette
 from ui.widgets import (
@@ -33,6 +32,10 @@ from ui.widgets import (
     button,
     label,
 )
+
+if TYPE_CHECKING:  # the first screen is drawn before forms and schemas load
+    from kiosk.catalogue import Question, Service
+    from kiosk.forms import FieldError
 
 PHOTO_BOX = QSize(204, 252)  # twice the 102×126 of a resident ID card's photo
 
@@ -148,9 +151,12 @@ class ServicesPage(Page):
 
     def __init__(self) -> None:
         super().__init__()
+        # Every widget is in a layout (so it has a parent) from the start.
         self.greeting = label(name="question")
         self.masked_id = label(name="help")
         self.prompt = label()
+        for widget in (self.greeting, self.masked_id, self.prompt):
+            self.body.addWidget(widget)
         self.end_button = button("", self.end)
         self.actions.addWidget(self.end_button)
         self.actions.addStretch(1)
@@ -257,6 +263,11 @@ class GuidePage(Page):
         self.start_button.setText(_("Start the application"))
         self.start_button.setFocus()
 
+    def wipe(self) -> None:
+        """The service chosen is the last visit's: forget it too."""
+        clear_layout(self.body)
+        self.title.clear()
+
     def spoken_text(self) -> str:
         return self.title.text()
 
@@ -347,6 +358,10 @@ class QuestionPage(Page):
                 self.line.setPlaceholderText("")
             self.line.setFocus()
 
+    def holds(self, question: Question) -> bool:
+        """Whether this question is the one on the page (and its answer may be half typed)."""
+        return self._question is question
+
     def _drop_keypad(self) -> None:
         if self.keypad is not None:
             self.keypad_holder.removeWidget(self.keypad)
@@ -416,6 +431,7 @@ class ReviewPage(Page):
         self.actions.addStretch(1)
         self.actions.addWidget(self.submit_button)
         self.summary = ErrorSummary()
+        self.body.addWidget(self.summary)
         self.edit_buttons: dict[str, ValueButton] = {}
 
     def show_review(
@@ -469,6 +485,7 @@ class ReviewPage(Page):
     def show_review_cleared(self) -> None:
         clear_layout(self.body)
         self.summary = ErrorSummary()
+        self.body.addWidget(self.summary)
         self.edit_buttons = {}
         self.title.clear()
 

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from kiosk.config import Config
 from kiosk.i18n import _, current_language, set_language
-from kiosk.session import EndReason
+from kiosk.visit_steps import EndReason
 from ui.journey import Journey
 from ui.screens import shortcut
 from ui.theme import Palette, Sizes, scaled, stylesheet
@@ -125,6 +125,9 @@ class Shell(QMainWindow):
 
     def add_page(self, page: QWidget) -> None:
         self.stack.addWidget(page)
+
+    def has_page(self, page: QWidget) -> bool:
+        return self.stack.indexOf(page) >= 0
 
     def show_page(self, page: QWidget) -> None:
         self.stack.setCurrentWidget(page)

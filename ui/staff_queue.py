@@ -15,9 +15,8 @@ from kiosk.i18n import _, pick
 from kiosk.queue_view import QueueRow, UploadQueue
 from kiosk.sync import SyncStatus
 from ui.background import Background
-from ui.journey import Journey
+from ui.journey import Journey, ShellPort
 from ui.queue_page import DrainProgress, QueuePage, status_line
-from ui.shell import Shell
 from ui.widgets import button
 
 log = logging.getLogger(__name__)
@@ -26,7 +25,7 @@ ROWS_REFRESH_MS = 500
 
 
 class QueueJourney(Journey):
-    def __init__(self, shell: Shell, queue: UploadQueue, background: Background) -> None:
+    def __init__(self, shell: ShellPort, queue: UploadQueue, background: Background) -> None:
         super().__init__(shell)
         self._shell = shell
         self._queue = queue

@@ -11,6 +11,7 @@ from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QWidget
 
 from devices.identity import Identity
+from kiosk.card_rules import Where
 from kiosk.catalogue import Catalogue, Question, Service
 from kiosk.config import Config
 from kiosk.errors import UserFacingError, message_for
@@ -21,7 +22,7 @@ from kiosk.photos import PhotoSource
 from kiosk.session import Draft, EndReason, Session, Step, StepError
 from kiosk.submissions import SubmissionResult
 from ui.background import Background
-from ui.journey import Journey
+from ui.journey import Journey, ShellPort
 from ui.screens import (
     BusyPage,
     DonePage,
@@ -32,7 +33,6 @@ from ui.screens import (
     ServicesPage,
     WelcomePage,
 )
-from ui.shell import Shell
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class VisitJourney(Journey):
 
     def __init__(
         self,
-        shell: Shell,
+        shell: ShellPort,
         *,
         config: Config,
         catalogue: Catalogue,
@@ -70,7 +70,9 @@ class VisitJourney(Journey):
         demo_card: Callable[[], None] | None = None,
         rate: Callable[[str, str], None] | None = None,
         photos: PhotoSource | None = None,
+        welcome: WelcomePage | None = None,
     ) -> None:
+        """`welcome` is the page already on the screen while the terminal started, if any."""
         super().__init__(shell)
         self._shell = shell
         self.config = config
@@ -84,8 +86,9 @@ class VisitJourney(Journey):
         # bumps on every end of a visit: late callbacks of an old visit are dropped
         self._generation = 0
         self._checking = False  # an answer or the whole form is being checked on a worker
+        self._out_of_service = ""  # why nothing can be applied for (no catalogue), if so
 
-        self.welcome = WelcomePage(demo=demo_card is not None)
+        self.welcome = welcome or WelcomePage(demo=demo_card is not None)
         self.services = ServicesPage()
         self.guide = GuidePage()
         self.question = QuestionPage()
@@ -94,7 +97,8 @@ class VisitJourney(Journey):
         self.done = DonePage()
         self.message = MessagePage()
         for page in self.pages():
-            shell.add_page(page)
+            if not shell.has_page(page):
+                shell.add_page(page)
 
         self.welcome.demo_card.connect(self.present_demo_card)
         self.services.chosen.connect(self._choose_service)
@@ -130,6 +134,10 @@ class VisitJourney(Journey):
             self.message,
         )
 
+    def where(self) -> Where:
+        """Where the visit stands, for the card journey's rules."""
+        return Where(step=self.session.step, active=self.session.active)
+
     @property
     def checking(self) -> bool:
         """An answer or the whole form is being checked on a worker."""
@@ -155,6 +163,7 @@ class VisitJourney(Journey):
         self.session.end(EndReason.CANCELLED)
         self._done_timer.stop()
         self.services.show_services("", "", ())
+        self.guide.wipe()
         self.question.wipe()
         self.review.show_review_cleared()
         self.done.show_done(accepted_text="", receipt_number="", notice="", printed="")
@@ -169,8 +178,6 @@ class VisitJourney(Journey):
     def retranslate(self) -> None:
         if self._shell.current_page() not in self.pages():
             return  # another journey's page is up; ours are redrawn when shown again
-        if self.session.step is Step.QUESTION:
-            self._keep_typed_answer()
         self.render()
 
     # -- showing --------------------------------------------------------------------------------
@@ -178,6 +185,13 @@ class VisitJourney(Journey):
         """Show the page for the session's step, in the active language."""
         step = self.session.step
         page: QWidget = self.welcome
+        if self._out_of_service and step is Step.WELCOME:
+            self._anim.stop()
+            self.message.show_message(_("Out of service"), self._out_of_service)
+            self.message.home_button.hide()  # there is nowhere to go until a catalogue comes
+            self._shell.show_page(self.message)
+            return
+        self.message.home_button.show()
         if step is Step.WELCOME:
             self.welcome.retranslate()
             self._anim.start()
@@ -198,6 +212,9 @@ class VisitJourney(Journey):
             page = self.guide
         elif step is Step.QUESTION:
             q = self.session.current_question
+            if self.question.holds(q):
+                # Drawn again (language, back from the queue page): keep what is being typed.
+                self.session.set_answer(q.field, self.question.value())
             self.question.show_question(
                 q, self.session.answers.get(q.field), self.session.page, len(self.session.pages)
             )
@@ -223,12 +240,14 @@ class VisitJourney(Journey):
         """A fresher catalogue: used at once when nobody is in a visit, else at the next one."""
         if self.session.step is Step.WELCOME and not self.session.active:
             self.session.catalogue = catalogue
+            self._out_of_service = ""
             return True
         return False
 
     def show_out_of_service(self, text: str) -> None:
-        self.message.show_message(_("Out of service"), text)
-        self._shell.show_page(self.message)
+        """No catalogue: nothing can be applied for until one comes (see offer_catalogue)."""
+        self._out_of_service = text
+        self.render()
 
     def _load_photo(self, identity: Identity) -> None:
         """Decode off the GUI thread (a vendor decoder may be slow); a late photo is dropped."""
@@ -374,9 +393,11 @@ class VisitJourney(Journey):
     def _page_checked(
         self, generation: int, field: str, answers: dict[str, object], error: FieldError | None
     ) -> None:
-        self._checking = False
         if generation != self._generation:
-            return
+            return  # a check of a visit that has ended: the flag is the new visit's
+        self._checking = False
+        if self.session.step is Step.QUESTION and self.question.value() != answers.get(field):
+            return  # corrected while it was checked: the person presses Next again
         try:
             error = self.session.checked(field, answers, error)
         except StepError:
@@ -389,9 +410,11 @@ class VisitJourney(Journey):
         self.render()
 
     def _check_failed(self, generation: int, exc: BaseException) -> None:
-        self._checking = False
         log.error("an answer could not be checked: %s", type(exc).__name__)
-        if generation != self._generation or self.session.step is not Step.QUESTION:
+        if generation != self._generation:
+            return
+        self._checking = False
+        if self.session.step is not Step.QUESTION:
             return
         text = message_for(exc)
         self.question.set_error(FieldError(self.session.current_question.field, "check", text))
@@ -418,16 +441,20 @@ class VisitJourney(Journey):
         )
 
     def _form_check_failed(self, generation: int, exc: BaseException) -> None:
-        self._checking = False
         log.error("the form could not be checked: %s", type(exc).__name__)
-        if generation == self._generation and self.session.step is Step.REVIEW:
+        if generation != self._generation:
+            return
+        self._checking = False
+        if self.session.step is Step.REVIEW:
             text = message_for(exc)
             self.review.summary.show_errors(text, [])
             self._shell.say(text)
 
     def _form_checked(self, generation: int, problems: list[FieldError]) -> None:
+        if generation != self._generation:
+            return
         self._checking = False
-        if generation != self._generation or self.session.step is not Step.REVIEW:
+        if self.session.step is not Step.REVIEW:
             return
         outcome = self.session.begin_submit(problems)
         if isinstance(outcome, list):

@@ -129,6 +129,7 @@ class ErrorSummary(QFrame):
     def clear(self) -> None:
         self._title.clear()
         self._items.clear()
+        self.setAccessibleDescription("")
         self.hide()
 
     def text(self) -> str:

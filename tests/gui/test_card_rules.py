@@ -183,3 +183,19 @@ def test_staff_can_leave_the_mrz_page_and_what_they_typed_goes(
     assert card.mrz.number.text() == "" and card.mrz.birth.text() == ""
     card.mrz.number.undo()
     assert card.mrz.number.text() == ""  # nothing to bring back either
+
+
+def test_mrz_data_left_half_typed_is_forgotten_after_the_idle_time(
+    qtbot: QtBot, make_terminal: MakeTerminal
+) -> None:
+    terminal = make_terminal(mode=Mode.COUNTER, idle_timeout_s=0.3)
+    card, visit = terminal.card, terminal.visit
+    card.on_reader_event(
+        ReaderEvent(EventKind.ERROR, "reader", error=ReaderError.ACCESS_KEY_NEEDED)
+    )
+    qtbot.keyClicks(card.mrz.number, "E1234")  # typing restarts the clock
+    assert card.mrz_timer.isActive()
+    with qtbot.waitSignal(card.mrz_timer.timeout, timeout=3000):
+        pass
+    assert terminal.window.current_page() is visit.welcome
+    assert card.mrz.number.text() == ""

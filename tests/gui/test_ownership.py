@@ -13,6 +13,7 @@ import weakref
 from pathlib import Path
 
 import pytest
+import shiboken6
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
@@ -153,3 +154,24 @@ def test_many_visits_while_a_worker_collects_garbage_and_renders_receipts(
     assert "Timers cannot be stopped from another thread" not in done.stderr
     collections = int(done.stdout.rsplit(" ", 1)[1])
     assert collections > 20  # the worker really collected while the visits ran
+
+
+def test_every_widget_of_the_terminal_has_a_parent(
+    qtbot: QtBot, make_terminal: MakeTerminal
+) -> None:
+    """A widget without a parent is owned by Python alone: whatever drops its last reference,
+    on whatever thread and at whatever time, deletes it."""
+    from PySide6.QtWidgets import QApplication
+
+    terminal = make_terminal()
+    open_form(qtbot, terminal)
+    answer_residence_permit(qtbot, terminal)
+    submit(qtbot, terminal)
+    terminal.visit.done.finish_button.click()
+    wait_step(qtbot, terminal, Step.WELCOME)
+    strays = [
+        type(w).__name__
+        for w in QApplication.topLevelWidgets()
+        if w is not terminal.window and shiboken6.isValid(w) and w.parent() is None
+    ]
+    assert strays == []

@@ -293,6 +293,12 @@ def test_unusable_catalogue_and_no_platform_shows_a_clear_message(
     assert window.stack.currentWidget() is visit.message
     assert "服务事项列表无法加载" in visit.message.message.text()
     assert "Traceback" not in " ".join(visible_texts(window))
+    # Nothing a person can press takes the terminal past it: no way back, no language trick.
+    assert visit.message.home_button.isHidden()
+    window.language_button.click()
+    assert window.stack.currentWidget() is visit.message
+    qtbot.keyClick(window, Qt.Key.Key_Escape)
+    assert window.stack.currentWidget() is visit.message
 
 
 def _self_check(tmp_path: Path, flag: str) -> tuple[list[str], str]:

@@ -27,34 +27,11 @@ from PySide6.QtWidgets import QApplication
 
 from kiosk.app import build_parts
 from kiosk.config import Config
-from kiosk.submissions import SubmissionResult
 from ui.app import Terminal
 from ui.selfcheck import SelfCheck
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOGUE = ROOT / "assets" / "catalogue" / "demo_catalogue.json"
-
-
-class _Visit(SelfCheck):
-    def __init__(self, terminal: Terminal, loop: QEventLoop) -> None:
-        super().__init__(terminal.visit, timeout_s=60)
-        self._loop = loop
-
-    def _finish(self, result: SubmissionResult) -> None:
-        self._deadline.stop()
-        self.result = result
-        self._loop.quit()
-
-    def _fail(self, reason: str) -> None:
-        self.error = self.error or reason
-        self._deadline.stop()
-        self._loop.quit()
-
-    def close(self) -> None:
-        self.visit.step_changed.disconnect(self._on_step)
-        self.visit.submission_failed.disconnect(self._fail)
-        self.visit.answer_refused.disconnect(self._refused)
-        self.deleteLater()
 
 
 def measure(directory: Path, platform_url: str, visits: int, freeze: bool) -> dict[str, float]:
@@ -71,7 +48,7 @@ def measure(directory: Path, platform_url: str, visits: int, freeze: bool) -> di
     terminal.start()
     for _ in range(visits):
         loop = QEventLoop()
-        visit = _Visit(terminal, loop)
+        visit = SelfCheck(terminal.visit, done=loop.quit)
         QTimer.singleShot(0, visit.begin)
         loop.exec()
         if visit.error:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from devices.printing import PrintResult, PrintStatus, ReceiptDocument, ReceiptPrinter
+from devices.printing import PrintResult, PrintStatus, ReceiptPrinter
 from kiosk.catalogue import Service
 from kiosk.config import Config
 from kiosk.errors import UserFacingError
@@ -241,42 +241,22 @@ class Submitter:
         url: str,
         delivered: bool,
     ) -> PrintResult:
-        try:
-            return self._printer.print_receipt(
-                self._receipt(
-                    service=service,
-                    draft=draft,
-                    receipt_number=receipt_number,
-                    created_at=created_at,
-                    url=url,
-                    delivered=delivered,
-                )
+        try:  # building the receipt too: nothing here may take the accepted submission with it
+            doc = build_receipt(
+                service_name=pick(service.name),
+                receipt_number=receipt_number,
+                submitted_at=created_at,
+                applicant_name=draft.identity.name,
+                id_number=draft.identity.id_number,
+                tracking_url=url,
+                delivered=delivered,
+                terminal_id=self._config.terminal_id,
+                hall_name=self._config.hall_name,
+                channel=self._config.mode.value,
+                time_limit_text=pick(service.guide.time_limit),
+                collection_text=pick(service.guide.collection),
             )
-        except Exception as exc:  # a printer must never take the accepted submission with it
+            return self._printer.print_receipt(doc)
+        except Exception as exc:
             log.exception("receipt not printed")
             return PrintResult(PrintStatus.ERROR, detail=type(exc).__name__)
-
-    def _receipt(
-        self,
-        *,
-        service: Service,
-        draft: Draft,
-        receipt_number: str,
-        created_at: dt.datetime,
-        url: str,
-        delivered: bool,
-    ) -> ReceiptDocument:
-        return build_receipt(
-            service_name=pick(service.name),
-            receipt_number=receipt_number,
-            submitted_at=created_at,
-            applicant_name=draft.identity.name,
-            id_number=draft.identity.id_number,
-            tracking_url=url,
-            delivered=delivered,
-            terminal_id=self._config.terminal_id,
-            hall_name=self._config.hall_name,
-            channel=self._config.mode.value,
-            time_limit_text=pick(service.guide.time_limit),
-            collection_text=pick(service.guide.collection),
-        )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import requests
@@ -51,9 +52,17 @@ def sample_answer(service: Service, question: Question, answers: dict[str, objec
 
 class SelfCheck(QObject):
     def __init__(
-        self, visit: VisitJourney, *, expect_online: bool = True, timeout_s: float = 60.0
+        self,
+        visit: VisitJourney,
+        *,
+        expect_online: bool = True,
+        timeout_s: float = 60.0,
+        done: Callable[[], None] = QApplication.quit,
     ) -> None:
+        """`done` is called once the visit ended or failed (the application quits by default;
+        a caller running several visits passes its own event loop's quit)."""
         super().__init__(visit)
+        self._done = done
         self.visit = visit
         self.expect_online = expect_online
         self.error = ""
@@ -134,7 +143,14 @@ class SelfCheck(QObject):
     def _finish(self, result: SubmissionResult) -> None:
         self._deadline.stop()
         self.result = result
-        QApplication.quit()
+        self._done()
+
+    def close(self) -> None:
+        """Stop listening to the visit (before the next self-check drives it)."""
+        self.visit.step_changed.disconnect(self._on_step)
+        self.visit.submission_failed.disconnect(self._fail)
+        self.visit.answer_refused.disconnect(self._refused)
+        self.deleteLater()
 
     def verify_tracking(self) -> None:
         """After the event loop has ended: ask the tracking page the receipt's QR code opens."""
@@ -159,4 +175,4 @@ class SelfCheck(QObject):
             self.error = reason
             log.error("self-check: %s", reason)
         self._deadline.stop()
-        QApplication.quit()
+        self._done()

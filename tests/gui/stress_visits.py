@@ -26,38 +26,12 @@ from PySide6.QtWidgets import QApplication
 
 from kiosk.app import build_parts
 from kiosk.config import Config
-from kiosk.submissions import SubmissionResult
 from ui.app import Terminal
 from ui.selfcheck import SelfCheck
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGUE = ROOT / "assets" / "catalogue" / "demo_catalogue.json"
 HARMLESS = ("propagateSizeHints", "pipewire")
-
-
-class OneVisit(SelfCheck):
-    """The self-check's visit, ending in a local event loop instead of quitting the app."""
-
-    def __init__(self, terminal: Terminal, loop: QEventLoop) -> None:
-        super().__init__(terminal.visit, expect_online=True, timeout_s=30)
-        self._loop = loop
-
-    def _finish(self, result: SubmissionResult) -> None:
-        self._deadline.stop()
-        self.result = result
-        self._loop.quit()
-
-    def _fail(self, reason: str) -> None:
-        if not self.error:
-            self.error = reason
-        self._deadline.stop()
-        self._loop.quit()
-
-    def close(self) -> None:
-        self.visit.step_changed.disconnect(self._on_step)
-        self.visit.submission_failed.disconnect(self._fail)
-        self.visit.answer_refused.disconnect(self._refused)
-        self.deleteLater()
 
 
 def hammer(stop: threading.Event, counts: dict[str, int]) -> None:
@@ -123,7 +97,7 @@ def main() -> int:
             terminal.start()
             for _ in range(args.visits):
                 loop = QEventLoop()
-                check = OneVisit(terminal, loop)
+                check = SelfCheck(terminal.visit, timeout_s=30, done=loop.quit)
                 QTimer.singleShot(0, check.begin)
                 loop.exec()
                 if check.error:

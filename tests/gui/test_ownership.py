@@ -22,6 +22,7 @@ from kiosk.session import Step
 from refplatform.server import RunningPlatform
 from tests.gui.conftest import ROOT, MakeTerminal
 from tests.gui.test_visit import answer_residence_permit, open_form, submit, wait_step
+from ui.app import Terminal
 from ui.background import Background, QtObjectInWorkError
 
 
@@ -74,15 +75,19 @@ def test_background_callbacks_run_on_the_gui_thread_and_the_op_on_a_worker(qtbot
         owner.deleteLater()
 
 
-def test_a_stopped_terminal_leaves_nothing_qt_for_the_collector(
-    qtbot: QtBot, make_terminal: MakeTerminal
-) -> None:
-    terminal = make_terminal()
+def one_whole_visit(qtbot: QtBot, terminal: Terminal) -> None:
     open_form(qtbot, terminal)
     answer_residence_permit(qtbot, terminal)
     submit(qtbot, terminal)
     terminal.visit.done.finish_button.click()
     wait_step(qtbot, terminal, Step.WELCOME)
+
+
+def test_a_stopped_terminal_leaves_nothing_qt_for_the_collector(
+    qtbot: QtBot, make_terminal: MakeTerminal
+) -> None:
+    terminal = make_terminal()
+    one_whole_visit(qtbot, terminal)
     watched = [
         terminal.window,
         terminal.visit,
@@ -164,11 +169,7 @@ def test_every_widget_of_the_terminal_has_a_parent(
     from PySide6.QtWidgets import QApplication
 
     terminal = make_terminal()
-    open_form(qtbot, terminal)
-    answer_residence_permit(qtbot, terminal)
-    submit(qtbot, terminal)
-    terminal.visit.done.finish_button.click()
-    wait_step(qtbot, terminal, Step.WELCOME)
+    one_whole_visit(qtbot, terminal)
     strays = [
         type(w).__name__
         for w in QApplication.topLevelWidgets()

@@ -27,11 +27,16 @@ def catalogue() -> Catalogue:
     return load_catalogue_file(CATALOGUE)
 
 
-def at_review(catalogue: Catalogue) -> Session:
+def at_first_question(catalogue: Catalogue) -> Session:
     session = Session(catalogue)
     session.card_read(PERSON)
     session.choose_service("residence-permit")
     session.start_form()
+    return session
+
+
+def at_review(catalogue: Catalogue) -> Session:
+    session = at_first_question(catalogue)
     values = {
         "phone": "13800138000",
         "address": "本市和平路12号3单元401室",
@@ -83,10 +88,7 @@ def test_outside_saving_a_visit_may_end_at_once(catalogue: Catalogue) -> None:
 
 
 def test_a_check_of_an_answer_that_changed_meanwhile_is_stale(catalogue: Catalogue) -> None:
-    session = Session(catalogue)
-    session.card_read(PERSON)
-    session.choose_service("residence-permit")
-    session.start_form()
+    session = at_first_question(catalogue)
     session.set_answer("phone", "12")
     service, field, answers = session.page_to_check()
     session.set_answer("phone", "13800138000")  # typed again while the check ran
@@ -96,10 +98,7 @@ def test_a_check_of_an_answer_that_changed_meanwhile_is_stale(catalogue: Catalog
 
 
 def test_a_check_that_comes_back_after_the_page_changed_is_stale(catalogue: Catalogue) -> None:
-    session = Session(catalogue)
-    session.card_read(PERSON)
-    session.choose_service("residence-permit")
-    session.start_form()
+    session = at_first_question(catalogue)
     session.set_answer("phone", "13800138000")
     _service, field, answers = session.page_to_check()
     session.previous_page()  # back to the guide meanwhile
@@ -109,10 +108,7 @@ def test_a_check_that_comes_back_after_the_page_changed_is_stale(catalogue: Cata
 
 
 def test_a_refused_answer_stays_on_its_page(catalogue: Catalogue) -> None:
-    session = Session(catalogue)
-    session.card_read(PERSON)
-    session.choose_service("residence-permit")
-    session.start_form()
+    session = at_first_question(catalogue)
     session.set_answer("phone", "12")
     service, field, answers = session.page_to_check()
     error = session.checked(field, answers, validate_field(service, field, answers))

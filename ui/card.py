@@ -87,7 +87,7 @@ class CardJourney(Journey):
         self.card_end.setText(_("End the visit"))
         self.mrz.retranslate()
         self.mrz_page.cancel_button.setText(_("Back to the start"))
-        self.mrz_page.title.setText(_("Type the data from the document's machine readable zone"))
+        self.mrz_page.title.setText(_("Read the document's chip"))
 
     def wipe(self) -> None:
         self.card_banner.hide()

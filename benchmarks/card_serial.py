@@ -108,7 +108,7 @@ def measure_card_prefill_serial(reads: int = 20, *, timeout_s: float = 120.0) ->
         reader = Gat467Reader("bench reader", settings)
         loop = QEventLoop()
         session = _Session(reads, sim, service, settings.poll_interval_s, loop)
-        bridge = ReaderBridge()
+        bridge = ReaderBridge(loop)  # owned by the loop, deleted with it on this thread
         bridge.event.connect(session.on_event)
         probe = QTimer()
         probe.setTimerType(Qt.TimerType.PreciseTimer)

@@ -85,19 +85,9 @@ def _run_sync(settings: Settings) -> Figures:
     directory.mkdir()
     n = 2000 if settings.quick else 10_000
     # A process of its own: the RSS figure is the drain's, not what other benchmarks loaded.
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.sync", str(n), str(directory)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-        env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "HALL_TTS_ENGINE": "mock"},
-    )
-    if done.returncode != 0:
-        raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr else "failed")
-    figures: Figures = json.loads(done.stdout.strip().splitlines()[-1])
-    return figures
+    from benchmarks._launch import run_module
+
+    return dict(run_module("benchmarks.sync", str(n), str(directory)))
 
 
 def _run_gc(settings: Settings) -> Figures:

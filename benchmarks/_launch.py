@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import selectors
 import statistics
 import subprocess
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 
 class BenchmarkError(RuntimeError):
@@ -81,3 +84,21 @@ def stop(process: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def run_module(module: str, *args: str, timeout_s: float = 600) -> dict[str, Any]:
+    """`python -m MODULE ARGS` offscreen, in a process of its own (its memory and its garbage are
+    its own); its last line of output is a JSON object of figures."""
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "HALL_TTS_ENGINE": "mock"},
+    )
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr else module)
+    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures

@@ -71,34 +71,16 @@ def measure(directory: Path, platform_url: str, visits: int, freeze: bool) -> di
 
 def measure_gc(directory: Path, visits: int = 8) -> dict[str, float]:
     """Both ways, each in a process of its own against one reference platform."""
-    import subprocess
-
+    from benchmarks._launch import run_module
     from benchmarks.startup import reference_platform
 
     figures: dict[str, float] = {}
     (directory / "platform").mkdir(parents=True, exist_ok=True)
     with reference_platform(directory / "platform") as url:
         for mode in ("nofreeze", "freeze"):
-            done = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "benchmarks.gc_pause",
-                    str(directory / mode),
-                    url,
-                    str(visits),
-                    mode,
-                ],
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                timeout=600,
-                check=False,
-                env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "HALL_TTS_ENGINE": "mock"},
+            result = run_module(
+                "benchmarks.gc_pause", str(directory / mode), url, str(visits), mode
             )
-            if done.returncode != 0:
-                raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr else mode)
-            result = json.loads(done.stdout.strip().splitlines()[-1])
             suffix = "frozen" if mode == "freeze" else "unfrozen"
             figures[f"gc_pause_max_ms_{suffix}"] = result["longest_ms"]
             figures[f"gc_collections_{suffix}"] = result["collections"]

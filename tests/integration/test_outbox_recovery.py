@@ -15,7 +15,6 @@ import random
 import shutil
 import sqlite3
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,9 +33,9 @@ from offline_queue.outbox import Attachment, Outbox, State, new_item_id
 from offline_queue.recovery import quarantine
 from offline_queue.salvage import RECOVERED_MARK, recover_set_aside
 from refplatform.server import RunningPlatform
+from tests.fixtures.child import run_child
 from tests.fixtures.platform import demo_submission
 
-REPO = Path(__file__).resolve().parents[2]
 START = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC: rows made then are due now
 PAGE = 4096
 FILLERS = 16
@@ -354,9 +353,8 @@ def run_command(scenario: Scenario, *extra: str) -> subprocess.CompletedProcess[
         "print('qt-loaded' if any(m.startswith('PySide6') for m in sys.modules) else 'no-qt')\n"
         "sys.exit(code)\n"
     )
-    return subprocess.run(
+    return run_child(
         [
-            sys.executable,
             "-c",
             script,
             "--config",
@@ -367,12 +365,7 @@ def run_command(scenario: Scenario, *extra: str) -> subprocess.CompletedProcess[
             str(scenario.set_aside),
             *extra,
         ],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
         timeout=90,
-        check=False,
     )
 
 

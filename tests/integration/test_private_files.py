@@ -12,8 +12,6 @@ import json
 import os
 import socket
 import stat
-import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -30,9 +28,9 @@ from kiosk.demo import demo_identities
 from kiosk.session import Draft
 from offline_queue.outbox import Attachment
 from refplatform.server import RunningPlatform
+from tests.fixtures.child import REPO, run_script
 from tests.fixtures.platform import DEMO_ANSWERS
 
-REPO = Path(__file__).resolve().parents[2]
 CATALOGUE = REPO / "assets" / "catalogue" / "demo_catalogue.json"
 DAY = 86400.0
 
@@ -144,17 +142,7 @@ def test_every_file_of_a_hardened_terminal_is_private(
     tmp_path: Path, platform_server: RunningPlatform
 ) -> None:
     data = tmp_path / "data"
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(data), platform_server.base_url],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout.splitlines()[-1])
+    report = run_script(CHILD, str(data), platform_server.base_url, timeout=90)
     assert report["delivered"]
     modes = report["modes"]
     names = set(modes)
@@ -261,18 +249,7 @@ WARM = textwrap.dedent(
 
 
 def _first_print(tmp_path: Path, how: str) -> dict[str, object]:
-    done = subprocess.run(
-        [sys.executable, "-c", WARM, str(tmp_path / how), how],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    result: dict[str, object] = json.loads(done.stdout.splitlines()[-1])
-    return result
+    return run_script(WARM, str(tmp_path / how), how)
 
 
 def test_warm_registers_the_font_and_writes_nothing(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from kiosk.limits import (
     MAX_SCHEMA_NODES,
     MAX_SERVICES,
 )
+from tests.fixtures.badpeer import LoopbackServer
 from tests.unit.test_forms_and_catalogue import CATALOGUE
 
 HOSTILE = "^(a+)+$"  # catastrophic backtracking in Python's re
@@ -59,22 +60,14 @@ class Recorder:
                 self.end_headers()
                 self.wfile.write(body.encode())
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
+        self._http = LoopbackServer(Handler)
 
     @property
     def base(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._http.base_url
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(10)
+        self._http.stop()
 
 
 @pytest.fixture

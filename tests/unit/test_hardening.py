@@ -6,11 +6,8 @@ The terminal runs on Linux (Debian 12), where every part applies.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -18,8 +15,7 @@ from typing import Any
 import pytest
 
 from kiosk.hardening import harden_process
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.fixtures.child import run_script
 
 # What a process looks like from inside: core limit, PR_GET_DUMPABLE, umask, a new file's mode.
 PROBE = textwrap.dedent(
@@ -43,19 +39,7 @@ PROBE = textwrap.dedent(
 
 
 def _child(body: str, folder: Path) -> dict[str, Any]:
-    script = PROBE + textwrap.dedent(body)
-    done = subprocess.run(
-        [sys.executable, "-c", script, str(folder)],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
-    return result
+    return run_script(PROBE + textwrap.dedent(body), str(folder))
 
 
 def test_harden_process_turns_core_dumps_off(tmp_path: Path) -> None:

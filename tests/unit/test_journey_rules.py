@@ -20,6 +20,7 @@ from kiosk.session import Draft, EndReason, Session, Step, StepError
 from kiosk.submissions import Submitter
 from offline_queue.outbox import Outbox
 from tests.unit.test_forms_and_catalogue import CATALOGUE, PERSON
+from tests.unit.test_session import answer_all
 
 
 @pytest.fixture
@@ -37,18 +38,7 @@ def at_first_question(catalogue: Catalogue) -> Session:
 
 def at_review(catalogue: Catalogue) -> Session:
     session = at_first_question(catalogue)
-    values = {
-        "phone": "13800138000",
-        "address": "本市和平路12号3单元401室",
-        "reason": "work",
-        "residence_start": "2025-06-01",
-        "collection": "hall",
-    }
-    while session.step is Step.QUESTION:
-        service, field, answers = session.page_to_check()
-        answers[field] = values[field]
-        session.set_answer(field, values[field])
-        assert session.checked(field, answers, validate_field(service, field, answers)) is None
+    answer_all(session)  # next_page(): page_to_check, the check, then checked()
     return session
 
 

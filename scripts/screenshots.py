@@ -25,6 +25,9 @@ from kiosk.session import EndReason, Step  # noqa: E402
 from refplatform.server import start_in_thread  # noqa: E402
 from ui.app import Terminal  # noqa: E402
 
+# The panel to draw for: HALL_SHOT_SIZE=1080x1920 (portrait), 1920x1080, 1280x1024.
+SIZE = tuple(int(n) for n in os.environ.get("HALL_SHOT_SIZE", "1280x900").split("x"))
+
 
 def settle(app: QApplication, until: Callable[[], bool], timeout_s: float = 10.0) -> None:
     deadline = time.monotonic() + timeout_s
@@ -52,7 +55,7 @@ def main() -> int:  # noqa: PLR0915 - one visit, step by step, reads best in one
         terminal = Terminal(parts, app)
         window = terminal.window
         visit = terminal.visit
-        window.resize(1280, 900)
+        window.resize(*SIZE)
         window.show()
         terminal.start()
 
@@ -145,7 +148,7 @@ def queue_shots(app: QApplication, data: Path, catalogue: Path, out: Path, suffi
     terminal = Terminal(parts, app)
     window = terminal.window
     visit, card, queue = terminal.visit, terminal.card, terminal.queue
-    window.resize(1280, 900)
+    window.resize(*SIZE)
     window.show()
     terminal.start()
     settle(app, lambda: "4" in queue.queue_button.text() or "2" in queue.queue_button.text())

@@ -7,10 +7,11 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QKeySequence, QPixmap, QShortcut
+from PySide6.QtGui import QKeySequence, QPixmap, QResizeEvent, QShortcut
 from PySide6.QtWidgets import (
     QAbstractButton,
     QFrame,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -350,8 +351,11 @@ class QuestionPage(Page):
             numeric = question.widget in ("phone", "number", "id_number", "date")
             if numeric:
                 extra = {"id_number": "X", "date": "-", "number": "."}.get(question.widget, "")
-                self.keypad = Keypad(self.line, extra=extra, delete_text=_("Delete"))
-                self.keypad_holder.addWidget(self.keypad)
+                self.keypad = Keypad(
+                    self.line, extra=extra, delete_text=_("Delete"), parent=self.body_widget
+                )
+                # at the top of its column: its rows do not spread down a tall portrait panel
+                self.keypad_holder.addWidget(self.keypad, 0, Qt.AlignmentFlag.AlignTop)
             if question.widget == "date":
                 self.line.setPlaceholderText(_("for example 2026-11-23"))
             else:
@@ -536,13 +540,17 @@ class DonePage(Page):
         self.printed = label()
         self.countdown = label(name="muted")
         self.rating_prompt = label(name="help")
-        self.rating_row = QHBoxLayout()
+        # As many to a row as fit: all five across a landscape panel, fewer on a portrait one
+        # where long English labels ("Basically satisfied") would be cut off.
+        self.rating_row = QGridLayout()
+        self.rating_row.setSpacing(14)
+        self._rating_columns = 0
         self.rating_buttons: dict[str, ValueButton] = {}
         for level, _text in self.LEVELS:
             widget = ValueButton("", level)
             widget.picked.connect(self._rated)
             self.rating_buttons[level] = widget
-            self.rating_row.addWidget(widget)
+        self._arrange_ratings()
         self.rating_thanks = label(name="muted")
         for widget in (
             self.status,
@@ -575,8 +583,27 @@ class DonePage(Page):
             self.rating_buttons[level].setText(_(text))
             self.rating_buttons[level].setEnabled(True)
         self.rating_thanks.clear()
+        self._rating_columns = 0  # the labels' widths changed with the language
+        self._arrange_ratings()
         self.finish_button.setText(_("Finish"))
         self.finish_button.setFocus()
+
+    def _arrange_ratings(self) -> None:
+        buttons = list(self.rating_buttons.values())
+        widest = max(b.sizeHint().width() for b in buttons) + self.rating_row.spacing()
+        margins = self.layout().contentsMargins()
+        room = self.width() - margins.left() - margins.right() - 24  # and a scroll bar's width
+        columns = max(2, min(len(buttons), room // max(1, widest)))
+        if columns == self._rating_columns:
+            return
+        self._rating_columns = columns
+        for index, widget in enumerate(buttons):
+            self.rating_row.removeWidget(widget)
+            self.rating_row.addWidget(widget, index // columns, index % columns)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._arrange_ratings()
 
     def _rated(self, level: str) -> None:
         for widget in self.rating_buttons.values():

@@ -34,6 +34,8 @@ from ui.widgets import button, label
 
 log = logging.getLogger(__name__)
 
+NARROW_PX = 1200  # below this width (a portrait panel) the journeys' header widgets get a row
+
 
 class Visit(Protocol):
     """What the shell needs of the citizen's visit: whether the idle clock applies, whether it
@@ -143,7 +145,8 @@ class Shell(QMainWindow):
         self._banners_end += 1
 
     def add_header_widget(self, widget: QWidget) -> None:
-        self._header_row.insertWidget(self._header_row.count() - 2, widget)
+        self._header_widgets.append(widget)
+        self._place_header_widgets()
 
     def add_shortcut(self, keys: str, slot: Callable[[], None]) -> None:
         shortcut(self, keys, slot)
@@ -169,8 +172,9 @@ class Shell(QMainWindow):
     def _build_header(self) -> QFrame:
         header = QFrame()
         header.setObjectName("header")
-        row = QHBoxLayout(header)
-        row.setContentsMargins(24, 8, 24, 8)
+        rows = QVBoxLayout(header)
+        rows.setContentsMargins(24, 8, 24, 8)
+        row = QHBoxLayout()
         self.hall_label = label(wrap=False)
         self.voice_button = button("", self.toggle_voice)
         self.language_button = button("", self.toggle_language)
@@ -178,8 +182,33 @@ class Shell(QMainWindow):
         row.addStretch(1)
         row.addWidget(self.voice_button)
         row.addWidget(self.language_button)
+        rows.addLayout(row)
+        # Journeys' header widgets (the upload count) sit in the top row on a wide panel and
+        # in a row of their own on a narrow one, where the top row has no room for them.
+        self._header_extra = QFrame()
+        self._header_extra.setObjectName("header")  # the header's colours, not the page's
+        self._header_extra_row = QHBoxLayout(self._header_extra)
+        self._header_extra_row.setContentsMargins(0, 0, 0, 0)
+        self._header_extra_row.addStretch(1)
+        self._header_extra.hide()
+        rows.addWidget(self._header_extra)
         self._header_row = row
+        self._header_widgets: list[QWidget] = []
         return header
+
+    def _place_header_widgets(self) -> None:
+        narrow = self.width() < NARROW_PX
+        target = self._header_extra_row if narrow else self._header_row
+        for widget in self._header_widgets:
+            self._header_row.removeWidget(widget)
+            self._header_extra_row.removeWidget(widget)
+            target.insertWidget(target.count() - (1 if narrow else 2), widget)
+        self._header_extra.setVisible(narrow and bool(self._header_widgets))
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        if self._header_widgets:
+            self._place_header_widgets()
 
     def retranslate(self) -> None:
         self.setWindowTitle(_("Government services self-service terminal"))

@@ -89,6 +89,10 @@ class WrappingButton(QPushButton):
     def text(self) -> str:  # type: ignore[override]
         return self.label.text()
 
+    def setText(self, text: str) -> None:  # type: ignore[override]
+        self.label.setText(text)
+        self.updateGeometry()
+
     def hasHeightForWidth(self) -> bool:
         return True
 
@@ -139,8 +143,15 @@ class ErrorSummary(QFrame):
 class Keypad(QWidget):
     """Big on-screen digit keys that type into a line edit; extra keys such as X or - as needed."""
 
-    def __init__(self, target: QLineEdit, extra: str = "", delete_text: str = "⌫") -> None:
-        super().__init__()
+    def __init__(
+        self,
+        target: QLineEdit,
+        extra: str = "",
+        delete_text: str = "⌫",
+        parent: QWidget | None = None,
+    ) -> None:
+        """`parent`: the page, so the keys are sized with the window's style sheet."""
+        super().__init__(parent)
         self._target = target
         grid = QGridLayout(self)
         grid.setSpacing(12)
@@ -152,9 +163,12 @@ class Keypad(QWidget):
             text = delete_text if key == "⌫" else key
             widget = ValueButton(text, key, name="key")
             widget.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # typing stays in the field
-            widget.setMinimumWidth(110)
             widget.picked.connect(self._press)
             grid.addWidget(widget, index // 3, index % 3)
+            # Wide enough for its word ("Delete", "删除") at the elder-mode type size: polished
+            # once in the window, so the style sheet's font is the one measured.
+            widget.ensurePolished()
+            widget.setMinimumWidth(max(110, widget.fontMetrics().horizontalAdvance(text) + 64))
             self.buttons[key] = widget
 
     def set_delete_text(self, text: str) -> None:

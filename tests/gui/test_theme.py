@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel, QPushButton
+import pytest
+from PySide6.QtWidgets import QLabel, QPushButton, QStyle, QStyleOptionButton, QWidget
 from pytestqt.qtbot import QtBot
 
 from tests.gui.conftest import MakeTerminal
@@ -64,3 +65,41 @@ def test_long_service_summaries_wrap_inside_their_buttons(
     assert any(
         b.label.heightForWidth(b.label.width()) > 2 * b.fontMetrics().height() for b in buttons
     )
+
+
+def _clipped(root: QWidget) -> list[str]:
+    """Visible buttons whose text is wider than the room the style leaves for it."""
+    found = []
+    for w in root.findChildren(QPushButton):
+        if not (w.isVisible() and w.text()):
+            continue
+        option = QStyleOptionButton()
+        w.initStyleOption(option)
+        room = w.style().subElementRect(QStyle.SubElement.SE_PushButtonContents, option, w)
+        if w.fontMetrics().horizontalAdvance(w.text()) > room.width():
+            found.append(w.text())
+    return found
+
+
+@pytest.mark.parametrize("size", [(1080, 1920), (1280, 1024), (1920, 1080)])
+def test_no_button_is_cut_off_on_any_panel_in_english(
+    qtbot: QtBot, make_terminal: MakeTerminal, size: tuple[int, int]
+) -> None:
+    from kiosk.config import Mode
+    from kiosk.session import Step
+    from tests.gui.test_visit import answer_residence_permit, submit, type_digits, wait_step
+
+    terminal = make_terminal(mode=Mode.COUNTER)
+    window = terminal.window
+    window.resize(*size)
+    window.language_button.click()  # English: the longest labels
+    open_form(qtbot, terminal)
+    type_digits(qtbot, terminal, "1")
+    # the header with the upload count, the keypad with "Delete"
+    qtbot.waitUntil(lambda: window.width() == size[0] and _clipped(window) == [], timeout=2000)
+    visit = terminal.visit
+    visit.question.line.setText("")
+    answer_residence_permit(qtbot, terminal)
+    submit(qtbot, terminal)
+    wait_step(qtbot, terminal, Step.DONE)
+    qtbot.waitUntil(lambda: _clipped(window) == [], timeout=2000)  # the satisfaction levels

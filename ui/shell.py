@@ -146,7 +146,7 @@ class Shell(QMainWindow):
 
     def add_header_widget(self, widget: QWidget) -> None:
         self._header_widgets.append(widget)
-        self._place_header_widgets()
+        self._place_header_widgets(again=True)
 
     def add_shortcut(self, keys: str, slot: Callable[[], None]) -> None:
         shortcut(self, keys, slot)
@@ -194,10 +194,14 @@ class Shell(QMainWindow):
         rows.addWidget(self._header_extra)
         self._header_row = row
         self._header_widgets: list[QWidget] = []
+        self._header_narrow: bool | None = None
         return header
 
-    def _place_header_widgets(self) -> None:
+    def _place_header_widgets(self, *, again: bool = False) -> None:
         narrow = self.width() < NARROW_PX
+        if narrow == self._header_narrow and not again:
+            return  # a resize that does not cross the line moves nothing
+        self._header_narrow = narrow
         target = self._header_extra_row if narrow else self._header_row
         for widget in self._header_widgets:
             self._header_row.removeWidget(widget)

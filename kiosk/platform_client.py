@@ -254,6 +254,31 @@ class PlatformClient:
             now=self._clock(),
         )
 
+    def send_help_request(self, help_request_id: str, body: Mapping[str, Any]) -> SubmitOutcome:
+        """Tell staff a citizen needs them, with the request's id as the Idempotency-Key; never
+        raises for the network. The answer is read like a submission's."""
+        if body.get("help_request_id") != help_request_id:
+            raise ValueError("the body's help_request_id must be the idempotency key")
+        try:
+            answer = self._send(
+                "POST",
+                "/help-requests",
+                data=_dump(body),
+                headers={"Content-Type": "application/json", "Idempotency-Key": help_request_id},
+            )
+        except requests.RequestException as exc:
+            return _transport_outcome(exc)
+        except _TooLarge as exc:
+            return _too_large_outcome(exc)
+        return _classify(
+            help_request_id,
+            answer.status,
+            answer.headers.get("Retry-After"),
+            _json_object(answer.content),
+            self._clock(),
+            id_field="help_request_id",
+        )
+
     def submit_batch(self, items: Sequence[tuple[str, Mapping[str, Any]]]) -> list[SubmitOutcome]:
         """Send up to MAX_BATCH submissions in one request: one outcome per item, in order.
 
@@ -474,10 +499,12 @@ def _classify(
     retry_after: str | None,
     body: dict[str, Any] | None,
     now: float,
+    *,
+    id_field: str = "submission_id",
 ) -> SubmitOutcome:
     code = _error_code(body)
     if 200 <= status < 300:
-        if body is not None and body.get("submission_id") == submission_id:
+        if body is not None and body.get(id_field) == submission_id:
             return SubmitOutcome(OutcomeKind.DELIVERED, response=body, http_status=status)
         return _unexpected(status)
     if status >= 500 or status in _RETRY_STATUSES:

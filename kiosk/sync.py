@@ -38,6 +38,7 @@ from offline_queue.retry import DEFAULT_BASE_S, DEFAULT_CAP_S, retry_delay
 log = logging.getLogger(__name__)
 
 SUBMISSION_KIND = "submission"
+HELP_REQUEST_KIND = "help_request"
 PAYLOAD_UNREADABLE = "payload_unreadable"
 UNKNOWN_KIND = "unknown_kind"
 INTERNAL_ERROR = "internal_error"
@@ -397,10 +398,19 @@ class SyncEngine:
         """
         outcomes: list[SubmitOutcome | None] = [None] * len(items)
         sendable: list[tuple[int, dict[str, object]]] = []
+        calls: list[tuple[int, dict[str, object]]] = []  # help requests: one request each
         for index, item in enumerate(items):
+            if item.kind == HELP_REQUEST_KIND:
+                body = _help_request_body(item)
+                if body is not None:
+                    calls.append((index, body))
+                continue
             body = _submission_body(item)
             if body is not None:
                 sendable.append((index, body))
+        if calls:
+            for index, answer in self._send_help_requests(items, calls):
+                outcomes[index] = answer
         if sendable:
             sent = self._send(items, sendable)
             for (index, _), answer in zip(sendable, sent, strict=True):
@@ -429,6 +439,24 @@ class SyncEngine:
         except Exception:
             log.exception("sync: submitting %d outbox item(s) failed unexpectedly", len(sendable))
             return [SubmitOutcome(OutcomeKind.RETRY, error_code=INTERNAL_ERROR)] * len(sendable)
+
+    def _send_help_requests(
+        self, items: list[OutboxItem], calls: list[tuple[int, dict[str, object]]]
+    ) -> list[tuple[int, SubmitOutcome]]:
+        """Each help request alone (staff want them at once, and they are few); once the
+        platform stops answering, the rest share that outcome."""
+        answers: list[tuple[int, SubmitOutcome]] = []
+        for index, body in calls:
+            if answers and answers[-1][1].offline:
+                answers.append((index, answers[-1][1]))
+                continue
+            try:
+                outcome = self._client.send_help_request(items[index].id, body)
+            except Exception:
+                log.exception("sync: sending help request %s failed unexpectedly", items[index].id)
+                outcome = SubmitOutcome(OutcomeKind.RETRY, error_code=INTERNAL_ERROR)
+            answers.append((index, outcome))
+        return answers
 
     def _delay(self, item: OutboxItem, outcome: SubmitOutcome | None) -> float:
         if outcome is None or outcome.kind is not OutcomeKind.RETRY:
@@ -520,7 +548,8 @@ class SyncEngine:
 
 
 def _unreadable_code(item: OutboxItem) -> str:
-    return UNKNOWN_KIND if item.kind != SUBMISSION_KIND else PAYLOAD_UNREADABLE
+    known = item.kind in (SUBMISSION_KIND, HELP_REQUEST_KIND)
+    return PAYLOAD_UNREADABLE if known else UNKNOWN_KIND
 
 
 def _settlement(item: OutboxItem, outcome: SubmitOutcome | None, delay: float) -> Settlement:
@@ -574,6 +603,16 @@ def _submission_body(item: OutboxItem) -> dict[str, object] | None:
             }
             for file in item.attachments
         ]
+    return body
+
+
+def _help_request_body(item: OutboxItem) -> dict[str, object] | None:
+    try:
+        body = json.loads(item.payload)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(body, dict) or body.get("help_request_id") != item.id or item.attachments:
+        return None
     return body
 
 

@@ -38,6 +38,7 @@ from .models import (
     MAX_BATCH,
     STATUS_NOTES,
     BatchRequest,
+    HelpRequest,
     RatingRequest,
     StatusChange,
     SubmissionRequest,
@@ -451,6 +452,45 @@ class _Platform:
             201, {"submission_id": submission_id, "level": rating.level, "rated_at": rated_at}
         )
 
+    async def post_help_request(
+        self,
+        request: Request,
+        idempotency_key: Annotated[
+            str | None,
+            Header(alias="Idempotency-Key", description="the body's help_request_id"),
+        ] = None,
+    ) -> Response:
+        """A citizen at a terminal asked for staff. Kept once under its key; a repeat with the
+        same body gets the first answer again, with another body 409."""
+        try:
+            body = await _read_json(request)
+            help_request = HelpRequest.model_validate(body)
+        except ValidationError as exc:
+            return _error(
+                422, "validation_failed", "not a valid help request", fields=_problems(exc)
+            )
+        except ValueError:
+            return _error(400, "bad_request", "the body is not JSON")
+        if idempotency_key != help_request.help_request_id:
+            return _error(400, "bad_request", "Idempotency-Key must equal help_request_id")
+        outcome, stored = await self.run(
+            self.storage.store_help_request,
+            help_request.help_request_id,
+            canonical_hash(body),
+            help_request.model_dump(),
+            self.now(),
+        )
+        if outcome is Outcome.CONFLICT:
+            return _error(409, "idempotency_conflict", "this key was used before with another body")
+        if outcome is Outcome.CREATED:
+            logger.info("help requested at terminal %s", help_request.terminal_id)
+        return _json(201 if outcome is Outcome.CREATED else 200, _help_answer(stored))
+
+    async def get_help_requests(self) -> Response:
+        """Administration: the help requests received, oldest first."""
+        stored = await self.run(self.storage.help_requests)
+        return _json(200, {"help_requests": [_help_answer(s) for s in stored]})
+
     async def post_status(self, submission_id: str, request: Request) -> Response:
         """Administration: move a case to another status, adding to its history."""
         try:
@@ -494,6 +534,17 @@ def _answers(
 def _json_body(model: type[BaseModel]) -> dict[str, Any]:
     ref = {"$ref": f"#/components/schemas/{model.__name__}"}
     return {"requestBody": {"required": True, "content": {_JSON: {"schema": ref}}}}
+
+
+def _help_answer(stored: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "help_request_id": stored["help_request_id"],
+        "terminal_id": stored["terminal_id"],
+        "page": stored["page"],
+        "requested_at": stored["requested_at"],
+        "received_at": stored["received_at"],
+        "status": "open",
+    }
 
 
 def _add_routes(app: FastAPI, platform: _Platform) -> None:
@@ -558,6 +609,24 @@ def _add_routes(app: FastAPI, platform: _Platform) -> None:
         tags=["administration"],
     )
     route(
+        f"{v1}/help-requests",
+        platform.post_help_request,
+        methods=["POST"],
+        status_code=201,
+        response_class=Response,
+        responses=_answers(
+            201, models.HelpAnswer, "Staff are told; a repeat is answered 200", 400, 409, 422
+        ),
+        openapi_extra=_json_body(HelpRequest),
+    )
+    route(
+        f"{v1}/help-requests",
+        platform.get_help_requests,
+        response_class=Response,
+        responses=_answers(200, models.HelpList, "The help requests received"),
+        tags=["administration"],
+    )
+    route(
         "/track/{submission_id}",
         platform.track,
         response_class=HTMLResponse,
@@ -585,7 +654,10 @@ def _document(app: FastAPI) -> dict[str, Any]:
     # Request bodies are read by hand (the key header is checked before the body), so their
     # models join the components here.
     _, definitions = models_json_schema(
-        [(m, "validation") for m in (SubmissionRequest, BatchRequest, RatingRequest, StatusChange)],
+        [
+            (m, "validation")
+            for m in (SubmissionRequest, BatchRequest, RatingRequest, StatusChange, HelpRequest)
+        ],
         ref_template="#/components/schemas/{model}",
     )
     schemas = document.setdefault("components", {}).setdefault("schemas", {})

@@ -15,7 +15,9 @@ from referencing import Registry
 from devices.identity import is_valid_id_number
 
 LANGUAGES = ("zh_CN", "en")
-WIDGETS = frozenset({"text", "phone", "id_number", "date", "choice", "yesno", "number"})
+WIDGETS = frozenset(
+    {"text", "phone", "id_number", "date", "choice", "yesno", "number", "address"}
+)
 PREFILLS = frozenset(
     {
         "identity.name",

@@ -210,6 +210,37 @@ class RatingAnswer(BaseModel):
     rated_at: str
 
 
+HelpPlace = Annotated[StrictStr, Field(min_length=1, max_length=32, pattern=r"^[a-z_]+$")]
+
+
+class HelpRequest(_Strict):
+    """A citizen at a terminal asked for a person. It names the terminal and the kind of page
+    they were on, never who they are or what they typed."""
+
+    help_request_id: UuidText = Field(
+        description="UUIDv7 made by the terminal; the idempotency key"
+    )
+    terminal_id: ShortText
+    hall: Annotated[StrictStr, Field(max_length=100)] = ""
+    channel: Channel
+    page: HelpPlace = Field(description="the kind of page, e.g. question or review")
+    language: Literal["zh_CN", "en"]
+    requested_at: Rfc3339
+
+
+class HelpAnswer(BaseModel):
+    help_request_id: str
+    terminal_id: str
+    page: str
+    requested_at: str
+    received_at: str
+    status: Literal["open"]
+
+
+class HelpList(BaseModel):
+    help_requests: list[HelpAnswer]
+
+
 class StatusChange(_Strict):
     """Administration: move a case along. note defaults to the status's standard text."""
 
@@ -242,7 +273,7 @@ class Question(BaseModel):
     field: str
     label: LocalisedText
     help: LocalisedText
-    widget: Literal["text", "phone", "id_number", "date", "choice", "yesno", "number"]
+    widget: Literal["text", "phone", "id_number", "date", "choice", "yesno", "number", "address"]
     prefill: str | None
     readonly: bool
     error: LocalisedText | None = None

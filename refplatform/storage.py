@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 # 2: the attachments table (created where missing, so a version 1 file simply gains it).
-SCHEMA_VERSION = 2
+# 3: the help_requests table.
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS submissions (
@@ -50,6 +51,12 @@ CREATE TABLE IF NOT EXISTS attachments (
     data           BLOB NOT NULL,
     PRIMARY KEY (submission_id, ordinal)
 );
+CREATE TABLE IF NOT EXISTS help_requests (
+    help_request_id TEXT PRIMARY KEY,
+    body_hash       TEXT NOT NULL,
+    request_json    TEXT NOT NULL,
+    received_at     TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ratings (
     submission_id  TEXT PRIMARY KEY REFERENCES submissions(submission_id),
     level          TEXT NOT NULL,
@@ -332,6 +339,44 @@ class Storage:
                 (submission_id,),
             ).fetchone()
         return None if row is None else (str(row[0]), str(row[1]), str(row[2]))
+
+    def store_help_request(
+        self, help_request_id: str, body_hash: str, request: dict[str, Any], received_at: str
+    ) -> tuple[Outcome, dict[str, Any]]:
+        """Keep a help request under its key; a repeat gets the first one back, another body
+        under the same key is a conflict."""
+        with self._write() as db:
+            inserted = db.execute(
+                "INSERT INTO help_requests (help_request_id, body_hash, request_json, received_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT(help_request_id) DO NOTHING",
+                (
+                    help_request_id,
+                    body_hash,
+                    json.dumps(request, ensure_ascii=False, sort_keys=True),
+                    received_at,
+                ),
+            ).rowcount
+            row = db.execute(
+                "SELECT body_hash, request_json, received_at FROM help_requests"
+                " WHERE help_request_id = ?",
+                (help_request_id,),
+            ).fetchone()
+        if row is None:  # the INSERT met a row this transaction cannot see: not SQLite
+            raise RuntimeError("help request key conflict without a stored row")
+        stored = {**json.loads(row[1]), "received_at": str(row[2])}
+        if inserted:
+            return Outcome.CREATED, stored
+        if row[0] != body_hash:
+            return Outcome.CONFLICT, stored
+        return Outcome.REPLAYED, stored
+
+    def help_requests(self) -> list[dict[str, Any]]:
+        """Every help request received, oldest first."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT request_json, received_at FROM help_requests ORDER BY received_at"
+            ).fetchall()
+        return [{**json.loads(r[0]), "received_at": str(r[1])} for r in rows]
 
     def count_submissions(self, submission_id: str | None = None) -> int:
         """How many rows there are (for one key when given): the proof of exactly-once."""

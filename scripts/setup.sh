@@ -45,6 +45,8 @@ hall_setup() (
         libzbar0
         # voice guidance
         espeak-ng speech-dispatcher
+        # handwriting: the zinnia recognizer and its Simplified Chinese model
+        libzinnia0 tegaki-zinnia-simplified-chinese
         # libraries Qt loads for the offscreen and xcb platforms
         libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3
         libglib2.0-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-randr0

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,9 @@ class Background(QObject):
     def __init__(self, parent: QObject, workers: int = 2) -> None:
         super().__init__(parent)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="background")
-        self._done.connect(self._deliver)
+        # Queued even when the op ends before run() returns (a done future calls back at once):
+        # callbacks always come from the event loop, never from inside run().
+        self._done.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
         self._tickets = itertools.count(1)
         self._callbacks: dict[int, Callbacks] = {}  # touched on the GUI thread only
 

@@ -32,7 +32,7 @@ from kiosk.i18n import N_, pick
 
 Texts = Mapping[str, str]
 
-WIDGETS = frozenset({"text", "phone", "id_number", "date", "choice", "yesno", "number"})
+WIDGETS = frozenset({"text", "phone", "id_number", "date", "choice", "yesno", "number", "address"})
 PREFILL_SOURCES = frozenset(
     {
         "identity.name",

@@ -37,6 +37,8 @@ hall_setup() (
         cups cups-client cups-bsd printer-driver-cups-pdf
         # a virtual X server for screenshots and display tests
         xvfb xauth
+        # what a screen reader sees: a D-Bus session with the AT-SPI bus, and its Python client
+        dbus at-spi2-core python3-pyatspi
         # PDF to text/image, used to check receipts
         poppler-utils
         # Chinese fonts that reportlab can embed

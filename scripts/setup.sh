@@ -45,8 +45,9 @@ hall_setup() (
         fonts-wqy-zenhei fonts-wqy-microhei
         # QR/barcode decoding
         libzbar0
-        # voice guidance
-        espeak-ng speech-dispatcher
+        # voice guidance: espeak-ng's Mandarin (latin as pinyin) and English voices through
+        # speech-dispatcher, with its audio output plugins
+        espeak-ng speech-dispatcher speech-dispatcher-espeak-ng speech-dispatcher-audio-plugins
         # handwriting: the zinnia recognizer and its Simplified Chinese model
         libzinnia0 tegaki-zinnia-simplified-chinese
         # libraries Qt loads for the offscreen and xcb platforms

@@ -20,6 +20,7 @@ from kiosk.catalogue_store import CatalogueStore
 from kiosk.config import Mode
 from kiosk.demo import DemoCards
 from kiosk.errors import message_for
+from kiosk.help_requests import HelpDesk
 from kiosk.i18n import _
 from kiosk.platform_client import PlatformClient
 from kiosk.queue_view import UploadQueue
@@ -30,6 +31,7 @@ from ui.background import Background
 from ui.bridge import ReaderBridge, StatusBridge
 from ui.card import CardJourney
 from ui.collector import GuiThreadCollector
+from ui.help import HelpJourney
 from ui.screens import WelcomePage
 from ui.shell import Shell
 from ui.staff_queue import QueueJourney
@@ -185,6 +187,10 @@ class Terminal:
             self.status.changed.connect(self.queue.update_queue_status)
         self.catalogue = CatalogueUpdates(shell, parts, self.visit, self.queue, self.background)
         self.notices = StaffNotices(shell)
+        self.help = HelpJourney(
+            shell, HelpDesk(parts.outbox, parts.sync, config), self.background
+        )
+        shell.help_requested.connect(self.help.request)
         self.readers.event.connect(self.card.on_reader_event)
         self.status.changed.connect(self.catalogue.platform_seen)
         self.status.changed.connect(self.notices.sync_status)

@@ -11,8 +11,10 @@ from collections.abc import Callable, Iterator, Sequence
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QAbstractScrollArea,
     QHeaderView,
     QProgressBar,
+    QScroller,
     QTableWidget,
     QTableWidgetItem,
 )
@@ -49,6 +51,15 @@ def last_contact(status: SyncStatus) -> float | None:
     """When the platform itself last answered: a delivery, a refusal or a health check."""
     times = [t for t in (status.last_contact_at, status.last_success_at) if t is not None]
     return max(times) if times else None
+
+
+def finger_scrolling(area: QAbstractScrollArea) -> None:
+    """Drag the content with a finger (a touch panel's touches arrive as the left button),
+    and scroll by pixels so a drag moves the rows as far as the finger moves."""
+    QScroller.grabGesture(area.viewport(), QScroller.ScrollerGestureType.LeftMouseButtonGesture)
+    if isinstance(area, QAbstractItemView):
+        area.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        area.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
 
 
 class DrainProgress:
@@ -99,6 +110,7 @@ class QueuePage(Page):
         header.resizeSection(1, 260)
         header.setSectionResizeMode(self.STATUS_COLUMN, QHeaderView.ResizeMode.Stretch)
         self.table.itemSelectionChanged.connect(self._selection_changed)
+        finger_scrolling(self.table)
         self.empty = label(name="help")
         for widget in (self.summary, self.contact, self.notice, self.progress):
             self.body.addWidget(widget)

@@ -9,13 +9,15 @@ import weakref
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, QPoint, QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QClipboard
 from PySide6.QtWidgets import (
     QApplication,
     QFrame,
     QHBoxLayout,
     QLabel,
+    QLayout,
+    QLayoutItem,
     QMainWindow,
     QPushButton,
     QStackedWidget,
@@ -28,13 +30,13 @@ from kiosk.i18n import _, current_language, set_language
 from kiosk.visit_steps import EndReason
 from ui.journey import Journey
 from ui.screens import shortcut
-from ui.theme import Palette, Sizes, scaled, stylesheet
+from ui.theme import TEXT_STEPS, palette_for, style_for
 from ui.voice import VoiceGuide
 from ui.widgets import button, label
 
 log = logging.getLogger(__name__)
 
-NARROW_PX = 1200  # below this width (a portrait panel) the journeys' header widgets get a row
+HEADER_GAP_PX = 10  # between header controls, across and down (the spec asks for >= 8)
 
 
 class Visit(Protocol):
@@ -68,9 +70,108 @@ def banner(text: QLabel, *buttons: QPushButton) -> QFrame:
     return frame
 
 
+class HeaderFlow(QLayout):
+    """The header's row of controls, wrapped onto as many rows as the panel's width needs, so
+    no control is ever squeezed or cut off, whatever the panel, language or text size. The
+    first item (the hall's name) starts the first row on the left; every row's controls are
+    packed to the right."""
+
+    def __init__(self, parent: QWidget, gap: int = HEADER_GAP_PX) -> None:
+        super().__init__(parent)
+        self._items: list[QLayoutItem] = []
+        self._gap = gap
+        self.setContentsMargins(0, 0, 0, 0)
+
+    def addItem(self, item: QLayoutItem) -> None:
+        self._items.append(item)
+
+    def insert_widget(self, index: int, widget: QWidget) -> None:
+        """Put a widget at a place in the order (addWidget puts it last)."""
+        self.addChildWidget(widget)
+        self.addWidget(widget)  # appends its item; move it into place
+        self._items.insert(index, self._items.pop())
+        self.invalidate()
+
+    def count(self) -> int:
+        return len(self._items)
+
+    def itemAt(self, index: int) -> QLayoutItem | None:
+        return self._items[index] if 0 <= index < len(self._items) else None
+
+    def takeAt(self, index: int) -> QLayoutItem | None:
+        return self._items.pop(index) if 0 <= index < len(self._items) else None
+
+    def expandingDirections(self) -> Qt.Orientation:
+        return Qt.Orientation(0)
+
+    def hasHeightForWidth(self) -> bool:
+        return True
+
+    def heightForWidth(self, width: int) -> int:
+        return self._arrange(QRect(0, 0, width, 0), move=False)
+
+    def setGeometry(self, rect: QRect) -> None:
+        super().setGeometry(rect)
+        self._arrange(rect, move=True)
+
+    def sizeHint(self) -> QSize:
+        shown = self._shown()
+        width = sum(i.sizeHint().width() for i in shown) + self._gap * max(0, len(shown) - 1)
+        height = max((i.sizeHint().height() for i in shown), default=0)
+        m = self.contentsMargins()
+        return QSize(width + m.left() + m.right(), height + m.top() + m.bottom())
+
+    def minimumSize(self) -> QSize:
+        size = QSize()
+        for item in self._shown():
+            size = size.expandedTo(item.minimumSize())
+        m = self.contentsMargins()
+        return size + QSize(m.left() + m.right(), m.top() + m.bottom())
+
+    def _shown(self) -> list[QLayoutItem]:
+        return [item for item in self._items if not item.isEmpty()]
+
+    def _arrange(self, rect: QRect, *, move: bool) -> int:
+        m = self.contentsMargins()
+        area = rect.adjusted(m.left(), m.top(), -m.right(), -m.bottom())
+        rows: list[list[QLayoutItem]] = [[]]
+        used = 0
+        for item in self._shown():
+            width = min(item.sizeHint().width(), area.width())
+            if rows[-1] and used + self._gap + width > area.width():
+                rows.append([])
+                used = 0
+            used += (self._gap if rows[-1] else 0) + width
+            rows[-1].append(item)
+        y = area.y()
+        for row in rows:
+            height = max((item.sizeHint().height() for item in row), default=0)
+            if move:
+                self._place_row(row, area, y, height)
+            y += height + self._gap
+        return y - self._gap - rect.y() + m.bottom()
+
+    def _place_row(self, row: list[QLayoutItem], area: QRect, y: int, height: int) -> None:
+        first = self._items[0] if self._items else None
+        left = [row.pop(0)] if row and row[0] is first else []
+        x = area.x()
+        for item in left:
+            hint = item.sizeHint()
+            item.setGeometry(QRect(QPoint(x, y), QSize(min(hint.width(), area.width()), height)))
+        x = area.right() + 1
+        for item in reversed(row):
+            width = min(item.sizeHint().width(), area.width())
+            x -= width
+            item.setGeometry(QRect(QPoint(x, y), QSize(width, height)))
+            x -= self._gap
+
+
 class Shell(QMainWindow):
     language_changed = Signal()
     first_frame = Signal()  # the first paint of the window has been handled
+    help_requested = Signal()  # the citizen pressed "Call staff"
+    text_step_changed = Signal(int)  # an index into ui.theme.TEXT_STEPS
+    contrast_changed = Signal(bool)  # True: the high-contrast palette is on
 
     def __init__(self, *, config: Config, voice: VoiceGuide) -> None:
         super().__init__()
@@ -81,7 +182,9 @@ class Shell(QMainWindow):
         # to the shell, so references back would make cycles only the garbage collector frees.
         self._visit_ref: weakref.ref[Visit] | None = None
         self._painted = False
-        self.setStyleSheet(stylesheet(Palette(), scaled(Sizes(), config.font_scale)))
+        self._text_step = 0
+        self._high_contrast = False
+        self.setStyleSheet(style_for(palette_for(False), 0, config.font_scale))
 
         central = QWidget()
         self._layout = QVBoxLayout(central)
@@ -145,8 +248,9 @@ class Shell(QMainWindow):
         self._banners_end += 1
 
     def add_header_widget(self, widget: QWidget) -> None:
+        """A journey's widget in the header (the upload count), after the hall's name."""
         self._header_widgets.append(widget)
-        self._place_header_widgets(again=True)
+        self._header_flow.insert_widget(len(self._header_widgets), widget)
 
     def add_shortcut(self, keys: str, slot: Callable[[], None]) -> None:
         shortcut(self, keys, slot)
@@ -172,56 +276,114 @@ class Shell(QMainWindow):
     def _build_header(self) -> QFrame:
         header = QFrame()
         header.setObjectName("header")
-        rows = QVBoxLayout(header)
-        rows.setContentsMargins(24, 8, 24, 8)
-        row = QHBoxLayout()
+        self._header_flow = HeaderFlow(header)
+        self._header_flow.setContentsMargins(24, 8, 24, 8)
         self.hall_label = label(wrap=False)
+        self.hall_label.setAlignment(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft)
+        self.text_size_button = button("", self.next_text_step)
+        self.contrast_button = button("", self.toggle_contrast)
+        self.repeat_button = button("", self.repeat)
+        self.call_staff_button = button("", self.call_staff)
         self.voice_button = button("", self.toggle_voice)
         self.language_button = button("", self.toggle_language)
-        row.addWidget(self.hall_label)
-        row.addStretch(1)
-        row.addWidget(self.voice_button)
-        row.addWidget(self.language_button)
-        rows.addLayout(row)
-        # Journeys' header widgets (the upload count) sit in the top row on a wide panel and
-        # in a row of their own on a narrow one, where the top row has no room for them.
-        self._header_extra = QFrame()
-        self._header_extra.setObjectName("header")  # the header's colours, not the page's
-        self._header_extra_row = QHBoxLayout(self._header_extra)
-        self._header_extra_row.setContentsMargins(0, 0, 0, 0)
-        self._header_extra_row.addStretch(1)
-        self._header_extra.hide()
-        rows.addWidget(self._header_extra)
-        self._header_row = row
+        for widget in (
+            self.hall_label,
+            self.text_size_button,
+            self.contrast_button,
+            self.repeat_button,
+            self.call_staff_button,
+            self.voice_button,
+            self.language_button,
+        ):
+            self._header_flow.addWidget(widget)
         self._header_widgets: list[QWidget] = []
-        self._header_narrow: bool | None = None
         return header
 
-    def _place_header_widgets(self, *, again: bool = False) -> None:
-        narrow = self.width() < NARROW_PX
-        if narrow == self._header_narrow and not again:
-            return  # a resize that does not cross the line moves nothing
-        self._header_narrow = narrow
-        target = self._header_extra_row if narrow else self._header_row
-        for widget in self._header_widgets:
-            self._header_row.removeWidget(widget)
-            self._header_extra_row.removeWidget(widget)
-            target.insertWidget(target.count() - (1 if narrow else 2), widget)
-        self._header_extra.setVisible(narrow and bool(self._header_widgets))
+    # -- how the window looks: text size and contrast -------------------------------------------
+    @property
+    def text_step(self) -> int:
+        return self._text_step
 
-    def resizeEvent(self, event: Any) -> None:
-        super().resizeEvent(event)
-        if self._header_widgets:
-            self._place_header_widgets()
+    @property
+    def high_contrast(self) -> bool:
+        return self._high_contrast
+
+    def next_text_step(self) -> None:
+        """Normal, larger, largest, and back to normal."""
+        self.set_text_step((self._text_step + 1) % len(TEXT_STEPS))
+
+    def set_text_step(self, step: int) -> None:
+        self.set_look(step, self._high_contrast)
+
+    def toggle_contrast(self) -> None:
+        self.set_high_contrast(not self._high_contrast)
+
+    def set_high_contrast(self, on: bool) -> None:
+        self.set_look(self._text_step, on)
+
+    def set_look(self, step: int, high_contrast: bool) -> None:
+        """A text step (an index into TEXT_STEPS) and a palette, applied at once."""
+        step = max(0, min(step, len(TEXT_STEPS) - 1))
+        step_changed = step != self._text_step
+        contrast_changed = high_contrast != self._high_contrast
+        if not (step_changed or contrast_changed):
+            return
+        self._text_step = step
+        self._high_contrast = high_contrast
+        self._apply_look()
+        if step_changed:
+            self.text_step_changed.emit(step)
+        if contrast_changed:
+            self.contrast_changed.emit(high_contrast)
+
+    def _apply_look(self) -> None:
+        """The new style sheet for the whole window, then each page fits itself to it again.
+        Nothing is said: the page is the same page, only its look changed."""
+        self.setStyleSheet(
+            style_for(palette_for(self._high_contrast), self._text_step, self.config.font_scale)
+        )
+        self._retranslate_look()
+        for index in range(self.stack.count()):
+            refit: Callable[[], None] | None = getattr(self.stack.widget(index), "refit", None)
+            if refit is not None:
+                refit()
+
+    def call_staff(self) -> None:
+        """Ask for a member of staff; whoever runs the terminal decides how to call them."""
+        self.help_requested.emit()
+
+    def repeat(self) -> None:
+        """Say the current page again."""
+        spoken: Callable[[], str] | None = getattr(self.stack.currentWidget(), "spoken_text", None)
+        if spoken is not None:
+            self.say(spoken())
 
     def retranslate(self) -> None:
         self.setWindowTitle(_("Government services self-service terminal"))
         self.hall_label.setText(self.config.hall_name or _("Government Service Hall"))
         self.language_button.setText("English" if current_language() != "en" else "中文")
         self.language_button.setAccessibleName(_("Change language"))
-        self.voice_button.setText(_("Voice: on") if self.voice.enabled else _("Voice: off"))
+        # Each control says what pressing it does, not the state it is in.
+        voice = _("Turn voice off") if self.voice.enabled else _("Turn voice on")
+        self.voice_button.setText(voice)
+        self.voice_button.setAccessibleName(voice)
+        self.repeat_button.setText(_("Repeat"))
+        self.repeat_button.setAccessibleName(_("Hear this page again"))
+        self.repeat_button.setEnabled(self.voice.enabled)
+        self.call_staff_button.setText(_("Call staff"))
+        self.call_staff_button.setAccessibleName(_("Call a member of staff to help you"))
+        self._retranslate_look()
         self.idle_button.setText(_("I need more time"))
         self.staff_dismiss.setText(_("Understood"))
+
+    def _retranslate_look(self) -> None:
+        size_actions = (_("Larger text"), _("Even larger text"), _("Normal text size"))
+        self.text_size_button.setText(size_actions[self._text_step])
+        self.text_size_button.setAccessibleName(self.text_size_button.text())
+        self.contrast_button.setText(
+            _("Standard colours") if self._high_contrast else _("High contrast")
+        )
+        self.contrast_button.setAccessibleName(self.contrast_button.text())
 
     def toggle_language(self) -> None:
         set_language("en" if current_language() != "en" else "zh_CN")
@@ -321,6 +483,7 @@ class Shell(QMainWindow):
         if clipboard.supportsSelection():
             clipboard.clear(QClipboard.Mode.Selection)
         self.statusBar().clearMessage()
+        self.set_look(0, False)  # the next person starts with the terminal's own look
         visit.show_start(reason, was_active)
 
     def stop_watching(self) -> None:

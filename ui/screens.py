@@ -1,85 +1,119 @@
 """The pages of a visit. Each page shows what it is given and reports what the person chose;
-the window decides what happens next."""
+the window decides what happens next.
+
+Every page fits the panel: nothing scrolls. Long content (the services, a question's options, the
+guide, the answers to check) is paged by a Pager, which works its pages out again whenever the
+page is resized or the text size changes."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QKeySequence, QPixmap, QResizeEvent, QShortcut
 from PySide6.QtWidgets import (
-    QAbstractButton,
+    QBoxLayout,
     QFrame,
-    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
-    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
 
 from kiosk.i18n import N_, _, pick
+from ui.date_picker import DatePicker, parse_date
 from ui.theme import Palette
 from ui.widgets import (
+    GROUPS,
     CardAnimation,
     Choices,
     ErrorSummary,
     Keypad,
+    Pager,
     ValueButton,
     WrappingButton,
+    blank,
     button,
+    group_digits,
     label,
+    named,
 )
 
 if TYPE_CHECKING:  # the first screen is drawn before forms and schemas load
     from kiosk.catalogue import Question, Service
     from kiosk.forms import FieldError
 
+__all__ = ["blank", "clear_layout", "shortcut"]
+
 PHOTO_BOX = QSize(204, 252)  # twice the 102×126 of a resident ID card's photo
+NUMERIC = ("phone", "number", "id_number")
+TYPED = ("text", "address")  # room is left under these for pinyin, handwriting, address panels
 
 
 class Page(QWidget):
-    """A page with a scrolling body and a row of large buttons at the bottom."""
+    """A page: its title, a body that fits the panel, and a row of large buttons at the bottom."""
+
+    said = Signal(str)  # read this aloud: the person turned a page of a long list
 
     def __init__(self) -> None:
         super().__init__()
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(48, 32, 48, 32)
-        outer.setSpacing(20)
+        self.outer = QVBoxLayout(self)
+        self.outer.setContentsMargins(40, 12, 40, 12)
+        self.outer.setSpacing(12)
         self.title = label(name="title")
-        outer.addWidget(self.title)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.outer.addWidget(self.title)
         self.body_widget = QWidget()
         self.body = QVBoxLayout(self.body_widget)
-        self.body.setSpacing(18)
-        self.body.setAlignment(Qt.AlignmentFlag.AlignTop)
-        scroll.setWidget(self.body_widget)
-        outer.addWidget(scroll, 1)
+        self.body.setContentsMargins(0, 0, 0, 0)
+        self.body.setSpacing(14)
+        self.outer.addWidget(self.body_widget, 1)
         self.actions = QHBoxLayout()
         self.actions.setSpacing(24)
-        outer.addLayout(self.actions)
+        self.outer.addLayout(self.actions)
+
+    def pager(self) -> Pager:
+        """A pager for this page's long content; its page turns are read aloud."""
+        pager = Pager(self.body_widget)
+        pager.page_changed.connect(self._turned)
+        return pager
+
+    def _turned(self) -> None:
+        self.said.emit(self.spoken_text())
+
+    def tab_order(self, *widgets: QWidget) -> None:
+        """Tab goes through these in this order (the page's content, its page buttons, then its
+        actions), whatever order they were made in."""
+        chain = [w for w in widgets if w.focusPolicy() != Qt.FocusPolicy.NoFocus]
+        for first, second in pairwise(chain):
+            QWidget.setTabOrder(first, second)
+
+    def refit(self) -> None:
+        """Work out the pages of long content again (after the text size changed; resizes and
+        style changes are noticed by the pagers themselves)."""
+        for pager in self.findChildren(Pager):
+            pager.refit()
 
     def spoken_text(self) -> str:
         return self.title.text()
 
 
-def blank(widget: QWidget) -> None:
-    """Empty every text a widget and its children show or tell a screen reader."""
-    for child in [widget, *widget.findChildren(QWidget)]:
-        if isinstance(child, QLabel):
-            child.clear()
-        elif isinstance(child, QAbstractButton):
-            child.setText("")
-        elif isinstance(child, QLineEdit):
-            child.setText("")  # setText, unlike clear(), also empties the undo history
-        child.setAccessibleName("")
-        child.setAccessibleDescription("")
-        child.setToolTip("")
+def sentences(*parts: str) -> str:
+    """Texts read one after another, each ending as a sentence."""
+    said = []
+    for part in parts:
+        text = part.strip()
+        if text:
+            said.append(text if text[-1] in "。.!?！？：:" else text + "。")
+    return " ".join(said)
+
+
+def shown_names(pager: Pager) -> list[str]:
+    """What the items on the page shown say (each item's accessible name)."""
+    return [w.accessibleName() for w in pager.visible_items() if w.accessibleName()]
 
 
 def clear_layout(layout: QVBoxLayout | QHBoxLayout) -> None:
@@ -132,6 +166,7 @@ class WelcomePage(Page):
         )
         if self.demo_button is not None:
             self.demo_button.setText(_("Present the demo ID card (F2)"))
+            named(self.demo_button, self.demo_button.text(), _("Starts a visit with a demo card"))
         self.animate()
 
     def animate(self) -> None:
@@ -143,7 +178,8 @@ class WelcomePage(Page):
         self.message.setVisible(bool(text))
 
     def spoken_text(self) -> str:
-        return self.instruction.text()
+        # read as shown, in order (a message of how the last visit ended is said on its own)
+        return " ".join(t for t in (self.instruction.text(), self.hint.text()) if t)
 
 
 class ServicesPage(Page):
@@ -153,11 +189,15 @@ class ServicesPage(Page):
     def __init__(self) -> None:
         super().__init__()
         # Every widget is in a layout (so it has a parent) from the start.
-        self.greeting = label(name="question")
+        self.head = QVBoxLayout()
+        self.head.setSpacing(8)
+        self.greeting = label()
         self.masked_id = label(name="help")
-        self.prompt = label()
-        for widget in (self.greeting, self.masked_id, self.prompt):
-            self.body.addWidget(widget)
+        for widget in (self.greeting, self.masked_id):
+            self.head.addWidget(widget)
+        self.body.addLayout(self.head)
+        self.list = self.pager()
+        self.body.addWidget(self.list, 1)
         self.end_button = button("", self.end)
         self.actions.addWidget(self.end_button)
         self.actions.addStretch(1)
@@ -172,10 +212,9 @@ class ServicesPage(Page):
         *,
         with_photo: bool = False,
     ) -> None:
-        clear_layout(self.body)
-        self.greeting = label(greeting, name="question")
+        clear_layout(self.head)
+        self.greeting = label(greeting)
         self.masked_id = label(masked_id, name="help")
-        self.prompt = label(_("Please choose what you would like to do today:"))
         self.photo = None
         if with_photo:
             # Staff compare the face in front of them with the card's photo.
@@ -189,11 +228,14 @@ class ServicesPage(Page):
             self.photo.setFixedSize(PHOTO_BOX)
             self.photo.setAlignment(Qt.AlignmentFlag.AlignCenter)
             row.addWidget(self.photo)
-            self.body.addLayout(row)
+            self.head.addLayout(row)
         else:
-            self.body.addWidget(self.greeting)
-            self.body.addWidget(self.masked_id)
-        self.body.addWidget(self.prompt)
+            # one line for both where it fits: the room below is the services'
+            row = QHBoxLayout()
+            row.setSpacing(32)
+            row.addWidget(self.greeting)
+            row.addWidget(self.masked_id, 1, Qt.AlignmentFlag.AlignBottom)
+            self.head.addLayout(row)
         self.service_buttons = []
         for index, service in enumerate(services, start=1):
             text = f"{index}. {pick(service.name)}"
@@ -202,11 +244,18 @@ class ServicesPage(Page):
                 text += f"\n{summary}"
             widget = WrappingButton(text, service.id, name="service")
             widget.picked.connect(self.chosen)
-            widget.setAccessibleName(pick(service.name))
-            self.body.addWidget(widget)
+            named(widget, f"{index}. {pick(service.name)}", summary)
             self.service_buttons.append(widget)
+        self.list.set_items(self.service_buttons)
+        self.tab_order(
+            *self.service_buttons,
+            self.list.previous_button,
+            self.list.more_button,
+            self.end_button,
+        )
         self.title.setText(_("Choose a service"))
         self.end_button.setText(_("End my visit"))
+        named(self.end_button, self.end_button.text(), _("Your information is cleared"))
         if self.service_buttons:
             self.service_buttons[0].setFocus()
 
@@ -229,7 +278,12 @@ class ServicesPage(Page):
             self.photo.setWordWrap(True)
 
     def spoken_text(self) -> str:
-        return _("Please choose what you would like to do today:")
+        # The greeting is not read out: the name is personal, and the hall can hear.
+        return sentences(
+            _("Please choose what you would like to do today:"),
+            *shown_names(self.list),
+            self.list.status_text(),
+        )
 
 
 class GuidePage(Page):
@@ -238,6 +292,8 @@ class GuidePage(Page):
 
     def __init__(self) -> None:
         super().__init__()
+        self.sections = self.pager()
+        self.body.addWidget(self.sections, 1)
         self.back_button = button("", self.back)
         self.start_button = button("", self.start, name="primary")
         self.actions.addWidget(self.back_button)
@@ -245,91 +301,137 @@ class GuidePage(Page):
         self.actions.addWidget(self.start_button)
 
     def show_guide(self, service: Service) -> None:
-        clear_layout(self.body)
         self.title.setText(pick(service.name))
         guide = service.guide
-        sections: list[tuple[str, str]] = [
-            (_("Who it is for"), pick(guide.audience)),
-            (_("What to bring"), "\n".join(f"• {pick(m)}" for m in guide.materials)),
-            (_("Fee"), pick(guide.fee)),
-            (_("Time limit"), pick(guide.time_limit)),
-            (_("Where to collect the result"), pick(guide.collection)),
+        items: list[QWidget] = [
+            _section(_("Who it is for"), pick(guide.audience)),
+            _section(_("What to bring"), ""),
+        ]
+        items[-1].setProperty("keep_with_next", True)
+        items += [_section("", f"• {pick(m)}") for m in guide.materials]
+        items += [
+            _section(_("Fee"), pick(guide.fee)),
+            _section(_("Time limit"), pick(guide.time_limit)),
+            _section(_("Where to collect the result"), pick(guide.collection)),
         ]
         if service.department:
-            sections.append((_("Handled by"), pick(service.department)))
-        for heading, text in sections:
-            self.body.addWidget(label(heading, name="question"))
-            self.body.addWidget(label(text))
+            items.append(_section(_("Handled by"), pick(service.department)))
+        self.sections.set_items(items)
         self.back_button.setText(_("Back"))
+        named(self.back_button, self.back_button.text(), _("Back to the list of services"))
+        self.tab_order(
+            self.sections.previous_button,
+            self.sections.more_button,
+            self.back_button,
+            self.start_button,
+        )
         self.start_button.setText(_("Start the application"))
+        named(self.start_button, self.start_button.text(), _("The questions begin"))
         self.start_button.setFocus()
 
     def wipe(self) -> None:
         """The service chosen is the last visit's: forget it too."""
-        clear_layout(self.body)
+        self.sections.clear()
         self.title.clear()
 
     def spoken_text(self) -> str:
-        return self.title.text()
+        return sentences(
+            self.title.text(), *shown_names(self.sections), self.sections.status_text()
+        )
+
+
+def _section(heading: str, text: str) -> QWidget:
+    """One part of a service guide: a heading and its text (either may be empty)."""
+    widget = QWidget()
+    layout = QVBoxLayout(widget)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.setSpacing(4)
+    if heading:
+        layout.addWidget(label(heading, name="question"))
+    if text:
+        layout.addWidget(label(text))
+    widget.setAccessibleName(sentences(heading, text))
+    return widget
 
 
 class QuestionPage(Page):
+    """One question a page: the question is the heading with its help under it, the answer
+    below, its keypad beside them on a landscape panel and under the field on a portrait one;
+    the progress is a smaller line between Back and Next."""
+
     back = Signal()
     next = Signal()
 
     def __init__(self) -> None:
         super().__init__()
-        self.summary = ErrorSummary()
-        self.progress = label(name="progress")
-        self.question = label(name="question")
+        self.question = self.title  # the question is the page's heading
         self.help = label(name="help")
+        # a smaller line between Back and Next: the question keeps the room above the answer
+        self.progress = label(name="progress", wrap=False)
+        self.progress.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.line = QLineEdit()
         self.line.returnPressed.connect(self.next)
+        self.line.textChanged.connect(self._text_changed)
+        self.date_picker = DatePicker()
+        self.date_picker.changed.connect(self.line.setText)
         self.choices = Choices()
         self.choices.chosen.connect(self._chosen)
+        self.choices.pager.page_changed.connect(self._turned)
         self.error = label(name="field_error")
+        # Empty: the panels for typing Chinese (pinyin, handwriting, an address) are put here.
+        self.input_modes = QHBoxLayout()
+        self.input_modes.setSpacing(16)
+        self.input_holder = QVBoxLayout()
         self.keypad_holder = QVBoxLayout()
-        self.body.addWidget(self.summary)
-        self.body.addWidget(self.progress)
-        self.body.addWidget(self.question)
-        self.body.addWidget(self.help)
-        # the answer on the left, the keypad beside it: both in view without scrolling
-        row = QHBoxLayout()
-        row.setSpacing(32)
-        answer = QVBoxLayout()
-        answer.addWidget(self.line)
-        answer.addWidget(self.choices)
-        answer.addWidget(self.error)
-        answer.addStretch(1)
-        row.addLayout(answer, 3)
-        row.addLayout(self.keypad_holder, 2)
-        self.body.addLayout(row)
+        # The question and its help head the answer's column, so that on a landscape panel the
+        # keypad beside them has the page's whole height.
+        self.outer.removeWidget(self.title)
+        self.answer = QVBoxLayout()
+        self.answer.setSpacing(8)
+        self.answer.addWidget(self.title)
+        self.answer.addWidget(self.help)
+        for widget in (self.line, self.date_picker, self.choices, self.error):
+            self.answer.addWidget(widget)
+        self.answer.addLayout(self.input_modes)
+        self.answer.addLayout(self.input_holder)
+        self.answer.addStretch(1)
+        self.row = QBoxLayout(QBoxLayout.Direction.LeftToRight)
+        self.row.setSpacing(32)
+        self.row.addLayout(self.answer, 3)
+        self.row.addLayout(self.keypad_holder, 2)
+        self.body.addLayout(self.row, 1)
+        self.body.addStretch(0)
         self.keypad: Keypad | None = None
         self.back_button = button("", self.back)
         self.next_button = button("", self.next, name="primary")
         self.actions.addWidget(self.back_button)
-        self.actions.addStretch(1)
+        self.actions.addWidget(self.progress, 1)
         self.actions.addWidget(self.next_button)
         self._question: Question | None = None
         self._choice: str | None = None
+        self._regrouping = False
+        self.date_picker.hide()
+        self.choices.hide()
 
     def show_question(self, question: Question, value: object, index: int, total: int) -> None:
         self._question = question
-        self.title.setText(_("Your application"))
         self.progress.setText(
             _("Question {number} of {total}").format(number=index + 1, total=total)
         )
-        self.question.setText(pick(question.label))
+        self.title.setText(pick(question.label))
         self.help.setText(pick(question.help))
-        self.help.setVisible(bool(question.help))
         self.back_button.setText(_("Back"))
+        named(self.back_button, self.back_button.text(), _("Back to the previous question"))
         self.next_button.setText(_("Next"))
+        named(self.next_button, self.next_button.text(), _("Your answer is checked"))
         self.set_error(None)
         self._drop_keypad()
-        if question.widget in ("choice", "yesno"):
-            self.line.hide()
-            self.choices.show()
-            if question.widget == "yesno":
+        kind = question.widget
+        self.line.setVisible(kind not in ("choice", "yesno", "date"))
+        self.choices.setVisible(kind in ("choice", "yesno"))
+        self.date_picker.setVisible(kind == "date")
+        if kind in ("choice", "yesno"):
+            if kind == "yesno":
                 options = [("true", _("Yes")), ("false", _("No"))]
                 selected = (
                     None if value is None else ("true" if value in (True, "true") else "false")
@@ -339,28 +441,64 @@ class QuestionPage(Page):
                 selected = None if value is None else str(value)
             self._choice = selected
             self.choices.set_options(options, selected)
+            pager = self.choices.pager
+            self.tab_order(
+                *self.choices.buttons(),
+                pager.previous_button,
+                pager.more_button,
+                self.back_button,
+                self.next_button,
+            )
             buttons = self.choices.buttons()
             if buttons:
                 target = next((b for b in buttons if b.isChecked()), buttons[0])
                 target.setFocus()
+        elif kind == "date":
+            self.tab_order(*self.date_picker.buttons.values(), self.back_button, self.next_button)
+            self.date_picker.set_value(None if value is None else str(value))
+            self.line.setText(self.date_picker.value())
+            self.next_button.setFocus()  # Enter takes the date shown, as in a typed field
         else:
-            self.choices.hide()
-            self.line.show()
             self.line.setText("" if value is None else str(value))
-            self.line.setAccessibleName(pick(question.label))
-            numeric = question.widget in ("phone", "number", "id_number", "date")
-            if numeric:
-                extra = {"id_number": "X", "date": "-", "number": "."}.get(question.widget, "")
+            named(self.line, pick(question.label), pick(question.help))
+            if kind in NUMERIC:
+                extra = {"id_number": "X", "number": "."}.get(kind, "")
                 self.keypad = Keypad(
                     self.line, extra=extra, delete_text=_("Delete"), parent=self.body_widget
                 )
                 # at the top of its column: its rows do not spread down a tall portrait panel
                 self.keypad_holder.addWidget(self.keypad, 0, Qt.AlignmentFlag.AlignTop)
-            if question.widget == "date":
-                self.line.setPlaceholderText(_("for example 2026-11-23"))
-            else:
-                self.line.setPlaceholderText("")
+                self.keypad.show()  # now, not on the next pass: keys never appear late
+            self.line.setPlaceholderText("")
             self.line.setFocus()
+        self._arrange()
+
+    def _arrange(self) -> None:
+        """Where the room goes: to the options or the typing panels, or nowhere (the field and
+        its keypad sit at the top); and the keypad beside the field or under it."""
+        kind = self._question.widget if self._question is not None else ""
+        landscape = self.width() > self.height()
+        self.row.setDirection(
+            QBoxLayout.Direction.LeftToRight if landscape else QBoxLayout.Direction.TopToBottom
+        )
+        # Beside a keypad on a landscape panel the room is short: an error message stands in
+        # for the help while it is shown.
+        crowded = landscape and self.keypad is not None and self.error.isVisibleTo(self)
+        self.help.setVisible(bool(self.help.text()) and not crowded)
+        margins = self.outer.contentsMargins()
+        self.date_picker.fit_width(self.width() - margins.left() - margins.right())
+        grows = kind in ("choice", "yesno") or kind in TYPED
+        self.answer.setStretchFactor(self.choices, 1 if kind in ("choice", "yesno") else 0)
+        self.answer.setStretchFactor(self.input_holder, 1 if kind in TYPED else 0)
+        self.answer.setStretch(self.answer.count() - 1, 0 if grows else 1)
+        self.row.setStretch(0, 3)
+        self.row.setStretch(1, 2 if self.keypad is not None else 0)
+        self.body.setStretch(0, 1 if grows or landscape else 0)  # the answer row
+        self.body.setStretch(1, 0 if grows or landscape else 1)  # the room under it
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._arrange()
 
     def holds(self, question: Question) -> bool:
         """Whether this question is the one on the page (and its answer may be half typed)."""
@@ -379,7 +517,9 @@ class QuestionPage(Page):
         self._choice = None
         self.line.setText("")  # clear() could be undone; setText empties the undo history
         self.line.setAccessibleName("")
+        self.line.setAccessibleDescription("")
         self.choices.set_options((), None)
+        self.date_picker.set_value(None)
         self.question.clear()
         self.help.clear()
         self.progress.clear()
@@ -393,33 +533,72 @@ class QuestionPage(Page):
             return None if self._choice is None else self._choice == "true"
         if self._question.widget == "choice":
             return self._choice
+        if self._question.widget in GROUPS:
+            return "".join(self.line.text().split())  # shown in groups, kept as digits
         return self.line.text()
 
     def _chosen(self, value: str) -> None:
         self._choice = value
 
+    def _text_changed(self, text: str) -> None:
+        question = self._question
+        if question is None or self._regrouping:
+            return
+        if question.widget == "date":
+            if parse_date(text) is not None:
+                self.date_picker.set_value(text)
+            return
+        sizes = GROUPS.get(question.widget)
+        if sizes is None:
+            return
+        grouped = group_digits(text, sizes)
+        if grouped == text:
+            return
+        # the cursor stays after the same digit it was after
+        before = len("".join(text[: self.line.cursorPosition()].split()))
+        position = 0
+        while before and position < len(grouped):
+            if not grouped[position].isspace():
+                before -= 1
+            position += 1
+        self._regrouping = True
+        try:
+            self.line.setText(grouped)
+            self.line.setCursorPosition(position)
+        finally:
+            self._regrouping = False
+
     def set_error(self, error: FieldError | None) -> None:
+        # One question a page: the message stands once, under the answer it is about (a summary
+        # above the question as well would push the keypad off a landscape panel).
         if error is None:
             self.error.clear()
             self.error.hide()
-            self.summary.clear()
             self.line.setProperty("invalid", False)
+            self.line.setAccessibleDescription(self.help.text())
         else:
             self.error.setText("⚠ " + error.message)
             self.error.show()
-            self.summary.show_errors(
-                _("Please correct the answer marked below."),
-                [_("{label}: {message}").format(label=self.question.text(), message=error.message)],
-            )
             self.line.setProperty("invalid", True)
+            self.line.setAccessibleDescription(error.message)
+        self._arrange()
         self.line.style().unpolish(self.line)
         self.line.style().polish(self.line)
 
     def spoken_text(self) -> str:
         parts = [self.question.text()]
-        if self.help.isVisible() and self.help.text():
-            parts.append(self.help.text())
-        return "。".join(parts)
+        if self._question is not None and pick(self._question.help):
+            parts.append(self.help.text())  # read even when an error stands in for it
+        parts.append(self.progress.text())
+        question = self._question
+        if question is not None and question.widget in ("choice", "yesno"):
+            parts += self.choices.shown_texts()
+            parts.append(self.choices.pager.status_text())
+        elif question is not None and question.widget == "date":
+            parts.append(self.date_picker.spoken_text())
+        if self.error.isVisibleTo(self):
+            parts.append(self.error.text())
+        return sentences(*parts)
 
 
 class ReviewPage(Page):
@@ -436,6 +615,10 @@ class ReviewPage(Page):
         self.actions.addWidget(self.submit_button)
         self.summary = ErrorSummary()
         self.body.addWidget(self.summary)
+        self.service_name = label(name="question")
+        self.body.addWidget(self.service_name)
+        self.rows = self.pager()
+        self.body.addWidget(self.rows, 1)
         self.edit_buttons: dict[str, ValueButton] = {}
 
     def show_review(
@@ -445,31 +628,45 @@ class ReviewPage(Page):
         errors: Sequence[FieldError],
         masked: Callable[[Question, object], str],
     ) -> None:
-        clear_layout(self.body)
-        self.summary = ErrorSummary()
-        self.body.addWidget(self.summary)
+        self.summary.clear()
         self.title.setText(_("Please check your answers"))
-        self.body.addWidget(label(pick(service.name), name="question"))
+        self.service_name.setText(pick(service.name))
         by_field = {e.field: e for e in errors}
         self.edit_buttons = {}
+        rows: list[QWidget] = []
         for question in service.questions:
-            row = QHBoxLayout()
+            row_widget = QWidget()
+            row = QHBoxLayout(row_widget)
+            row.setContentsMargins(0, 0, 0, 0)
             text = QVBoxLayout()
+            text.setSpacing(2)
             text.addWidget(label(pick(question.label), name="help"))
             shown = masked(question, answers.get(question.field))
             text.addWidget(label(shown))
+            said = [pick(question.label), shown]
             if question.field in by_field:
-                text.addWidget(label("⚠ " + by_field[question.field].message, name="field_error"))
+                problem = "⚠ " + by_field[question.field].message
+                text.addWidget(label(problem, name="field_error"))
+                said.append(problem)
             row.addLayout(text, 1)
             if question.readonly:
                 row.addWidget(label(_("From your ID card"), name="muted", wrap=False))
             else:
                 edit = ValueButton(_("Change"), question.field)
                 edit.picked.connect(self.edit)
-                edit.setAccessibleName(_("Change") + " " + pick(question.label))
+                named(edit, _("Change") + " " + pick(question.label), shown)
                 row.addWidget(edit)
                 self.edit_buttons[question.field] = edit
-            self.body.addLayout(row)
+            row_widget.setAccessibleName(sentences(*said))
+            rows.append(row_widget)
+        self.rows.set_items(rows)
+        self.tab_order(
+            *self.edit_buttons.values(),
+            self.rows.previous_button,
+            self.rows.more_button,
+            self.back_button,
+            self.submit_button,
+        )
         if errors:
             self.summary.show_errors(
                 _("Some answers need correcting before you can submit:"),
@@ -482,19 +679,27 @@ class ReviewPage(Page):
                 ],
             )
         self.back_button.setText(_("Back"))
+        named(self.back_button, self.back_button.text(), _("Back to the last question"))
         self.submit_button.setText(_("Submit"))
+        named(self.submit_button, self.submit_button.text(), _("Your application is sent"))
         self.submit_button.setEnabled(True)
         self.submit_button.setFocus()
 
     def show_review_cleared(self) -> None:
-        clear_layout(self.body)
-        self.summary = ErrorSummary()
-        self.body.addWidget(self.summary)
+        self.summary.clear()
+        self.rows.clear()
+        self.service_name.clear()
         self.edit_buttons = {}
         self.title.clear()
 
     def spoken_text(self) -> str:
-        return _("Please check your answers. If they are right, press Submit.")
+        summary = self.summary.text() if self.summary.isVisibleTo(self) else ""
+        return sentences(
+            _("Please check your answers. If they are right, press Submit."),
+            summary,
+            *shown_names(self.rows),
+            self.rows.status_text(),
+        )
 
 
 class BusyPage(Page):
@@ -515,6 +720,9 @@ class BusyPage(Page):
 
 
 class DonePage(Page):
+    """The outcome and the receipt number: good news, not an error; a reminder to take the ID
+    card stands beside the Finish button."""
+
     finish = Signal()
     rate = Signal(str)
 
@@ -529,77 +737,138 @@ class DonePage(Page):
     def __init__(self) -> None:
         super().__init__()
         self.status = label(name="question")
+        self.receipt = QWidget()
+        receipt = QVBoxLayout(self.receipt)
+        receipt.setContentsMargins(0, 0, 0, 0)
         self.number_label = label(name="help")
         self.number = label(name="big_number")
         self.number.setTextInteractionFlags(Qt.TextInteractionFlag.NoTextInteraction)
+        for widget in (self.number_label, self.number):
+            receipt.addWidget(widget)
         self.notice_frame = QFrame()
         self.notice_frame.setObjectName("notice")
         notice_layout = QVBoxLayout(self.notice_frame)
         self.notice = label()
         notice_layout.addWidget(self.notice)
         self.printed = label()
-        self.countdown = label(name="muted")
         self.rating_prompt = label(name="help")
+        self.rating_prompt.setProperty("keep_with_next", True)
         # As many to a row as fit: all five across a landscape panel, fewer on a portrait one
-        # where long English labels ("Basically satisfied") would be cut off.
-        self.rating_row = QGridLayout()
-        self.rating_row.setSpacing(14)
+        # where long English labels ("Basically satisfied") would be cut off. Each row is an
+        # item of its own, so that very large text pages them rather than cutting them off.
+        self.rating_rows: list[QWidget] = []
+        self._rating_row_layouts: list[QHBoxLayout] = []
+        for _level in self.LEVELS:
+            row_widget = QWidget()
+            row = QHBoxLayout(row_widget)
+            row.setContentsMargins(0, 0, 0, 0)
+            row.setSpacing(14)
+            row.addStretch(1)
+            self.rating_rows.append(row_widget)
+            self._rating_row_layouts.append(row)
         self._rating_columns = 0
         self.rating_buttons: dict[str, ValueButton] = {}
         for level, _text in self.LEVELS:
-            widget = ValueButton("", level)
-            widget.picked.connect(self._rated)
-            self.rating_buttons[level] = widget
-        self._arrange_ratings()
+            rating = ValueButton("", level)
+            rating.picked.connect(self._rated)
+            self.rating_buttons[level] = rating
         self.rating_thanks = label(name="muted")
-        for widget in (
-            self.status,
-            self.number_label,
-            self.number,
-            self.notice_frame,
-            self.printed,
-        ):
-            self.body.addWidget(widget)
-        self.body.addWidget(self.rating_prompt)
-        self.body.addLayout(self.rating_row)
-        self.body.addWidget(self.rating_thanks)
-        self.body.addWidget(self.countdown)
+        self.parts = self.pager()  # one page unless the text is very large on a small panel
+        self.body.addWidget(self.parts, 1)
+        self.status.setProperty("keep_with_next", True)  # the outcome and its number together
+        self.parts.set_items(
+            [
+                self.status,
+                self.receipt,
+                self.notice_frame,
+                self.printed,
+                self.rating_prompt,
+                *self.rating_rows,
+                self.rating_thanks,
+            ]
+        )
+        self.parts.omit(self.rating_thanks, True)
+        self._arrange_ratings()
+        # beside Finish: take the card, and how long the page stays
+        self.card_reminder = label(name="question")
+        self.countdown = label(name="muted")
+        beside = QVBoxLayout()
+        beside.setSpacing(0)
+        beside.addWidget(self.card_reminder)
+        beside.addWidget(self.countdown)
         self.finish_button = button("", self.finish, name="primary")
-        self.actions.addStretch(1)
-        self.actions.addWidget(self.finish_button)
+        self.actions.addLayout(beside, 1)
+        self.actions.addWidget(self.finish_button, 0, Qt.AlignmentFlag.AlignBottom)
 
     def show_done(
-        self, *, accepted_text: str, receipt_number: str, notice: str, printed: str
+        self,
+        *,
+        accepted_text: str,
+        receipt_number: str,
+        notice: str,
+        printed: str,
+        remind_card: bool | None = None,
+        title: str | None = None,
     ) -> None:
-        self.title.setText(_("Application received"))
+        """`remind_card`: whether the ID card is still in the reader; by default, whether
+        `printed` asks for it to be taken. `title`: the page's heading ("Application received"
+        by default: say so only when the platform has it)."""
+        if title is None:
+            title = _("Application received") if receipt_number else ""
+        self.title.setText(title)
         self.status.setText(accepted_text)
-        self.number_label.setText(_("Your receipt number"))
+        self.number_label.setText(_("Your receipt number") if receipt_number else "")
         self.number.setText(receipt_number)
         self.notice.setText(notice)
-        self.notice_frame.setVisible(bool(notice))
+        self.parts.omit(self.notice_frame, not notice, refit=False)
         self.printed.setText(printed)
         self.rating_prompt.setText(_("How satisfied are you with this service? (optional)"))
         for level, text in self.LEVELS:
-            self.rating_buttons[level].setText(_(text))
-            self.rating_buttons[level].setEnabled(True)
+            widget = self.rating_buttons[level]
+            widget.setText(_(text))
+            widget.setEnabled(True)
+            named(widget, _(text), self.rating_prompt.text())
         self.rating_thanks.clear()
+        self.parts.omit(self.rating_thanks, True, refit=False)
+        if remind_card is None:
+            remind_card = bool(printed) and _("Please take your ID card with you.") in printed
+        self.card_reminder.setText(_("Please take your ID card") if remind_card else "")
         self._rating_columns = 0  # the labels' widths changed with the language
         self._arrange_ratings()
         self.finish_button.setText(_("Finish"))
+        named(self.finish_button, self.finish_button.text(), _("Your information is cleared"))
         self.finish_button.setFocus()
+        self.parts.refit()
 
     def _arrange_ratings(self) -> None:
         buttons = list(self.rating_buttons.values())
-        widest = max(b.sizeHint().width() for b in buttons) + self.rating_row.spacing()
+        for widget in buttons:
+            widget.ensurePolished()  # measured in the style sheet's type size
         margins = self.layout().contentsMargins()
-        room = self.width() - margins.left() - margins.right() - 24  # and a scroll bar's width
-        columns = max(2, min(len(buttons), room // max(1, widest)))
+        room = self.width() - margins.left() - margins.right()
+        gap = 14
+        widths = [b.sizeHint().width() for b in buttons]
+
+        def needed(columns: int) -> int:
+            """Each column as wide as its widest button."""
+            return sum(
+                max(widths[start::columns]) for start in range(columns)
+            ) + gap * (columns - 1)
+
+        columns = next((n for n in range(len(buttons), 2, -1) if needed(n) <= room), 2)
         if columns == self._rating_columns:
             return
         self._rating_columns = columns
+        for row in self._rating_row_layouts:
+            for widget in buttons:
+                row.removeWidget(widget)
         for index, widget in enumerate(buttons):
-            self.rating_row.removeWidget(widget)
-            self.rating_row.addWidget(widget, index // columns, index % columns)
+            row = self._rating_row_layouts[index // columns]
+            row.insertWidget(row.count() - 1, widget)  # before the row's stretch
+        rows = -(-len(buttons) // columns)
+        for index, row_widget in enumerate(self.rating_rows):
+            self.parts.omit(row_widget, index >= rows, refit=False)
+        self.parts.refit()
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
@@ -609,6 +878,7 @@ class DonePage(Page):
         for widget in self.rating_buttons.values():
             widget.setEnabled(False)
         self.rating_thanks.setText(_("Thank you for your rating."))
+        self.parts.omit(self.rating_thanks, False)
         self.rate.emit(level)
 
     def set_countdown(self, seconds: int) -> None:
@@ -617,9 +887,13 @@ class DonePage(Page):
         )
 
     def spoken_text(self) -> str:
-        return (
-            f"{self.status.text()} {self.number_label.text()} {self.number.text()}。"
-            f"{self.printed.text()}"
+        return sentences(
+            self.status.text(),
+            f"{self.number_label.text()} {self.number.text()}",
+            self.notice.text(),
+            self.printed.text(),
+            self.card_reminder.text(),
+            self.countdown.text(),
         )
 
 
@@ -640,10 +914,11 @@ class MessagePage(Page):
         self.title.setText(title)
         self.message.setText(text)
         self.home_button.setText(_("Back to the start"))
+        named(self.home_button, self.home_button.text(), _("Your information is cleared"))
         self.home_button.setFocus()
 
     def spoken_text(self) -> str:
-        return self.message.text()
+        return sentences(self.title.text(), self.message.text())
 
 
 def shortcut(

@@ -204,6 +204,8 @@ class Shell(QMainWindow):
         self.stack = QStackedWidget()
         self._layout.addWidget(self.stack, 1)
         self.setCentralWidget(central)
+        self.statusBar().messageChanged.connect(self._status_message)
+        self.statusBar().hide()
 
         shortcut(self, "Ctrl+L", self.toggle_language)
         self.idle_timer = QTimer(
@@ -230,6 +232,9 @@ class Shell(QMainWindow):
 
     def add_page(self, page: QWidget) -> None:
         self.stack.addWidget(page)
+        said = getattr(page, "said", None)  # a page that turns its own sub-pages reads them
+        if said is not None:
+            said.connect(self.say)
 
     def has_page(self, page: QWidget) -> bool:
         return self.stack.indexOf(page) >= 0
@@ -260,8 +265,15 @@ class Shell(QMainWindow):
 
     def flash(self, text: str) -> None:
         """A short line at the bottom of the window, spoken too (it is wiped with the visit)."""
-        self.statusBar().showMessage(text, 10_000)
+        bar = self.statusBar()
+        bar.showMessage(text, 10_000)
+        bar.show()
         self.say(text)
+
+    def _status_message(self, text: str) -> None:
+        """The status line takes room from the page only while it says something."""
+        if not text:
+            self.statusBar().hide()
 
     def back_to_visit(self) -> None:
         if self._visit is not None:
@@ -483,6 +495,7 @@ class Shell(QMainWindow):
         if clipboard.supportsSelection():
             clipboard.clear(QClipboard.Mode.Selection)
         self.statusBar().clearMessage()
+        self.statusBar().hide()
         self.set_look(0, False)  # the next person starts with the terminal's own look
         visit.show_start(reason, was_active)
 

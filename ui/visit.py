@@ -296,14 +296,13 @@ class VisitJourney(Journey):
                 "The receipt could not be printed. "
                 "Please write down your receipt number or ask staff to print it."
             )
-        if self.session.end_after_outcome is not EndReason.CARD_REMOVED:
-            sep = "" if printed.endswith("。") else " "  # no space after Chinese punctuation
-            printed += sep + _("Please take your ID card with you.")
         self.done.show_done(
+            title=_("Application received") if result.delivered else _("Application saved"),
             accepted_text=accepted,
             receipt_number=result.receipt_number,
             notice=notice,
             printed=printed,
+            remind_card=self.session.end_after_outcome is not EndReason.CARD_REMOVED,
         )
         held = self.session.end_after_outcome is not None
         self._done_left = min(HELD_END_S, int(self.config.done_reset_s)) if held else int(

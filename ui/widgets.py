@@ -2,28 +2,92 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Sequence
 
-from PySide6.QtCore import QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen
+from PySide6.QtCore import QEvent, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QKeyEvent, QPainter, QPaintEvent, QPen, QPixmap, QShowEvent
 from PySide6.QtWidgets import (
+    QAbstractButton,
+    QApplication,
     QButtonGroup,
     QFrame,
     QGridLayout,
+    QHBoxLayout,
     QLabel,
+    QLayout,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
 
+from kiosk.i18n import _
 
-def label(text: str = "", name: str = "", wrap: bool = True) -> QLabel:
-    widget = QLabel(text)
+LINE_HEIGHT_PERCENT = 130  # MIIT 2021: line spacing at least 1.3 for body text
+
+
+class Text(QLabel):
+    """A label for plain text drawn with 1.3 line spacing.
+
+    A plain-text QLabel has no line spacing, so the text is escaped and shown as rich text;
+    `text()` still gives the plain text, and catalogue or card text is never read as markup."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._plain = ""
+        self.setTextFormat(Qt.TextFormat.RichText)
+        self.setText(text)
+
+    def setText(self, text: str) -> None:  # type: ignore[override]
+        self._plain = text
+        if not text:
+            super().setText("")
+            return
+        super().setText(
+            f'<p style="line-height:{LINE_HEIGHT_PERCENT}%; white-space:pre-wrap; margin:0">'
+            f"{html.escape(text, quote=False)}</p>"
+        )
+
+    def text(self) -> str:  # type: ignore[override]
+        return self._plain
+
+    def clear(self) -> None:
+        self._plain = ""
+        super().clear()
+
+    def setPixmap(self, pixmap: QPixmap) -> None:  # type: ignore[override]
+        self._plain = ""
+        super().setPixmap(pixmap)
+
+
+def label(text: str = "", name: str = "", wrap: bool = True) -> Text:
+    widget = Text(text)
     if name:
         widget.setObjectName(name)
     widget.setWordWrap(wrap)
-    widget.setTextFormat(Qt.TextFormat.PlainText)  # catalogue and card text is never markup
+    return widget
+
+
+def blank(widget: QWidget) -> None:
+    """Empty every text a widget and its children show or tell a screen reader."""
+    for child in [widget, *widget.findChildren(QWidget)]:
+        if isinstance(child, QLabel):
+            child.clear()
+        elif isinstance(child, QAbstractButton):
+            child.setText("")
+        elif isinstance(child, QLineEdit):
+            child.setText("")  # setText, unlike clear(), also empties the undo history
+        child.setAccessibleName("")
+        child.setAccessibleDescription("")
+        child.setToolTip("")
+
+
+def named(widget: QWidget, name: str, description: str = "") -> QWidget:
+    """What a screen reader says for a control: its name and what pressing it does."""
+    widget.setAccessibleName(name)
+    widget.setAccessibleDescription(description)
     return widget
 
 
@@ -75,7 +139,7 @@ class WrappingButton(QPushButton):
         self.label = label(text)
         self.label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(28, 12, 28, 12)
+        layout.setContentsMargins(28, 8, 28, 8)
         layout.addWidget(self.label)
         policy = self.sizePolicy()
         policy.setHeightForWidth(True)
@@ -118,6 +182,8 @@ class ErrorSummary(QFrame):
         super().__init__(parent)
         self.setObjectName("error_summary")
         self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(16, 6, 16, 6)
+        self._layout.setSpacing(2)
         self._title = label(name="field_error")
         self._items = label()
         self._layout.addWidget(self._title)
@@ -140,6 +206,284 @@ class ErrorSummary(QFrame):
         return self._title.text() + "\n" + self._items.text()
 
 
+class Pager(QWidget):
+    """Items shown a page at a time, as many as fit the height the pager is given, with large
+    Previous and More buttons and "Page 1 of 3": long content pages instead of scrolling.
+
+    The pages are worked out again whenever the pager's size, font or style changes, by measuring
+    each item at the pager's width. An item with the property "keep_with_next" (a heading) is
+    never the last of a page."""
+
+    page_changed = Signal()  # the person turned a page
+
+    def __init__(self, parent: QWidget | None = None, spacing: int = 14) -> None:
+        super().__init__(parent)
+        self._items: list[QWidget] = []
+        self._omitted: list[QWidget] = []
+        self._pages: list[list[int]] = []
+        self._page = 0
+        self._fitted = QSize()  # the size the pages were worked out for
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(0)
+        # What the pager shows never changes the room it is given: no feedback between the two.
+        outer.setSizeConstraint(QLayout.SizeConstraint.SetNoConstraint)
+        self._list = QVBoxLayout()
+        self._list.setContentsMargins(0, 0, 0, 0)
+        self._list.setSpacing(spacing)
+        outer.addLayout(self._list)
+        outer.addStretch(1)
+        self.nav = QWidget(self)
+        row = QHBoxLayout(self.nav)
+        row.setContentsMargins(0, spacing, 0, 0)
+        row.setSpacing(16)
+        self.previous_button = button("", self.previous)
+        self.more_button = button("", self.more)
+        self.status = label(wrap=True)
+        self.status.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        row.addWidget(self.previous_button)
+        row.addWidget(self.status, 1)
+        row.addWidget(self.more_button)
+        outer.addWidget(self.nav)
+        self.nav.hide()
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self._later = QTimer(self)
+        self._later.setSingleShot(True)
+        self._later.setInterval(0)
+        self._later.timeout.connect(self.refit)
+
+    # The pager takes the room the page leaves it, whatever it holds.
+    def sizeHint(self) -> QSize:
+        return QSize(320, 240)
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(120, 120)
+
+    def set_items(self, widgets: Sequence[QWidget]) -> None:
+        """Show these widgets (the pager becomes their parent) from the first page."""
+        self.clear()
+        for widget in widgets:
+            widget.hide()
+            self._list.addWidget(widget)
+            self._items.append(widget)
+        self._page = 0
+        self.refit()
+        self._later.start()  # and again once the page around it has been laid out
+
+    def clear(self) -> None:
+        """Take every item out: hidden and emptied now, deleted by Qt later (an item may be the
+        button whose click brought us here)."""
+        for widget in self._items:
+            self._list.removeWidget(widget)
+            widget.hide()
+            blank(widget)
+            widget.deleteLater()
+        self._items = []
+        self._omitted = []
+        self._pages = []
+        self._page = 0
+        self.nav.hide()
+        self.status.clear()
+
+    def omit(self, widget: QWidget, omitted: bool, *, refit: bool = True) -> None:
+        """Leave an item out of every page (an empty notice) or put it back; several changes
+        in a row can leave the refit to the last."""
+        if omitted and widget not in self._omitted:
+            self._omitted.append(widget)
+        elif not omitted and widget in self._omitted:
+            self._omitted.remove(widget)
+        if refit:
+            self.refit()
+
+    def items(self) -> list[QWidget]:
+        return list(self._items)
+
+    def visible_items(self) -> list[QWidget]:
+        self.settle()
+        return self._shown()
+
+    def _shown(self) -> list[QWidget]:
+        if not self._pages:
+            return []
+        return [self._items[i] for i in self._pages[self._page]]
+
+    def page(self) -> int:
+        """The page shown, counted from 0."""
+        self.settle()
+        return self._page
+
+    def page_count(self) -> int:
+        self.settle()
+        return max(1, len(self._pages))
+
+    def settle(self) -> None:
+        """Lay the page out now if it is waiting to be, so that what is read out (the moment a
+        page comes up) is what will be on the screen."""
+        if self.isVisible() and not self.settled():
+            QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
+            if not self.settled():
+                self._later.stop()
+                self.refit()
+
+    def status_text(self) -> str:
+        """"Page 2 of 3", or nothing when everything fits on one page."""
+        self.settle()
+        return self._status()
+
+    def _status(self) -> str:
+        if len(self._pages) <= 1:
+            return ""
+        return _("Page {number} of {total}").format(number=self._page + 1, total=len(self._pages))
+
+    def show_item(self, widget: QWidget) -> None:
+        """Turn to the page that holds this item (the chosen option, say)."""
+        for number, indexes in enumerate(self._pages):
+            if any(self._items[i] is widget for i in indexes):
+                if number != self._page:
+                    self._page = number
+                    self._show()
+                return
+
+    def previous(self) -> None:
+        if self._page > 0:
+            self._page -= 1
+            self._turned()
+
+    def more(self) -> None:
+        if self._page + 1 < len(self._pages):
+            self._page += 1
+            self._turned()
+
+    def _turned(self) -> None:
+        self._show()
+        # Focus stays on the page buttons; a button that can no longer be used hands it over.
+        if self.more_button.hasFocus() and not self.more_button.isEnabled():
+            self.previous_button.setFocus()
+        elif self.previous_button.hasFocus() and not self.previous_button.isEnabled():
+            self.more_button.setFocus()
+        self.page_changed.emit()
+
+    def settled(self) -> bool:
+        """Whether the pages shown were worked out for the pager's present size."""
+        return not self._later.isActive() and self._fitted == self.size()
+
+    def refit(self) -> None:
+        """Work out the pages for the height the pager has now."""
+        self._fitted = self.size()
+        if not self._items:
+            self.nav.hide()
+            return
+        shown = self._shown()
+        anchor = shown[0] if shown else self._items[0]
+        width = max(1, self.width())
+        indexes = [i for i, w in enumerate(self._items) if w not in self._omitted]
+        heights = {i: item_height(self._items[i], width) for i in indexes}
+        gap = self._list.spacing()
+        if sum(heights.values()) + gap * (len(heights) - 1) <= self.height():
+            self._pages = [indexes]
+        else:
+            self._set_nav_texts()
+            room = self.height() - item_height(self.nav, width)
+            self._pages = self._split(indexes, heights, room, gap)
+        self._page = next(
+            (n for n, page in enumerate(self._pages) if anchor in (self._items[i] for i in page)),
+            0,
+        )
+        self._show()
+
+    def _split(
+        self, indexes: list[int], heights: dict[int, int], room: int, gap: int
+    ) -> list[list[int]]:
+        pages: list[list[int]] = []
+        current: list[int] = []
+        used = 0
+        for index in indexes:
+            height = heights[index]
+            need = height + (gap if current else 0)
+            if current and used + need > room:
+                carried: list[int] = []
+                # a heading goes over with what it introduces
+                while len(current) > 1 and self._items[current[-1]].property("keep_with_next"):
+                    carried.insert(0, current.pop())
+                pages.append(current)
+                current = carried
+                used = sum(heights[i] for i in current) + gap * max(0, len(current) - 1)
+                need = height + (gap if current else 0)
+            current.append(index)
+            used += need
+        if current:
+            pages.append(current)
+        return pages
+
+    def _set_nav_texts(self) -> None:
+        self.previous_button.setText(_("Previous"))
+        self.more_button.setText(_("More"))
+        status = self._status()
+        self.status.setText(status)
+        named(self.previous_button, _("Previous page"), status)
+        named(self.more_button, _("More: next page"), status)
+
+    def _show(self) -> None:
+        shown = set(self._pages[self._page]) if self._pages else set()
+        for index, widget in enumerate(self._items):
+            widget.setVisible(index in shown)
+        several = len(self._pages) > 1
+        self.nav.setVisible(several)
+        self._set_nav_texts()
+        self.previous_button.setEnabled(self._page > 0)
+        self.more_button.setEnabled(self._page + 1 < len(self._pages))
+
+    def resizeEvent(self, event: QEvent) -> None:  # type: ignore[override]
+        super().resizeEvent(event)  # type: ignore[arg-type]
+        self.refit()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self._later.start()
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.StyleChange, QEvent.Type.FontChange):
+            self._later.start()  # a larger text size: the items are taller now
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_PageDown:
+            self.more()
+        elif event.key() == Qt.Key.Key_PageUp:
+            self.previous()
+        else:
+            super().keyPressEvent(event)
+
+
+def item_height(widget: QWidget, width: int) -> int:
+    """The height a widget needs at this width, as its layout would give it."""
+    widget.ensurePolished()
+    height = widget.heightForWidth(width) if widget.hasHeightForWidth() else -1
+    if height < 0:
+        # (a wrapping label's minimum is its height at its narrowest: not asked when the width
+        # is known)
+        height = max(widget.sizeHint().height(), widget.minimumSizeHint().height())
+    return max(height, widget.minimumHeight())
+
+
+GROUPS = {"phone": (3, 4, 4), "id_number": (6, 8, 4)}
+
+
+def group_digits(text: str, sizes: Sequence[int]) -> str:
+    """Digits in the groups they are read in: 138 1234 5678, 110101 19520308 002X."""
+    chars = [c.upper() for c in text if not c.isspace()]
+    parts: list[str] = []
+    start = 0
+    for size in sizes:
+        if start >= len(chars):
+            break
+        parts.append("".join(chars[start : start + size]))
+        start += size
+    if start < len(chars):
+        parts.append("".join(chars[start:]))
+    return " ".join(parts)
+
+
 class Keypad(QWidget):
     """Big on-screen digit keys that type into a line edit; extra keys such as X or - as needed."""
 
@@ -154,6 +498,7 @@ class Keypad(QWidget):
         super().__init__(parent)
         self._target = target
         grid = QGridLayout(self)
+        grid.setContentsMargins(0, 0, 0, 0)
         grid.setSpacing(12)
         keys = ["1", "2", "3", "4", "5", "6", "7", "8", "9", extra or "", "0", "⌫"]
         self.buttons: dict[str, ValueButton] = {}
@@ -170,10 +515,19 @@ class Keypad(QWidget):
             widget.ensurePolished()
             widget.setMinimumWidth(max(110, widget.fontMetrics().horizontalAdvance(text) + 64))
             self.buttons[key] = widget
+        self._name_keys()
+
+    def _name_keys(self) -> None:
+        for key, widget in self.buttons.items():
+            if key == "⌫":
+                named(widget, widget.text(), _("Removes the last character of the answer"))
+            else:
+                named(widget, key, _("Types {key} into the answer").format(key=key))
 
     def set_delete_text(self, text: str) -> None:
         if "⌫" in self.buttons:
             self.buttons["⌫"].setText(text)
+            self._name_keys()
 
     def _press(self, key: str) -> None:
         if key == "⌫":
@@ -184,34 +538,44 @@ class Keypad(QWidget):
 
 
 class Choices(QWidget):
-    """One large button per option; exactly one can be chosen. Arrow keys and Enter work."""
+    """One large button per option; exactly one can be chosen. Arrow keys and Enter work. Many
+    options are paged (see Pager)."""
 
     chosen = Signal(str)
 
     def __init__(self) -> None:
         super().__init__()
         self._layout = QVBoxLayout(self)
-        self._layout.setSpacing(14)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self.pager = Pager(self)
+        self._layout.addWidget(self.pager)
         self._group = QButtonGroup(self)
         self._group.setExclusive(True)
         self._values: dict[QPushButton, str] = {}
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def set_options(self, options: Sequence[tuple[str, str]], selected: str | None) -> None:
+        """`options`: (value, text) pairs; the texts are shown numbered, as they are read out."""
         for widget in list(self._values):
             self._group.removeButton(widget)
             widget.setChecked(False)
-            widget.hide()
-            widget.setText("")
-            widget.deleteLater()
         self._values.clear()
-        for value, text in options:
-            widget = ValueButton(text, value, name="choice")
+        widgets: list[QWidget] = []
+        for number, (value, text) in enumerate(options, start=1):
+            widget = ValueButton(f"{number}. {text}", value, name="choice")
             widget.setCheckable(True)
             widget.setChecked(value == selected)
             widget.picked.connect(self.chosen)
+            named(widget, text, _("Option {number} of {total}").format(
+                number=number, total=len(options)
+            ))
             self._group.addButton(widget)
-            self._layout.addWidget(widget)
             self._values[widget] = value
+            widgets.append(widget)
+        self.pager.set_items(widgets)  # the old buttons are emptied and deleted there
+        target = self.button_for(selected) if selected is not None else None
+        if target is not None:
+            self.pager.show_item(target)
 
     def value(self) -> str | None:
         checked = self._group.checkedButton()
@@ -222,6 +586,10 @@ class Choices(QWidget):
 
     def buttons(self) -> list[QPushButton]:
         return list(self._values)
+
+    def shown_texts(self) -> list[str]:
+        """The options on the page shown, numbered as on the screen."""
+        return [w.text() for w in self.pager.visible_items() if isinstance(w, QPushButton)]
 
 
 class CardAnimation(QWidget):
@@ -234,8 +602,14 @@ class CardAnimation(QWidget):
         self._card = QColor(card)
         self._reader = QColor(reader)
         self._frame = 0
-        self.setMinimumSize(300, 250)
+        # drawn for 300×250, scaled down (to nothing, if need be: it only shows what the words
+        # say) when the text is large and the room is short
+        self.setMinimumSize(150, 0)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         self.setAccessibleName("")
+
+    def sizeHint(self) -> QSize:
+        return QSize(300, 250)
 
     def advance(self) -> None:
         self._frame = (self._frame + 1) % self.FRAMES
@@ -244,7 +618,11 @@ class CardAnimation(QWidget):
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        w, h = self.width(), self.height()
+        scale = min(1.0, self.width() / 300, self.height() / 250)
+        painter.translate(self.width() / 2, self.height())
+        painter.scale(scale, scale)
+        painter.translate(-150, -250)
+        w, h = 300, 250
         reader = QRectF(w / 2 - 120, h - 50, 240, 40)
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(self._reader)

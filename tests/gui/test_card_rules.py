@@ -72,7 +72,7 @@ def test_the_same_card_back_withdraws_the_question(
     reader.present(terminal.parts.demo_people[0])
     qtbot.waitUntil(lambda: not card.card_banner.isVisible(), timeout=3000)
     assert visit.session.step is Step.QUESTION
-    assert visit.question.line.text() == "1391"  # nothing re-rendered under the typing
+    assert visit.question.value() == "1391"  # nothing re-rendered under the typing
 
 
 def test_a_counter_configured_to_end_on_removal_ends(

@@ -47,6 +47,10 @@ TARGETS: dict[str, Target] = {
     "card_prefill_pcsc_ms_median": Target(250.0, "ms"),
     "card_prefill_serial_ms_median": Target(168.0, "ms"),  # 1.5 × the reply's 112 ms wire time
     "card_read_max_stall_ms": Target(50.0, "ms"),
+    "page_turn_ms_median": Target(50.0, "ms"),
+    "visit_rss_growth_mb": Target(5.0, "MB"),
+    "handwriting_candidates_ms_median": Target(50.0, "ms"),
+    "pinyin_candidates_ms_median": Target(30.0, "ms"),
 }
 
 
@@ -107,6 +111,26 @@ def _run_card_serial(settings: Settings) -> Figures:
     return dict(module.measure_card_prefill_serial(reads=20 if settings.quick else 40))
 
 
+def _run_visits(settings: Settings) -> Figures:
+    module = importlib.import_module("benchmarks.visits")
+    directory = settings.tmp / "visits"
+    directory.mkdir()
+    visits = 60 if settings.quick else 500
+    return dict(module.measure_visits(directory, turns=30 if settings.quick else 60, visits=visits))
+
+
+def _run_handwriting(settings: Settings) -> Figures:
+    module = importlib.import_module("benchmarks.handwriting")
+    return dict(module.measure_handwriting(repeats=10 if settings.quick else 30))
+
+
+def _run_pinyin(settings: Settings) -> Figures:
+    from benchmarks._launch import run_module
+
+    # A process of its own: the input method must be chosen before its QApplication exists.
+    return dict(run_module("benchmarks.pinyin", str(10 if settings.quick else 30)))
+
+
 BENCHMARKS: dict[str, Callable[[Settings], Figures]] = {
     "startup": _run_startup,
     "chromium": _run_chromium,
@@ -116,6 +140,9 @@ BENCHMARKS: dict[str, Callable[[Settings], Figures]] = {
     "gc": _run_gc,
     "card_pcsc": _run_card_pcsc,
     "card_serial": _run_card_serial,
+    "visits": _run_visits,
+    "handwriting": _run_handwriting,
+    "pinyin": _run_pinyin,
 }
 
 # The benchmarks are imported only when they run, so one that is missing or broken is reported as
@@ -155,6 +182,13 @@ PLACEHOLDERS: dict[str, tuple[str, ...]] = {
         "card_prefill_serial_ms_p95",
         "card_read_max_stall_ms",
     ),
+    "visits": ("page_turn_ms_median", "page_turn_ms_max", "visit_rss_growth_mb"),
+    "handwriting": (
+        "handwriting_candidates_ms_median",
+        "handwriting_candidates_ms_p95",
+        "handwriting_first_candidates_ms",
+    ),
+    "pinyin": ("pinyin_candidates_ms_median",),
 }
 
 

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import QApplication
 from kiosk.app import build_parts
 from kiosk.config import Config
 from ui.app import Terminal
+from ui.input_environment import prepare_environment
 from ui.selfcheck import SelfCheck
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +36,7 @@ CATALOGUE = ROOT / "assets" / "catalogue" / "demo_catalogue.json"
 
 
 def measure(directory: Path, platform_url: str, visits: int, freeze: bool) -> dict[str, float]:
+    prepare_environment()
     app = QApplication([])
     parts = build_parts(
         Config(data_dir=directory, platform_url=platform_url, done_reset_s=60),

@@ -35,6 +35,7 @@ from kiosk.config import Config
 from kiosk.session import Step
 from kiosk.visit_steps import EndReason
 from ui.app import Terminal
+from ui.input_environment import prepare_environment
 from ui.selfcheck import SelfCheck, sample_answer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -159,6 +160,7 @@ def whole_visits(terminal: Terminal, count: int) -> None:
 
 
 def measure(directory: Path, platform_url: str, turns: int, visits: int) -> dict[str, float]:
+    prepare_environment()
     app = QApplication([])
     parts = build_parts(
         Config(data_dir=directory, platform_url=platform_url, done_reset_s=60),

@@ -24,6 +24,7 @@ from kiosk.i18n import set_language  # noqa: E402
 from kiosk.session import EndReason, Step  # noqa: E402
 from refplatform.server import start_in_thread  # noqa: E402
 from ui.app import Terminal  # noqa: E402
+from ui.input_environment import prepare_environment  # noqa: E402
 
 # The panel to draw for: HALL_SHOT_SIZE=1080x1920 (portrait), 1920x1080, 1280x1024.
 SIZE = tuple(int(n) for n in os.environ.get("HALL_SHOT_SIZE", "1280x900").split("x"))
@@ -43,6 +44,7 @@ def main() -> int:  # noqa: PLR0915 - one visit, step by step, reads best in one
     out = Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / "docs" / "screenshots")
     out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("HALL_TTS_ENGINE", "mock")
+    prepare_environment()
     app = QApplication(sys.argv[:1])
     set_language(os.environ.get("HALL_LANGUAGE", "zh_CN"))
     suffix = "" if os.environ.get("HALL_LANGUAGE", "zh_CN") == "zh_CN" else "-en"

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import QApplication
 from kiosk.config import Config
 from kiosk.i18n import _
 from ui.background import Background
+from ui.input_environment import prepare_environment
 from ui.screens import MessagePage, WelcomePage
 from ui.shell import Shell
 from ui.voice import VoiceGuide
@@ -151,7 +152,10 @@ class Startup(QObject):
 
 def _application() -> QApplication:
     existing = QApplication.instance()
-    return existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
+    if isinstance(existing, QApplication):
+        return existing
+    prepare_environment()  # the on-screen keyboard's input method, read when Qt starts
+    return QApplication(sys.argv[:1])
 
 
 def run(

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import QApplication
 from kiosk.app import build_parts
 from kiosk.config import Config
 from ui.app import Terminal
+from ui.input_environment import prepare_environment
 from ui.selfcheck import SelfCheck
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,6 +78,7 @@ def main() -> int:
             complaints.append(text)
 
     qInstallMessageHandler(on_message)
+    prepare_environment()
     app = QApplication([])
     os.environ["HALL_STRESS_OUT"] = str(args.data / "hammer")
     stop = threading.Event()

@@ -56,12 +56,13 @@ ACTION_ROW_PX = 96
 SIDE_PANEL_MIN_PX = 380  # narrower than this beside the box: the buttons go below it
 MIN_POINT_STEP_PX = 1.5  # finer moves add points but no shape
 
+ACTION_MIN_PX = 72  # Clear and Delete: large, but not the page's tallest buttons (room is short)
 _STYLE = f"""
 QPushButton#candidate {{
     font-size: {CANDIDATE_FONT_PX}px; min-width: {CANDIDATE_MIN_PX}px;
     min-height: {CANDIDATE_MIN_PX}px; padding: 0;
 }}
-QPushButton#handwriting_action {{ padding: 4px 12px; }}
+QPushButton#handwriting_action {{ padding: 4px 12px; min-height: {ACTION_MIN_PX}px; }}
 """
 
 
@@ -499,7 +500,7 @@ class HandwritingPad(QWidget):
         return QSize(1000, 560)
 
     def minimumSizeHint(self) -> QSize:
-        return QSize(600, 420)
+        return QSize(600, 300)
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)

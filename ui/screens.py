@@ -24,8 +24,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kiosk.i18n import N_, _, pick
+from kiosk.i18n import N_, _, current_language, pick
 from ui.date_picker import DatePicker, parse_date
+from ui.text_input import TextInputs
 from ui.theme import Palette
 from ui.widgets import (
     GROUPS,
@@ -157,6 +158,11 @@ class WelcomePage(Page):
             self.actions.addStretch(1)
             self.actions.addWidget(self.demo_button)
             self.actions.addStretch(1)
+
+    def set_colors(self, palette: Palette) -> None:
+        """The card drawn on the reader in the palette's colours (visible in high contrast)."""
+        reader = palette.header if palette.background != palette.header else palette.text
+        self.card_art.set_colors(palette.primary, reader, palette.background)
 
     def retranslate(self) -> None:
         self.title.setText(_("Welcome to the self-service terminal"))
@@ -361,9 +367,15 @@ class QuestionPage(Page):
 
     back = Signal()
     next = Signal()
+    help_requested = Signal()  # "ask staff to help" beside the typing panels
 
-    def __init__(self) -> None:
+    def __init__(self, text_inputs: Callable[[QWidget], TextInputs] | None = None) -> None:
+        """`text_inputs` makes the typing panels (handwriting, pinyin, address) the first time a
+        text question is shown; the default makes the real ones."""
         super().__init__()
+        self._make_text_inputs = text_inputs or TextInputs
+        self.text_inputs: TextInputs | None = None
+        self._card_address: str | None = None
         self.question = self.title  # the question is the page's heading
         self.help = label(name="help")
         # a smaller line between Back and Next: the question keeps the room above the answer
@@ -412,6 +424,15 @@ class QuestionPage(Page):
         self._regrouping = False
         self.date_picker.hide()
         self.choices.hide()
+
+    def set_colors(self, palette: Palette) -> None:
+        """The palette changed (high contrast): the handwriting ink and hints follow it."""
+        if self.text_inputs is not None:
+            self.text_inputs.set_colors(palette)
+
+    def set_card_address(self, address: str | None) -> None:
+        """The address on the card read for this visit: the address picker starts from it."""
+        self._card_address = address
 
     def show_question(self, question: Question, value: object, index: int, total: int) -> None:
         self._question = question
@@ -471,7 +492,32 @@ class QuestionPage(Page):
                 self.keypad.show()  # now, not on the next pass: keys never appear late
             self.line.setPlaceholderText("")
             self.line.setFocus()
+        self._offer_text_inputs(kind)
         self._arrange()
+
+    def _offer_text_inputs(self, kind: str) -> None:
+        """Handwriting and pinyin for text, and the picker for an address; none otherwise."""
+        hints = Qt.InputMethodHint.ImhSensitiveData | Qt.InputMethodHint.ImhNoPredictiveText
+        if kind in NUMERIC:
+            hints |= Qt.InputMethodHint.ImhDigitsOnly  # its own keypad, not the pinyin keys
+        self.line.setInputMethodHints(hints)
+        if kind not in TYPED:
+            if self.text_inputs is not None:
+                self.text_inputs.hide_inputs()
+            return
+        if self.text_inputs is None:
+            self.text_inputs = self._make_text_inputs(self.body_widget)
+            self.text_inputs.help_requested.connect(self.help_requested)
+            self.text_inputs.mode_changed.connect(self._input_mode_changed)
+            self.input_holder.addWidget(self.text_inputs, 1)
+        self.text_inputs.show_for(
+            self.line, kind, current_language(), self._card_address, hint=self.help.text()
+        )
+        self.line.setFocus()
+
+    def _input_mode_changed(self, _mode: str) -> None:
+        if self.isVisible() and self.text_inputs is not None:
+            self.said.emit(self.text_inputs.spoken_text())
 
     def _arrange(self) -> None:
         """Where the room goes: to the options or the typing panels, or nowhere (the field and
@@ -484,6 +530,9 @@ class QuestionPage(Page):
         # Beside a keypad on a landscape panel the room is short: an error message stands in
         # for the help while it is shown.
         crowded = landscape and self.keypad is not None and self.error.isVisibleTo(self)
+        # Over a typing panel on a landscape panel the height is short: the help is in the empty
+        # field instead (and read aloud, and told to a screen reader).
+        crowded = crowded or (landscape and kind in TYPED)
         self.help.setVisible(bool(self.help.text()) and not crowded)
         margins = self.outer.contentsMargins()
         self.date_picker.fit_width(self.width() - margins.left() - margins.right())
@@ -520,6 +569,9 @@ class QuestionPage(Page):
         self.line.setAccessibleDescription("")
         self.choices.set_options((), None)
         self.date_picker.set_value(None)
+        self._card_address = None
+        if self.text_inputs is not None:
+            self.text_inputs.wipe()
         self.question.clear()
         self.help.clear()
         self.progress.clear()
@@ -596,6 +648,8 @@ class QuestionPage(Page):
             parts.append(self.choices.pager.status_text())
         elif question is not None and question.widget == "date":
             parts.append(self.date_picker.spoken_text())
+        elif question is not None and question.widget in TYPED and self.text_inputs is not None:
+            parts.append(self.text_inputs.spoken_text())
         if self.error.isVisibleTo(self):
             parts.append(self.error.text())
         return sentences(*parts)

@@ -30,7 +30,7 @@ from kiosk.i18n import _, current_language, set_language
 from kiosk.visit_steps import EndReason
 from ui.journey import Journey
 from ui.screens import shortcut
-from ui.theme import TEXT_STEPS, palette_for, style_for
+from ui.theme import TEXT_STEPS, Palette, palette_for, style_for
 from ui.voice import VoiceGuide
 from ui.widgets import button, label
 
@@ -235,6 +235,9 @@ class Shell(QMainWindow):
         said = getattr(page, "said", None)  # a page that turns its own sub-pages reads them
         if said is not None:
             said.connect(self.say)
+        asks_for_help = getattr(page, "help_requested", None)  # "ask staff" within a page
+        if asks_for_help is not None:
+            asks_for_help.connect(self.help_requested)
 
     def has_page(self, page: QWidget) -> bool:
         return self.stack.indexOf(page) >= 0
@@ -355,8 +358,13 @@ class Shell(QMainWindow):
             style_for(palette_for(self._high_contrast), self._text_step, self.config.font_scale)
         )
         self._retranslate_look()
+        palette = palette_for(self._high_contrast)
         for index in range(self.stack.count()):
-            refit: Callable[[], None] | None = getattr(self.stack.widget(index), "refit", None)
+            page = self.stack.widget(index)
+            recolour: Callable[[Palette], None] | None = getattr(page, "set_colors", None)
+            if recolour is not None:  # what a page draws itself rather than through the sheet
+                recolour(palette)
+            refit: Callable[[], None] | None = getattr(page, "refit", None)
             if refit is not None:
                 refit()
 

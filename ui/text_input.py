@@ -12,7 +12,8 @@ import logging
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QBoxLayout, QLineEdit, QStackedWidget, QWidget
 
 from kiosk.i18n import _
 from ui.theme import Palette
@@ -69,13 +70,18 @@ class TextInputs(QWidget):
         self._modes: list[str] = []
         self._mode = ""
         self._card_address: str | None = None
-        layout = QVBoxLayout(self)
+        self._palette = Palette()
+        self._hint = ""
+        layout = QBoxLayout(QBoxLayout.Direction.TopToBottom, self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(12)
+        layout.setSpacing(8)
+        # Which ways the question accepts: said aloud, shown in the empty field and told to a
+        # screen reader; not a line of its own (the panel needs the room).
         self.ways = label(name="help")
-        layout.addWidget(self.ways)
-        row = QHBoxLayout()
-        row.setSpacing(16)
+        self.ways.setParent(self)
+        self.ways.hide()
+        row = QBoxLayout(QBoxLayout.Direction.LeftToRight)
+        row.setSpacing(12)
         self.mode_buttons: dict[str, ValueButton] = {}
         for mode in (ADDRESS, HANDWRITING, PINYIN):
             widget = ValueButton("", mode, name="choice")
@@ -95,10 +101,17 @@ class TextInputs(QWidget):
     # -- what the question page asks ------------------------------------------------------------
 
     def show_for(
-        self, line: QLineEdit, kind: str, language: str, card_address: str | None = None
+        self,
+        line: QLineEdit,
+        kind: str,
+        language: str,
+        card_address: str | None = None,
+        hint: str = "",
     ) -> None:
-        """Offer the ways for a question of this kind ("text" or "address") typing into line."""
+        """Offer the ways for a question of this kind ("text" or "address") typing into line.
+        `hint`: what the empty field shows (the question's help); the ways it accepts otherwise."""
         self._line = line
+        self._hint = hint
         self._language = language
         self._card_address = card_address
         self._modes = [ADDRESS, HANDWRITING, PINYIN] if kind == ADDRESS else [HANDWRITING, PINYIN]
@@ -114,6 +127,8 @@ class TextInputs(QWidget):
         """A question without text: no panel, nobody served."""
         for panel in self._panels.values():
             self._serve(panel, None)
+        if self._line is not None:
+            self._line.setPlaceholderText("")
         self._line = None
         self._mode = ""
         self.hide()
@@ -165,6 +180,14 @@ class TextInputs(QWidget):
             panel.unavailable.connect(self._handwriting_unavailable)  # type: ignore[attr-defined]
         return panel
 
+    def _paint_placeholder(self) -> None:
+        """The hint in the empty field in the muted colour of the theme (7:1), not Qt's grey."""
+        if self._line is None:
+            return
+        colours = self._line.palette()
+        colours.setColor(QPalette.ColorRole.PlaceholderText, QColor(self._palette.muted))
+        self._line.setPalette(colours)
+
     @staticmethod
     def _serve(panel: QWidget, line: QLineEdit | None) -> None:
         panel.set_target(line)  # type: ignore[attr-defined]
@@ -180,20 +203,22 @@ class TextInputs(QWidget):
     # -- the terminal's life ----------------------------------------------------------------------
 
     def set_colors(self, palette: Palette) -> None:
+        self._palette = palette
+        self._paint_placeholder()
         pad = self._panels.get(HANDWRITING)
         if pad is not None:
             pad.set_colors(palette)  # type: ignore[attr-defined]
 
     def retranslate(self) -> None:
         texts = {
-            ADDRESS: _("Choose the place"),
-            HANDWRITING: _("Write by hand"),
+            ADDRESS: _("Place"),
+            HANDWRITING: _("Handwriting"),
             PINYIN: _("Pinyin keys") if self._language == "zh_CN" else _("Keyboard"),
         }
         for mode, widget in self.mode_buttons.items():
             widget.setText(texts[mode])
             widget.setAccessibleName(texts[mode])
-        self.help_button.setText(_("Ask staff to help"))
+        self.help_button.setText(_("Ask staff"))
         self.help_button.setAccessibleName(_("Ask staff to help"))
         if ADDRESS in self._modes:
             self.ways.setText(
@@ -201,6 +226,12 @@ class TextInputs(QWidget):
             )
         else:
             self.ways.setText(_("You can write the characters by hand or type them in pinyin."))
+        if self._line is not None:
+            self._line.setPlaceholderText(self._hint or self.ways.text())
+            self._line.setAccessibleDescription(
+                "\n".join(t for t in (self._hint, self.ways.text()) if t)
+            )
+            self._paint_placeholder()
         for panel in self._panels.values():
             panel.retranslate()  # type: ignore[attr-defined]
 
@@ -216,6 +247,8 @@ class TextInputs(QWidget):
         for panel in self._panels.values():
             panel.wipe()  # type: ignore[attr-defined]
             self._serve(panel, None)
+        if self._line is not None:
+            self._line.setPlaceholderText("")
         self._line = None
         self._card_address = None
         self._mode = ""

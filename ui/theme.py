@@ -196,6 +196,7 @@ QFrame#header QPushButton {{
     background: {p.secondary}; color: {p.secondary_text}; border: 2px solid {p.header_text};
 }}
 QPushButton#key {{ min-height: {max(64, s.target_px - 20)}px; }}
+QWidget#text_inputs > QPushButton {{ min-height: {max(64, s.target_px - 24)}px; }}
 QPushButton#primary {{
     background: {p.primary}; color: {p.primary_text}; border: 2px solid {p.primary};
 }}

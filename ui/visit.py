@@ -215,6 +215,8 @@ class VisitJourney(Journey):
             if self.question.holds(q):
                 # Drawn again (language, back from the queue page): keep what is being typed.
                 self.session.set_answer(q.field, self.question.value())
+            identity = self.session.identity
+            self.question.set_card_address(identity.address if identity is not None else None)
             self.question.show_question(
                 q, self.session.answers.get(q.field), self.session.page, len(self.session.pages)
             )

@@ -597,10 +597,11 @@ class CardAnimation(QWidget):
 
     FRAMES = 4
 
-    def __init__(self, card: str, reader: str) -> None:
+    def __init__(self, card: str, reader: str, face: str = "#ffffff") -> None:
         super().__init__()
         self._card = QColor(card)
         self._reader = QColor(reader)
+        self._face = QColor(face)
         self._frame = 0
         # drawn for 300×250, scaled down (to nothing, if need be: it only shows what the words
         # say) when the text is large and the room is short
@@ -610,6 +611,10 @@ class CardAnimation(QWidget):
 
     def sizeHint(self) -> QSize:
         return QSize(300, 250)
+
+    def set_colors(self, card: str, reader: str, face: str) -> None:
+        self._card, self._reader, self._face = QColor(card), QColor(reader), QColor(face)
+        self.update()
 
     def advance(self) -> None:
         self._frame = (self._frame + 1) % self.FRAMES
@@ -630,7 +635,7 @@ class CardAnimation(QWidget):
         lift = (self.FRAMES - 1 - self._frame) * 20
         card = QRectF(w / 2 - 85, h - 60 - 100 - lift, 170, 106)
         painter.setPen(QPen(self._card, 5))
-        painter.setBrush(QColor("#ffffff"))
+        painter.setBrush(self._face)
         painter.drawRoundedRect(card, 12, 12)
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(self._card)

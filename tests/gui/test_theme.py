@@ -31,7 +31,6 @@ from ui.theme import Palette, contrast
 from ui.widgets import Pager, Text, group_digits, label
 
 PANELS = [(1080, 1920), (1920, 1080), (1280, 1024)]
-ROOM_FOR_INPUT = 550  # px under a text field for pinyin, handwriting or address panels
 
 
 def test_text_colours_meet_aaa_contrast() -> None:
@@ -423,9 +422,11 @@ def test_a_phone_number_shows_in_groups_and_answers_in_digits(
 
 
 @pytest.mark.parametrize("size", PANELS)
-def test_typing_questions_leave_room_for_input_panels(
+def test_each_way_of_typing_fits_under_its_field(
     qtbot: QtBot, make_terminal: MakeTerminal, size: tuple[int, int]
 ) -> None:
+    """The address picker, the writing pad and the pinyin keys, each in turn, fit the panel
+    with the field, the mode buttons and Back/Next, and leave the panel room to be used."""
     from tests.gui.test_visit import PHONE
 
     terminal = make_terminal()
@@ -436,26 +437,20 @@ def test_typing_questions_leave_room_for_input_panels(
     type_digits(qtbot, terminal, PHONE)
     qtbot.mouseClick(page.next_button, Qt.MouseButton.LeftButton)
     checked(qtbot, terminal)
-    assert visit.session.current_question.widget in ("text", "address")
-    assert page.input_modes.count() == 0 and page.input_holder.count() == 0  # left empty
-    # a row of mode buttons and a panel under it, as tall as the room promised, fit under the field
-    modes = QPushButton("拼音")
-    page.input_modes.addWidget(modes)
-    modes.show()
-    panel = QWidget()
-    panel.setMinimumHeight(ROOM_FOR_INPUT - modes.sizeHint().height() - page.answer.spacing())
-    page.input_holder.addWidget(panel)
-    panel.show()
-    assert_fits(qtbot, window, size, "an input panel")
-    room = panel.geometry().bottom() - modes.geometry().top()
-    assert room >= ROOM_FOR_INPUT
-    assert panel.height() >= panel.minimumHeight()
-    assert panel.geometry().width() >= 900
-    assert page.line.isVisible() and page.next_button.isVisible()
-    page.input_modes.removeWidget(modes)
-    page.input_holder.removeWidget(panel)
-    modes.deleteLater()
-    panel.deleteLater()
+    assert visit.session.current_question.widget == "address"
+    inputs = page.text_inputs
+    assert inputs is not None and inputs.isVisible()
+    assert inputs.mode == "address"  # the picker first, preselected from the card
+    for mode in ("address", "handwriting", "pinyin"):
+        qtbot.mouseClick(inputs.mode_buttons[mode], Qt.MouseButton.LeftButton)
+        assert inputs.mode == mode
+        panel = inputs.panel(mode)
+        assert panel is not None and panel.isVisible()
+        assert_fits(qtbot, window, size, f"the {mode} panel")
+        assert panel.height() >= 300, mode
+        assert panel.width() >= 900, mode
+        assert page.line.isVisible() and page.next_button.isVisible()
+        assert page.line.hasFocus(), mode  # what is typed or written goes into the field
 
 
 def test_labels_keep_plain_text_and_space_their_lines(qtbot: QtBot) -> None:

@@ -534,9 +534,11 @@ class HandwritingPad(QWidget):
             status_h = 0
         self._status.setVisible(status_h > 0)
         rows = math.ceil(MIN_CANDIDATES / columns)
-        # Shorten the text rather than the buttons; add rows while they stay comfortably tall.
-        status_h = min(status_h, panel_h - action_h - 2 * GAP - rows * (cell_least + GAP))
-        status_h = max(0, status_h)
+        # Drop the line rather than shrink the buttons (a line cut short helps nobody; it is
+        # spoken anyway); add rows while they stay comfortably tall.
+        if status_h > panel_h - action_h - 2 * GAP - rows * (cell_least + GAP):
+            status_h = 0
+        self._status.setVisible(status_h > 0)
         grid_h = panel_h - action_h - GAP - (status_h + GAP if status_h else 0)
         while (
             rows * columns < MAX_CANDIDATES

@@ -135,6 +135,7 @@ def clear_layout(layout: QVBoxLayout | QHBoxLayout) -> None:
 
 class WelcomePage(Page):
     demo_card = Signal()
+    browse = Signal()  # the service guide, without a card
 
     def __init__(self, demo: bool) -> None:
         super().__init__()
@@ -152,12 +153,21 @@ class WelcomePage(Page):
         self.body.addWidget(self.hint)
         self.body.addWidget(self.message)
         self.body.addStretch(1)
+        # Ways in without a card, at the bottom left: the service guide now; the case lookup and
+        # receipt reprint join it (add_way_in).
+        self.browse_button = button("", self.browse, name="browse_guide")
+        self.actions.addWidget(self.browse_button)
+        self._ways_in = 1
+        self.actions.addStretch(1)
         self.demo_button: QPushButton | None = None
         if demo:
             self.demo_button = button("", self.demo_card, name="primary")
-            self.actions.addStretch(1)
             self.actions.addWidget(self.demo_button)
-            self.actions.addStretch(1)
+
+    def add_way_in(self, widget: QPushButton) -> None:
+        """Another journey that starts here without a card (beside the service guide)."""
+        self.actions.insertWidget(self._ways_in, widget)
+        self._ways_in += 1
 
     def set_colors(self, palette: Palette) -> None:
         """The card drawn on the reader in the palette's colours (visible in high contrast)."""
@@ -165,6 +175,12 @@ class WelcomePage(Page):
         self.card_art.set_colors(palette.primary, reader, palette.background)
 
     def retranslate(self) -> None:
+        self.browse_button.setText(_("Service guide"))
+        named(
+            self.browse_button,
+            self.browse_button.text(),
+            _("Read or listen to what each service needs, without an ID card"),
+        )
         self.title.setText(_("Welcome to the self-service terminal"))
         self.instruction.setText(_("Please place your ID card on the reader"))
         self.hint.setText(
@@ -505,6 +521,7 @@ class QuestionPage(Page):
             if self.text_inputs is not None:
                 self.text_inputs.hide_inputs()
             return
+        self.help.hide()  # until _arrange knows it fits beside the panel about to show
         if self.text_inputs is None:
             self.text_inputs = self._make_text_inputs(self.body_widget)
             self.text_inputs.help_requested.connect(self.help_requested)
@@ -530,9 +547,13 @@ class QuestionPage(Page):
         # Beside a keypad on a landscape panel the room is short: an error message stands in
         # for the help while it is shown.
         crowded = landscape and self.keypad is not None and self.error.isVisibleTo(self)
-        # Over a typing panel on a landscape panel the height is short: the help is in the empty
-        # field instead (and read aloud, and told to a screen reader).
-        crowded = crowded or (landscape and kind in TYPED)
+        # Over a typing panel the height may be short (a landscape panel, large text): then the
+        # help gives its line to the panel; it is still read aloud, told to a screen reader and,
+        # where it fits, shown in the empty field.
+        if kind in TYPED and not crowded and self.help.text():
+            crowded = not self._room_for_help()
+        if self.text_inputs is not None:
+            self.text_inputs.show_hint_in_field(kind in TYPED and crowded)
         self.help.setVisible(bool(self.help.text()) and not crowded)
         margins = self.outer.contentsMargins()
         self.date_picker.fit_width(self.width() - margins.left() - margins.right())
@@ -544,6 +565,23 @@ class QuestionPage(Page):
         self.row.setStretch(1, 2 if self.keypad is not None else 0)
         self.body.setStretch(0, 1 if grows or landscape else 0)  # the answer row
         self.body.setStretch(1, 0 if grows or landscape else 1)  # the room under it
+
+    def _room_for_help(self) -> bool:
+        """Whether the page, help line included, fits the height it has."""
+        layout = self.layout()
+        if layout is None or self.height() <= 0:
+            return True
+        # Measured without the help line (shown only once it is known to fit: a page that
+        # overflowed for a moment would have grown the window for good).
+        self.help.hide()
+        layout.activate()
+        width = max(1, self.line.width())
+        needed = (
+            layout.minimumSize().height()
+            + self.help.heightForWidth(width)
+            + self.answer.spacing()
+        )
+        return needed <= self.height()
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)

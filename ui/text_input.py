@@ -75,8 +75,8 @@ class TextInputs(QWidget):
         layout = QBoxLayout(QBoxLayout.Direction.TopToBottom, self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(8)
-        # Which ways the question accepts: said aloud, shown in the empty field and told to a
-        # screen reader; not a line of its own (the panel needs the room).
+        # Which ways the question accepts: said aloud and told to a screen reader; not a line of
+        # its own (the panel needs the room), and the mode buttons show them.
         self.ways = label(name="help")
         self.ways.setParent(self)
         self.ways.hide()
@@ -122,6 +122,22 @@ class TextInputs(QWidget):
         self.retranslate()
         self.show()
         self.set_mode(self._modes[0])
+
+    def show_hint_in_field(self, shown: bool) -> None:
+        """The page has no room for the question's help above the field: show it in the empty
+        field when it fits there whole (a hint cut short helps nobody)."""
+        line = self._line
+        if line is None:
+            return
+        text = self._hint if shown else ""
+        room = line.contentsRect().width() - 48  # the field's own padding and cursor
+        if text and line.fontMetrics().horizontalAdvance(text) > room:
+            text = ""
+        line.setPlaceholderText(text)
+        if text:
+            colours = line.palette()  # the theme's muted colour (7:1), not Qt's pale grey
+            colours.setColor(QPalette.ColorRole.PlaceholderText, QColor(self._palette.muted))
+            line.setPalette(colours)
 
     def hide_inputs(self) -> None:
         """A question without text: no panel, nobody served."""
@@ -180,14 +196,6 @@ class TextInputs(QWidget):
             panel.unavailable.connect(self._handwriting_unavailable)  # type: ignore[attr-defined]
         return panel
 
-    def _paint_placeholder(self) -> None:
-        """The hint in the empty field in the muted colour of the theme (7:1), not Qt's grey."""
-        if self._line is None:
-            return
-        colours = self._line.palette()
-        colours.setColor(QPalette.ColorRole.PlaceholderText, QColor(self._palette.muted))
-        self._line.setPalette(colours)
-
     @staticmethod
     def _serve(panel: QWidget, line: QLineEdit | None) -> None:
         panel.set_target(line)  # type: ignore[attr-defined]
@@ -204,7 +212,6 @@ class TextInputs(QWidget):
 
     def set_colors(self, palette: Palette) -> None:
         self._palette = palette
-        self._paint_placeholder()
         pad = self._panels.get(HANDWRITING)
         if pad is not None:
             pad.set_colors(palette)  # type: ignore[attr-defined]
@@ -227,11 +234,9 @@ class TextInputs(QWidget):
         else:
             self.ways.setText(_("You can write the characters by hand or type them in pinyin."))
         if self._line is not None:
-            self._line.setPlaceholderText(self._hint or self.ways.text())
             self._line.setAccessibleDescription(
                 "\n".join(t for t in (self._hint, self.ways.text()) if t)
             )
-            self._paint_placeholder()
         for panel in self._panels.values():
             panel.retranslate()  # type: ignore[attr-defined]
 

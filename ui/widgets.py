@@ -237,8 +237,9 @@ class Pager(QWidget):
         row = QHBoxLayout(self.nav)
         row.setContentsMargins(0, spacing, 0, 0)
         row.setSpacing(16)
-        self.previous_button = button("", self.previous)
-        self.more_button = button("", self.more)
+        # named so that tools walking the pages (the audit, a screen-reader client) find them
+        self.previous_button = button("", self.previous, name="page_previous")
+        self.more_button = button("", self.more, name="page_more")
         self.status = label(wrap=True)
         self.status.setAlignment(Qt.AlignmentFlag.AlignCenter)
         row.addWidget(self.previous_button)

@@ -25,7 +25,7 @@ from kiosk.config import Config
 from kiosk.i18n import _
 from ui.background import Background
 from ui.input_environment import prepare_environment
-from ui.screens import MessagePage, WelcomePage
+from ui.screens import WelcomePage
 from ui.shell import Shell
 from ui.voice import VoiceGuide
 
@@ -123,9 +123,10 @@ class Startup(QObject):
             text = message_for(exc)
             self.exit_code = 1
         print(text, file=sys.stderr)
-        page = MessagePage()
-        page.show_message(_("Out of service"), text)
-        page.home_button.hide()  # there is nowhere to go until staff have fixed it
+        from ui.out_of_service import OutOfServicePage
+
+        page = OutOfServicePage()  # nowhere to go until staff have fixed it
+        page.show_reason(text)
         self._shell.add_page(page)
         self._shell.show_page(page)
         if self._check:

@@ -23,6 +23,7 @@ from kiosk.session import Draft, EndReason, Session, Step, StepError
 from kiosk.submissions import SubmissionResult
 from ui.background import Background
 from ui.journey import Journey, ShellPort
+from ui.out_of_service import OutOfServicePage
 from ui.screens import (
     BusyPage,
     DonePage,
@@ -96,6 +97,7 @@ class VisitJourney(Journey):
         self.busy = BusyPage()
         self.done = DonePage()
         self.message = MessagePage()
+        self.out_of_service = OutOfServicePage()
         for page in self.pages():
             if not shell.has_page(page):
                 shell.add_page(page)
@@ -132,6 +134,7 @@ class VisitJourney(Journey):
             self.busy,
             self.done,
             self.message,
+            self.out_of_service,
         )
 
     def where(self) -> Where:
@@ -187,11 +190,9 @@ class VisitJourney(Journey):
         page: QWidget = self.welcome
         if self._out_of_service and step is Step.WELCOME:
             self._anim.stop()
-            self.message.show_message(_("Out of service"), self._out_of_service)
-            self.message.home_button.hide()  # there is nowhere to go until a catalogue comes
-            self._shell.show_page(self.message)
+            self.out_of_service.show_reason(self._out_of_service)
+            self._shell.show_page(self.out_of_service)  # nowhere to go until a catalogue comes
             return
-        self.message.home_button.show()
         if step is Step.WELCOME:
             self.welcome.retranslate()
             self._anim.start()

@@ -11,7 +11,7 @@ import requests
 from pdfminer.high_level import extract_text
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QInputMethodEvent
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QApplication, QPushButton, QWidget
 from pytestqt.qtbot import QtBot
 
 from kiosk.session import Step
@@ -303,15 +303,18 @@ def test_unusable_catalogue_and_no_platform_shows_a_clear_message(
     terminal: Terminal = make_terminal(bundled=broken, platform_url=closed_port_url())
     window = terminal.window
     visit = terminal.visit
-    assert window.stack.currentWidget() is visit.message
-    assert "服务事项列表无法加载" in visit.message.message.text()
+    page = visit.out_of_service
+    assert window.stack.currentWidget() is page
+    assert page.message.text() == "本机暂停服务，请到人工窗口办理。"
+    assert "服务事项列表无法加载" in page.detail.text()  # the reason, small, for staff
     assert "Traceback" not in " ".join(visible_texts(window))
     # Nothing a person can press takes the terminal past it: no way back, no language trick.
-    assert visit.message.home_button.isHidden()
+    assert not [b for b in page.findChildren(QPushButton) if b.isVisible()]
     window.language_button.click()
-    assert window.stack.currentWidget() is visit.message
+    assert window.stack.currentWidget() is page
+    assert page.message.text().startswith("This terminal is not working")
     qtbot.keyClick(window, Qt.Key.Key_Escape)
-    assert window.stack.currentWidget() is visit.message
+    assert window.stack.currentWidget() is page
 
 
 def _self_check(tmp_path: Path, flag: str) -> tuple[list[str], str]:

@@ -204,6 +204,7 @@ class AddressPicker(QWidget):
 
     picked = Signal(str)  # the region's full name, just put into the field
     skipped = Signal()  # the person chose to type the whole address
+    said = Signal(str)  # the step changed: what it asks now, for the voice guide
 
     def __init__(self, parent: QWidget, divisions: Register | None = None) -> None:
         super().__init__(parent)
@@ -212,6 +213,7 @@ class AddressPicker(QWidget):
         self._chosen: list[str] = []  # codes from the province down
         self._done = False  # the last chosen place has nothing under it
         self._from_card = False  # the choice was made from the card, not yet confirmed
+        self._street_kept = False  # a street was in the field after the region put there
         self._filter = ""
         self.setStyleSheet(STYLE)
         self.setObjectName("address_picker")
@@ -328,6 +330,11 @@ class AddressPicker(QWidget):
                 return _(
                     "From your ID card: {region}. Press Use this, or Change to choose another."
                 ).format(region=self.region())
+            if self._street_kept:
+                return _(
+                    "{region} is in your answer. The street after it is selected: write or type "
+                    "to replace it, or press Next to keep it."
+                ).format(region=self.region())
             return _("{region} is in your answer. Now type the street and number.").format(
                 region=self.region()
             )
@@ -355,6 +362,7 @@ class AddressPicker(QWidget):
         self._chosen = []
         self._done = False
         self._from_card = False
+        self._street_kept = False
         self._filter = ""
         self.letter_keys.hide()
 
@@ -405,6 +413,10 @@ class AddressPicker(QWidget):
             self.chosen_label.setText(region)
             if self._from_card:
                 self.hint.setText(_("From your ID card. Is this where you live?"))
+            elif self._street_kept:
+                self.hint.setText(
+                    _("The street after it is selected: write or type to replace it.")
+                )
             else:
                 self.hint.setText(_("This is in your answer. Now type the street and number."))
             self.use_button.setVisible(self._from_card)
@@ -458,10 +470,11 @@ class AddressPicker(QWidget):
         if not self._divisions.children(code):
             self._done = True
             self._from_card = False
-            self._show_step()
             self._put()
-            return
-        self._show_step()
+            self._show_step()
+        else:
+            self._show_step()
+        self.said.emit(self.spoken_text())
 
     def back(self) -> None:
         """One step back: from the chosen county to the county list, and so on up."""
@@ -473,17 +486,20 @@ class AddressPicker(QWidget):
         self._filter = ""
         self._show_step()
         self.grid.show_button(left)
+        self.said.emit(self.spoken_text())
 
     def change(self) -> None:
         """Start again from the provinces."""
         self._reset()
         self._show_step()
+        self.said.emit(self.spoken_text())
 
     def use(self) -> None:
         """Confirm what the card chose: put it into the answer."""
         self._from_card = False
         self._put()
         self._update_texts()
+        self.said.emit(self.spoken_text())
 
     def skip(self) -> None:
         self.letter_keys.hide()
@@ -520,8 +536,12 @@ class AddressPicker(QWidget):
             current = self._target.text()
             street = self._divisions.match_address(current).street if current else ""
             self._target.setText(region + street)
-            self._target.setCursorPosition(len(region))
+            if street:  # selected: what is written or typed next replaces it, Next keeps it
+                self._target.setSelection(len(region), len(street))
+            else:
+                self._target.setCursorPosition(len(region))
             self._target.setFocus()
+        self._street_kept = bool(street)
         self.picked.emit(region)
 
     def _target_gone(self) -> None:

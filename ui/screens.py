@@ -392,6 +392,7 @@ class QuestionPage(Page):
         self._make_text_inputs = text_inputs or TextInputs
         self.text_inputs: TextInputs | None = None
         self._card_address: str | None = None
+        self._showing = False  # inside show_question: panels settling are not news to say
         self.question = self.title  # the question is the page's heading
         self.help = label(name="help")
         # a smaller line between Back and Next: the question keeps the room above the answer
@@ -451,6 +452,13 @@ class QuestionPage(Page):
         self._card_address = address
 
     def show_question(self, question: Question, value: object, index: int, total: int) -> None:
+        self._showing = True
+        try:
+            self._show_question(question, value, index, total)
+        finally:
+            self._showing = False
+
+    def _show_question(self, question: Question, value: object, index: int, total: int) -> None:
         self._question = question
         self.progress.setText(
             _("Question {number} of {total}").format(number=index + 1, total=total)
@@ -526,6 +534,7 @@ class QuestionPage(Page):
             self.text_inputs = self._make_text_inputs(self.body_widget)
             self.text_inputs.help_requested.connect(self.help_requested)
             self.text_inputs.mode_changed.connect(self._input_mode_changed)
+            self.text_inputs.said.connect(self.said)
             self.input_holder.addWidget(self.text_inputs, 1)
         self.text_inputs.show_for(
             self.line, kind, current_language(), self._card_address, hint=self.help.text()
@@ -533,7 +542,9 @@ class QuestionPage(Page):
         self.line.setFocus()
 
     def _input_mode_changed(self, _mode: str) -> None:
-        if self.isVisible() and self.text_inputs is not None:
+        # A mode chosen by the citizen is said; the first mode of a new question is part of the
+        # question's own spoken text (said once the page is shown).
+        if self.isVisible() and self.text_inputs is not None and not self._showing:
             self.said.emit(self.text_inputs.spoken_text())
 
     def _arrange(self) -> None:

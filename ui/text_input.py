@@ -57,6 +57,7 @@ class TextInputs(QWidget):
 
     help_requested = Signal()
     mode_changed = Signal(str)
+    said = Signal(str)  # a panel moved on by itself (the picker's next step): say this
 
     def __init__(
         self, parent: QWidget, factories: dict[str, PanelFactory] | None = None
@@ -192,6 +193,7 @@ class TextInputs(QWidget):
         self._panels[mode] = panel
         if mode == ADDRESS:
             panel.skipped.connect(self._address_skipped)  # type: ignore[attr-defined]
+            panel.said.connect(self.said)  # type: ignore[attr-defined]
         if mode == HANDWRITING:
             panel.unavailable.connect(self._handwriting_unavailable)  # type: ignore[attr-defined]
         return panel
@@ -245,7 +247,11 @@ class TextInputs(QWidget):
         panel = self._panels.get(self._mode)
         if panel is not None:
             parts.append(panel.spoken_text())  # type: ignore[attr-defined]
-        return "。".join(p for p in parts if p)
+        said = []
+        for part in (p.strip() for p in parts):
+            if part:  # each a sentence, once: no "。。"
+                said.append(part if part[-1] in "。.!?！？：:" else part + "。")
+        return " ".join(said)
 
     def wipe(self) -> None:
         """The visit ended: every panel forgets its strokes, candidates and chosen place."""

@@ -89,7 +89,11 @@ def test_a_street_already_typed_stays_after_the_new_region(host: Host) -> None:
     host.touch_place("440300")
     host.touch_place("440304")
     assert host.line.text() == "广东省深圳市福田区景山前街4号"
-    assert host.line.cursorPosition() == len("广东省深圳市福田区")
+    # The street is selected: writing or typing replaces it, Next keeps it.
+    assert host.line.selectedText() == "景山前街4号"
+    assert host.picker.spoken_text().startswith("广东省深圳市福田区已填入答案。后面的街道已选中")
+    host.line.insert("福华路88号")  # what the pad or the keys put in
+    assert host.line.text() == "广东省深圳市福田区福华路88号"
 
 
 def test_municipalities_have_no_city_step(host: Host) -> None:

@@ -211,7 +211,14 @@ class PinyinKeyboard(QWidget):
 
     @staticmethod
     def _labels() -> dict[str, str]:
-        return {"space": _("Space"), "backspace": _("Delete"), "enter": _("OK")}
+        return {
+            "space": _("Space"),
+            "backspace": _("Delete"),
+            "enter": _("OK"),
+            # the keys between letters and digits say where they lead, not "&123" and "ABC"
+            "to_digits": _("Digits"),
+            "to_letters": _("Letters"),
+        }
 
     def _focus_moved(self, told: QObject | None) -> None:
         if self._target is None:

@@ -144,7 +144,12 @@ KeyboardStyle {
         Face {
             functionKey: true
             pressed: control.pressed
-            FaceText { functionKey: true; text: control.displayText }
+            // Qt shows "&123" and "ABC": words an older person reads instead
+            FaceText {
+                functionKey: true
+                text: /[0-9]/.test(control.displayText) ? hallStyle.label("to_digits", control.displayText)
+                                                         : hallStyle.label("to_letters", control.displayText)
+            }
         }
     }
 

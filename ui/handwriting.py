@@ -355,12 +355,12 @@ class HandwritingPad(QWidget):
     def spoken_text(self) -> str:
         if self._unavailable_message is not None:
             return self._unavailable_message
-        return _("Write one character with your finger in the box, then choose it below.")
+        return _("Write one character with your finger in the box, then tap it among the choices.")
 
     def retranslate(self) -> None:
         self._box.setAccessibleName(_("Handwriting box"))
         self._box.setAccessibleDescription(
-            _("Write one character with your finger in the box, then choose it below.")
+            _("Write one character with your finger in the box, then tap it among the choices.")
         )
         self._clear.setText(_("Clear"))
         self._clear.setAccessibleName(_("Clear"))

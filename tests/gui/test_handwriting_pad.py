@@ -270,7 +270,7 @@ def test_every_control_is_named_and_retranslated(qtbot: QtBot, page: Page) -> No
     assert action(pad, 1).text() == "Delete"
     assert all(c.accessibleName() for c in controls)
     assert pad.spoken_text() == (
-        "Write one character with your finger in the box, then choose it below."
+        "Write one character with your finger in the box, then tap it among the choices."
     )
     write_with_mouse(qtbot, pad, CHARACTERS["十"])
     wait_for(qtbot, pad, "十", within=1)

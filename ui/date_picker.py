@@ -175,8 +175,14 @@ class DatePicker(QWidget):
         now = _("The date chosen: {date}").format(date=self.value())
         for key, widget in self.buttons.items():
             named(widget, names[key], now)
+        # each number read with its unit ("2026年", "Year 2026"), the whole date described
+        said = {
+            "year": _("Year {number}").format(number=date.year),
+            "month": _("Month {number}").format(number=date.month),
+            "day": _("Day {number}").format(number=date.day),
+        }
         for part in PARTS:
-            named(self.values[part], self.captions[part].text(), now)
+            named(self.values[part], said[part], now)
 
     def spoken_text(self) -> str:
         return _("The date chosen: {date}").format(date=self.value())

@@ -12,7 +12,7 @@ from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QKeySequence, QPixmap, QResizeEvent, QShortcut
+from PySide6.QtGui import QKeySequence, QPixmap, QResizeEvent, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QBoxLayout,
     QFrame,
@@ -35,6 +35,7 @@ from ui.widgets import (
     ErrorSummary,
     Keypad,
     Pager,
+    TextGroup,
     ValueButton,
     WrappingButton,
     blank,
@@ -42,6 +43,7 @@ from ui.widgets import (
     group_digits,
     label,
     named,
+    read_in_layout_order,
 )
 
 if TYPE_CHECKING:  # the first screen is drawn before forms and schemas load
@@ -101,20 +103,40 @@ class Page(QWidget):
     def spoken_text(self) -> str:
         return self.title.text()
 
+    def in_reading_order(self) -> None:
+        """A screen reader reads the page in the order it is shown: the heading, the content
+        (a long list before its page buttons), then the buttons at the bottom. (Qt tells it the
+        widgets in the order they were made, not as laid out.)"""
+        read_in_layout_order(self)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        self.in_reading_order()
+        super().showEvent(event)
+
 
 def sentences(*parts: str) -> str:
-    """Texts read one after another, each ending as a sentence."""
+    """Texts read one after another, each ending as a sentence (with the full stop of the
+    language shown)."""
+    stop = "。" if current_language().startswith("zh") else "."
     said = []
     for part in parts:
         text = part.strip()
         if text:
-            said.append(text if text[-1] in "。.!?！？：:" else text + "。")
+            said.append(text if text[-1] in "。.!?！？：:" else text + stop)
     return " ".join(said)
 
 
 def shown_names(pager: Pager) -> list[str]:
-    """What the items on the page shown say (each item's accessible name)."""
-    return [w.accessibleName() for w in pager.visible_items() if w.accessibleName()]
+    """What the items on the page shown say: each item's accessible name, or that of the text
+    in it read as one (a review row's, beside its Change button)."""
+    said = []
+    for widget in pager.visible_items():
+        name = widget.accessibleName() or next(
+            (g.accessibleName() for g in widget.findChildren(TextGroup) if g.accessibleName()), ""
+        )
+        if name:
+            said.append(name)
+    return said
 
 
 def clear_layout(layout: QVBoxLayout | QHBoxLayout) -> None:
@@ -168,6 +190,7 @@ class WelcomePage(Page):
         """Another journey that starts here without a card (beside the service guide)."""
         self.actions.insertWidget(self._ways_in, widget)
         self._ways_in += 1
+        self.in_reading_order()
 
     def set_colors(self, palette: Palette) -> None:
         """The card drawn on the reader in the palette's colours (visible in high contrast)."""
@@ -278,6 +301,7 @@ class ServicesPage(Page):
         self.title.setText(_("Choose a service"))
         self.end_button.setText(_("End my visit"))
         named(self.end_button, self.end_button.text(), _("Your information is cleared"))
+        self.in_reading_order()
         if self.service_buttons:
             self.service_buttons[0].setFocus()
 
@@ -349,6 +373,7 @@ class GuidePage(Page):
         )
         self.start_button.setText(_("Start the application"))
         named(self.start_button, self.start_button.text(), _("The questions begin"))
+        self.in_reading_order()
         self.start_button.setFocus()
 
     def wipe(self) -> None:
@@ -363,8 +388,8 @@ class GuidePage(Page):
 
 
 def _section(heading: str, text: str) -> QWidget:
-    """One part of a service guide: a heading and its text (either may be empty)."""
-    widget = QWidget()
+    """One part of a service guide: a heading and its text (either may be empty), read as one."""
+    widget = TextGroup()
     layout = QVBoxLayout(widget)
     layout.setContentsMargins(0, 0, 0, 0)
     layout.setSpacing(4)
@@ -518,6 +543,7 @@ class QuestionPage(Page):
             self.line.setFocus()
         self._offer_text_inputs(kind)
         self._arrange()
+        self.in_reading_order()
 
     def _offer_text_inputs(self, kind: str) -> None:
         """Handwriting and pinyin for text, and the picker for an address; none otherwise."""
@@ -741,7 +767,10 @@ class ReviewPage(Page):
             row_widget = QWidget()
             row = QHBoxLayout(row_widget)
             row.setContentsMargins(0, 0, 0, 0)
-            text = QVBoxLayout()
+            # the question, the answer and what is wrong with it: one item to a screen reader
+            said_widget = TextGroup()
+            text = QVBoxLayout(said_widget)
+            text.setContentsMargins(0, 0, 0, 0)
             text.setSpacing(2)
             text.addWidget(label(pick(question.label), name="help"))
             shown = masked(question, answers.get(question.field))
@@ -751,7 +780,7 @@ class ReviewPage(Page):
                 problem = "⚠ " + by_field[question.field].message
                 text.addWidget(label(problem, name="field_error"))
                 said.append(problem)
-            row.addLayout(text, 1)
+            row.addWidget(said_widget, 1)
             if question.readonly:
                 row.addWidget(label(_("From your ID card"), name="muted", wrap=False))
             else:
@@ -760,7 +789,7 @@ class ReviewPage(Page):
                 named(edit, _("Change") + " " + pick(question.label), shown)
                 row.addWidget(edit)
                 self.edit_buttons[question.field] = edit
-            row_widget.setAccessibleName(sentences(*said))
+            said_widget.setAccessibleName(sentences(*said))
             rows.append(row_widget)
         self.rows.set_items(rows)
         self.tab_order(
@@ -786,6 +815,7 @@ class ReviewPage(Page):
         self.submit_button.setText(_("Submit"))
         named(self.submit_button, self.submit_button.text(), _("Your application is sent"))
         self.submit_button.setEnabled(True)
+        self.in_reading_order()
         self.submit_button.setFocus()
 
     def show_review_cleared(self) -> None:
@@ -817,6 +847,7 @@ class BusyPage(Page):
     def show_busy(self, text: str) -> None:
         self.title.setText("")
         self.message.setText(text)
+        self.in_reading_order()
 
     def spoken_text(self) -> str:
         return self.message.text()
@@ -940,6 +971,7 @@ class DonePage(Page):
         self._arrange_ratings()
         self.finish_button.setText(_("Finish"))
         named(self.finish_button, self.finish_button.text(), _("Your information is cleared"))
+        self.in_reading_order()
         self.finish_button.setFocus()
         self.parts.refit()
 
@@ -971,6 +1003,7 @@ class DonePage(Page):
         rows = -(-len(buttons) // columns)
         for index, row_widget in enumerate(self.rating_rows):
             self.parts.omit(row_widget, index >= rows, refit=False)
+        self.in_reading_order()  # the buttons moved between rows
         self.parts.refit()
 
     def resizeEvent(self, event: QResizeEvent) -> None:
@@ -1018,6 +1051,7 @@ class MessagePage(Page):
         self.message.setText(text)
         self.home_button.setText(_("Back to the start"))
         named(self.home_button, self.home_button.text(), _("Your information is cleared"))
+        self.in_reading_order()
         self.home_button.setFocus()
 
     def spoken_text(self) -> str:

@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable, Sequence
+from typing import cast
 
-from PySide6.QtCore import QEvent, QRectF, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QKeyEvent, QPainter, QPaintEvent, QPen, QPixmap, QShowEvent
+from PySide6.QtCore import QEvent, QObject, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QAccessible,
+    QAccessibleActionInterface,
+    QAccessibleInterface,
+    QColor,
+    QKeyEvent,
+    QPainter,
+    QPaintEvent,
+    QPen,
+    QPixmap,
+    QShowEvent,
+)
 from PySide6.QtWidgets import (
     QAbstractButton,
+    QAccessibleWidget,
     QApplication,
+    QBoxLayout,
     QButtonGroup,
     QFrame,
     QGridLayout,
@@ -104,6 +118,154 @@ def button(text: str, on_click: Callable[[], None] | None = None, *, name: str =
     return widget
 
 
+# -- what a screen reader is told ---------------------------------------------------------------
+# Qt's accessibility tree lists a widget's children in the order they were given their parent
+# (QAccessibleWidget::child walks QObject::children()), not where they are drawn; and it lists
+# the labels inside a button or a row beside the name that already says what they say. The
+# helpers below put the children in the order their layouts show them, and give the widgets that
+# draw their text with labels an interface of their own that leaves those labels out.
+
+PLAIN_CONTAINERS = (QWidget, QFrame)
+OWN_MODULES = ("ui.widgets", "ui.screens", "ui.date_picker")
+
+
+def laid_out(layout: QLayout) -> list[QWidget]:
+    """The widgets of a layout and its inner layouts, in the order they are shown: a box's items
+    in its direction, a grid's row by row."""
+    indexes = list(range(layout.count()))
+    if isinstance(layout, QGridLayout):
+        grid = layout
+        indexes.sort(key=lambda i: _grid_cell(grid, i))
+    elif isinstance(layout, QBoxLayout) and layout.direction() in (
+        QBoxLayout.Direction.RightToLeft,
+        QBoxLayout.Direction.BottomToTop,
+    ):
+        indexes.reverse()
+    widgets: list[QWidget] = []
+    for index in indexes:
+        item = layout.itemAt(index)
+        if item is None:
+            continue
+        widget = item.widget()
+        if widget is not None:
+            widgets.append(widget)
+        else:
+            inner = item.layout()
+            if inner is not None:
+                widgets += laid_out(inner)
+    return widgets
+
+
+def _grid_cell(grid: QGridLayout, index: int) -> tuple[int, int]:
+    position = cast("tuple[int, int, int, int]", grid.getItemPosition(index))  # and spans
+    return position[0], position[1]
+
+
+def read_in_layout_order(root: QWidget) -> None:
+    """Put the children of `root` and of its containers in the order their layouts show them,
+    which is the order a screen reader reads them in. Widgets outside the layouts (drawn over
+    it) stay last, on top. Other modules' widgets are ordered among their siblings but their
+    insides are left as they are."""
+    pending = [root]
+    while pending:
+        widget = pending.pop()
+        children = [c for c in widget.children() if isinstance(c, QWidget) and not c.isWindow()]
+        layout = widget.layout()
+        if layout is not None and len(children) > 1:
+            shown = [w for w in laid_out(layout) if w.parent() is widget]
+            placed = {id(w) for w in shown}
+            wanted = shown + [c for c in children if id(c) not in placed]
+            if [id(c) for c in wanted] != [id(c) for c in children]:
+                for child in wanted:
+                    child.raise_()  # to the end of the parent's children: reading order
+        pending += [
+            c for c in children if type(c) in PLAIN_CONTAINERS or type(c).__module__ in OWN_MODULES
+        ]
+
+
+class _WithoutLabels(QAccessibleWidget):
+    """A widget's interface whose children leave out the labels that draw its text: its own
+    name and description say it once. Other children (a button in a row) are still there."""
+
+    def _children(self) -> list[QWidget]:
+        widget = self.widget()
+        return [
+            c
+            for c in widget.children()
+            if isinstance(c, QWidget) and not c.isWindow() and not isinstance(c, QLabel)
+        ]
+
+    def childCount(self) -> int:
+        return len(self._children())
+
+    def child(self, index: int) -> QAccessibleInterface | None:  # type: ignore[override]
+        children = self._children()
+        if 0 <= index < len(children):
+            return QAccessible.queryAccessibleInterface(children[index])
+        return None
+
+    def indexOfChild(self, child: QAccessibleInterface) -> int:
+        target = child.object() if child is not None else None
+        return next((i for i, c in enumerate(self._children()) if c is target), -1)
+
+
+class _ButtonWithoutLabels(_WithoutLabels):
+    """A push button (press, focus, its states) whose text is drawn by a label inside it."""
+
+    def __init__(self, widget: QAbstractButton) -> None:
+        super().__init__(widget, QAccessible.Role.Button)
+
+    def state(self) -> QAccessible.State:
+        state = super().state()
+        widget = self.widget()
+        if isinstance(widget, QAbstractButton):
+            state.pressed = widget.isDown()
+            state.checkable = widget.isCheckable()
+            state.checked = widget.isChecked()
+        return state
+
+    def actionNames(self) -> list[str]:
+        names = [QAccessibleActionInterface.pressAction()] if self.widget().isEnabled() else []
+        return names + super().actionNames()
+
+    def doAction(self, name: str) -> None:
+        widget = self.widget()
+        if name == QAccessibleActionInterface.pressAction():
+            if widget.isEnabled() and isinstance(widget, QAbstractButton):
+                widget.animateClick()
+        else:
+            super().doAction(name)
+
+
+def _interface_for(_class_name: str, target: QObject) -> QAccessibleInterface | None:
+    """Qt asks this first for every object a screen reader reaches (then its own factories)."""
+    if isinstance(target, WrappingButton):
+        return _ButtonWithoutLabels(target)
+    if isinstance(target, TextGroup):
+        return _WithoutLabels(target, QAccessible.Role.StaticText)
+    return None
+
+
+_interfaces_installed = False
+
+
+def _use_own_interfaces() -> None:
+    """Tell Qt about the interfaces above, once a process (the first such widget made)."""
+    global _interfaces_installed  # noqa: PLW0603 - Qt keeps one list of factories a process
+    if not _interfaces_installed:
+        QAccessible.installFactory(_interface_for)
+        _interfaces_installed = True
+
+
+class TextGroup(QWidget):
+    """Texts read as one item: a screen reader hears the group's accessible name (a review
+    row's question and answer, a section of a guide), not each label in it again."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        _use_own_interfaces()
+
+
 class ValueButton(QPushButton):
     """A button that carries a value and says which when pressed, so one page slot serves many
     buttons without a lambda per button."""
@@ -123,6 +285,29 @@ class ValueButton(QPushButton):
         self.picked.emit(self.value)
 
 
+class ChoiceButton(ValueButton):
+    """One option of a single choice: a checkable button that a screen reader calls a radio
+    button (Qt names a checkable button a radio button when it is auto-exclusive, a check box
+    otherwise). It says its value when it becomes the one chosen, however that happened: a
+    touch, a key, or a screen reader's Toggle action (which checks it without a click)."""
+
+    def __init__(self, text: str, value: str, *, name: str = "") -> None:
+        super().__init__(text, value, name=name)
+        self.clicked.disconnect(self._pick)
+        self.setCheckable(True)
+        self.setAutoExclusive(True)
+        self.toggled.connect(self._toggled)
+
+    def _toggled(self, checked: bool) -> None:
+        if checked:
+            self.picked.emit(self.value)
+
+    def release(self) -> None:
+        """Out of its group and unchecked (an auto-exclusive button keeps its check otherwise)."""
+        self.setAutoExclusive(False)
+        self.setChecked(False)
+
+
 class WrappingButton(QPushButton):
     """A large button whose text wraps onto as many lines as it needs (QPushButton's own text
     never wraps, so a long service summary in English would be cut off)."""
@@ -136,6 +321,7 @@ class WrappingButton(QPushButton):
         self.value = value
         self.setAutoDefault(True)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        _use_own_interfaces()  # the label below draws the text; the button's name says it
         self.label = label(text)
         self.label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         layout = QVBoxLayout(self)
@@ -242,6 +428,12 @@ class Pager(QWidget):
         self.more_button = button("", self.more, name="page_more")
         self.status = label(wrap=True)
         self.status.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        for widget in (self.previous_button, self.more_button):
+            # Hidden where there is no page to turn to (a disabled button would be read out as
+            # "unavailable"), keeping its room so that nothing moves.
+            policy = widget.sizePolicy()
+            policy.setRetainSizeWhenHidden(True)
+            widget.setSizePolicy(policy)
         row.addWidget(self.previous_button)
         row.addWidget(self.status, 1)
         row.addWidget(self.more_button)
@@ -267,6 +459,7 @@ class Pager(QWidget):
             widget.hide()
             self._list.addWidget(widget)
             self._items.append(widget)
+        self.nav.raise_()  # read after the items, as it is shown
         self._page = 0
         self.refit()
         self._later.start()  # and again once the page around it has been laid out
@@ -356,11 +549,12 @@ class Pager(QWidget):
             self._turned()
 
     def _turned(self) -> None:
+        focused = next((b for b in (self.previous_button, self.more_button) if b.hasFocus()), None)
         self._show()
-        # Focus stays on the page buttons; a button that can no longer be used hands it over.
-        if self.more_button.hasFocus() and not self.more_button.isEnabled():
+        # Focus stays on the page buttons; a button that is gone now hands it over.
+        if focused is self.more_button and not self.more_button.isVisibleTo(self.nav):
             self.previous_button.setFocus()
-        elif self.previous_button.hasFocus() and not self.previous_button.isEnabled():
+        elif focused is self.previous_button and not self.previous_button.isVisibleTo(self.nav):
             self.more_button.setFocus()
         self.page_changed.emit()
 
@@ -431,8 +625,12 @@ class Pager(QWidget):
         several = len(self._pages) > 1
         self.nav.setVisible(several)
         self._set_nav_texts()
-        self.previous_button.setEnabled(self._page > 0)
-        self.more_button.setEnabled(self._page + 1 < len(self._pages))
+        earlier = self._page > 0
+        later = self._page + 1 < len(self._pages)
+        self.previous_button.setEnabled(earlier)
+        self.previous_button.setVisible(earlier)
+        self.more_button.setEnabled(later)
+        self.more_button.setVisible(later)
 
     def resizeEvent(self, event: QEvent) -> None:  # type: ignore[override]
         super().resizeEvent(event)  # type: ignore[arg-type]
@@ -552,19 +750,18 @@ class Choices(QWidget):
         self._layout.addWidget(self.pager)
         self._group = QButtonGroup(self)
         self._group.setExclusive(True)
-        self._values: dict[QPushButton, str] = {}
+        self._values: dict[ChoiceButton, str] = {}
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def set_options(self, options: Sequence[tuple[str, str]], selected: str | None) -> None:
         """`options`: (value, text) pairs; the texts are shown numbered, as they are read out."""
         for widget in list(self._values):
             self._group.removeButton(widget)
-            widget.setChecked(False)
+            widget.release()
         self._values.clear()
         widgets: list[QWidget] = []
         for number, (value, text) in enumerate(options, start=1):
-            widget = ValueButton(f"{number}. {text}", value, name="choice")
-            widget.setCheckable(True)
+            widget = ChoiceButton(f"{number}. {text}", value, name="choice")
             widget.setChecked(value == selected)
             widget.picked.connect(self.chosen)
             named(widget, text, _("Option {number} of {total}").format(

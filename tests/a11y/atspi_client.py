@@ -80,6 +80,7 @@ CONTROL_ROLES = frozenset(
     }
 )
 BUTTON_ROLES = frozenset({"push button", "toggle button", "radio button", "check box"})
+WINDOW_ROLES = frozenset({"application", "frame", "window", "dialog"})
 TEXT_ROLES = frozenset({"text", "entry", "password text"})
 FOCUS_ACTIONS = frozenset({"SetFocus", "Set Focus", "setFocus", "focus"})
 PRESS_ACTIONS = ("Press", "press", "click", "Click", "activate", "Activate", "Toggle", "toggle")
@@ -334,6 +335,11 @@ class Report:
     failed_actions: list[dict[str, object]] = field(default_factory=list)
     receipts: list[dict[str, object]] = field(default_factory=list)
     controls_seen: int = 0
+    # text read a second time: a label inside a node whose name already says it
+    read_twice: list[dict[str, object]] = field(default_factory=list)
+    # page buttons read out as "unavailable" (there is no page to turn to: they should be gone)
+    unavailable: list[dict[str, object]] = field(default_factory=list)
+    option_roles: list[str] = field(default_factory=list)  # how each option chosen was called
     _seen: set[tuple[str, str, str]] = field(default_factory=set)
 
 
@@ -571,6 +577,39 @@ class Client:
                 entry = {"page": page, **node.to_json()}
                 self.report.unnamed.append(entry)
                 self._log("unnamed", **entry)
+            turns = NEXT_PAGE.search(node.name) or PREVIOUS_PAGE.search(node.name)
+            if turns and "enabled" not in node.states:
+                entry = {"page": page, "said": node.said, "path": node.path}
+                self.report.unavailable.append(entry)
+                self._log("unavailable", **entry)
+        self._note_read_twice(page, screen)
+
+    def _note_read_twice(self, page: str, screen: Screen) -> None:
+        """Labels under a named node other than a window (a button, a row) that say what the
+        node's name or description has said already (or what the name is part of)."""
+        named = {n.path: n for n in screen.nodes if n.name.strip() and n.role not in WINDOW_ROLES}
+        for node in screen.nodes:
+            if node.role != "label" or not node.name.strip():
+                continue
+            parts = node.path.split("/")
+            holder = next(
+                (
+                    named["/".join(parts[:end])]
+                    for end in range(len(parts) - 1, 0, -1)
+                    if "/".join(parts[:end]) in named
+                ),
+                None,
+            )
+            key = (page, "read twice", node.path)
+            if holder is None or key in self.report._seen:
+                continue
+            text, told = _norm(node.name), _norm(f"{holder.name} {holder.description}")
+            if text not in told and _norm(holder.name) not in text:
+                continue  # a panel's own texts under its heading: read once each
+            self.report._seen.add(key)
+            entry = {"page": page, "said": node.said, "inside": holder.said}
+            self.report.read_twice.append(entry)
+            self._log("read twice", **entry)
 
     def dump(self) -> list[dict[str, object]]:
         return [node.to_json() for node in self.screen(full=True).nodes]
@@ -832,6 +871,7 @@ class Client:
             screen = self._reveal(page, screen, lambda s: s.button(names))
             option = screen.button(names)
             assert option is not None
+            self.report.option_roles.append(option.role)
             self.press(option)
             self.wait_for(
                 f"{page}: the option to be chosen", lambda: "checked" in self._states(option)
@@ -1038,6 +1078,9 @@ def main(argv: list[str] | None = None) -> int:
                 "controls_seen": report.controls_seen,
                 "unnamed": report.unnamed,
                 "failed_actions": report.failed_actions,
+                "read_twice": report.read_twice,
+                "unavailable": report.unavailable,
+                "option_roles": report.option_roles,
             }
         )
         return 1 if error else 0

@@ -307,3 +307,8 @@ def test_a_screen_reader_user_completes_services(
         f"{c['page']}: {c['role']} {c['path']} actions={c['actions']}" for c in unnamed
     )
     assert not summary["failed_actions"], summary["failed_actions"]
+    # nothing is read twice (a button's or a row's text after its name), no page button is read
+    # out as unavailable, and a single choice is offered as radio buttons
+    assert not summary["read_twice"], summary["read_twice"]
+    assert not summary["unavailable"], summary["unavailable"]
+    assert summary["option_roles"] and set(summary["option_roles"]) == {"radio button"}

@@ -87,7 +87,8 @@ class UploadQueue:
         return QueueRow(
             item_id=info.id,
             receipt_number=str(summary.get("receipt_number", "")),
-            service_id=str(summary.get("service_id", "")),
+            # a call for staff has no service: its kind stands in the service's column
+            service_id=str(summary.get("service_id", "") or summary.get("kind", "")),
             masked_name=str(summary.get("masked_name", "")),
             created_at=dt.datetime.fromtimestamp(info.created_at, tz),
             state=info.state,

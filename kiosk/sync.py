@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 
 SUBMISSION_KIND = "submission"
 HELP_REQUEST_KIND = "help_request"
+# A call for staff that could not be sent within this time is set aside, not sent: staff sent to
+# a terminal hours later would find nobody there.
+HELP_REQUEST_TTL_S = 600.0
+HELP_REQUEST_EXPIRED = "help_request_expired"
 PAYLOAD_UNREADABLE = "payload_unreadable"
 UNKNOWN_KIND = "unknown_kind"
 INTERNAL_ERROR = "internal_error"
@@ -401,6 +405,13 @@ class SyncEngine:
         calls: list[tuple[int, dict[str, object]]] = []  # help requests: one request each
         for index, item in enumerate(items):
             if item.kind == HELP_REQUEST_KIND:
+                if self._clock() - item.created_at > HELP_REQUEST_TTL_S:
+                    outcomes[index] = SubmitOutcome(
+                        OutcomeKind.REJECTED,
+                        error_code=HELP_REQUEST_EXPIRED,
+                        error="help request too old to send",
+                    )
+                    continue
                 body = _help_request_body(item)
                 if body is not None:
                     calls.append((index, body))

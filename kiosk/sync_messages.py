@@ -20,6 +20,7 @@ from kiosk.platform_client import (
     SubmitOutcome,
 )
 from kiosk.sync import (
+    HELP_REQUEST_EXPIRED,
     INTERNAL_ERROR,
     PAYLOAD_UNREADABLE,
     UNKNOWN_KIND,
@@ -61,6 +62,9 @@ ERROR_TEXT: dict[str, str] = {
     PAYLOAD_UNREADABLE: _DAMAGED,
     UNDECRYPTABLE: _DAMAGED,
     UNKNOWN_KIND: N_("This queue entry is of a kind this terminal cannot send."),
+    HELP_REQUEST_EXPIRED: N_(
+        "This call for staff could not be sent in time and was not sent later."
+    ),
     INTERNAL_ERROR: N_("The terminal hit an internal error while sending."),
     "storage_full": N_("The terminal's disk is full."),
     "storage_error": _STORAGE,

@@ -532,6 +532,7 @@ class AddressPicker(QWidget):
         """The region into the field, in place of any region already there; the street typed
         after it stays, and the cursor goes after the region."""
         region = self.region()
+        street = ""
         if self._target is not None:
             current = self._target.text()
             street = self._divisions.match_address(current).street if current else ""

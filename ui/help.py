@@ -9,30 +9,49 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QWidget
 
 from kiosk.help_requests import HelpDesk, HelpOutcome
 from kiosk.i18n import _, current_language
 from ui.background import Background
 from ui.journey import Journey, ShellPort
-from ui.screens import Page
+from ui.screens import (
+    BusyPage,
+    DonePage,
+    GuidePage,
+    MessagePage,
+    Page,
+    QuestionPage,
+    ReviewPage,
+    ServicesPage,
+    WelcomePage,
+)
 from ui.widgets import button, label
 
 log = logging.getLogger(__name__)
 
 # The kind of page the citizen was on, as the platform is told it (no personal data).
-_PAGE_KINDS = {
-    "WelcomePage": "welcome",
-    "ServicesPage": "services",
-    "GuidePage": "guide",
-    "QuestionPage": "question",
-    "ReviewPage": "review",
-    "BusyPage": "busy",
-    "DonePage": "done",
-    "MessagePage": "message",
-}
+_PAGE_KINDS = (
+    (WelcomePage, "welcome"),
+    (ServicesPage, "services"),
+    (GuidePage, "guide"),
+    (QuestionPage, "question"),
+    (ReviewPage, "review"),
+    (BusyPage, "busy"),
+    (DonePage, "done"),
+    (MessagePage, "message"),
+)
+# While the citizen waits for staff at the terminal, the visit is kept this long (the idle
+# guard would otherwise wipe a half-filled form before anyone comes).
+WAIT_FOR_STAFF_S = 300
+_KEEP_ALIVE_MS = 30_000
+
+
+def page_kind(page: QWidget | None) -> str:
+    return next((kind for cls, kind in _PAGE_KINDS if isinstance(page, cls)), "other")
 
 
 class HelpPage(Page):
@@ -84,6 +103,9 @@ class HelpJourney(Journey):
         self._came_from: QWidget | None = None
         self._pending = False
         self.last_outcome: HelpOutcome | None = None
+        self._waiting_since = 0.0
+        self._keep_alive = QTimer(self, interval=_KEEP_ALIVE_MS)
+        self._keep_alive.timeout.connect(self._still_waiting)
 
     @property
     def pending(self) -> bool:
@@ -99,7 +121,9 @@ class HelpJourney(Journey):
             self._shell.show_page(self.page)  # on its way already: say so again
             return
         self._pending = True
-        kind = _PAGE_KINDS.get(type(self._came_from).__name__, "other")
+        self._waiting_since = time.monotonic()
+        self._keep_alive.start()
+        kind = page_kind(self._came_from)
         self.page.show_state(
             _("Calling staff"),
             _("Please wait a moment: staff are being called."),
@@ -129,10 +153,7 @@ class HelpJourney(Journey):
             self._show(
                 _("Please go to the help desk"),
                 _("This terminal cannot reach the staff right now."),
-                _(
-                    "Please ask at the help desk in the hall. Your call will also be sent as "
-                    "soon as the terminal is back online."
-                ),
+                _("Please ask at the help desk in the hall."),
             )
 
     def _failed(self, exc: BaseException) -> None:
@@ -150,7 +171,17 @@ class HelpJourney(Journey):
         self.page.show_state(title, message, detail, can_go_back=True)
         self._shell.show_page(self.page)
 
+    def _still_waiting(self) -> None:
+        """Someone may be on their way: the visit is not idle while its help page is up, for a
+        while (not for ever: a citizen who left is still wiped)."""
+        waiting = time.monotonic() - self._waiting_since < WAIT_FOR_STAFF_S
+        if waiting and self._shell.current_page() is self.page:
+            self._shell.touch()
+        else:
+            self._keep_alive.stop()
+
     def go_back(self) -> None:
+        self._keep_alive.stop()
         came_from = self._came_from
         self._came_from = None
         if came_from is not None and self._shell.has_page(came_from):
@@ -163,5 +194,6 @@ class HelpJourney(Journey):
             self._answered(self.last_outcome)
 
     def wipe(self) -> None:
+        self._keep_alive.stop()
         self._came_from = None
         self.last_outcome = None

@@ -128,6 +128,9 @@ class PinyinKeyboard(QWidget):
             return
         self.show()
         served.setFocus(Qt.FocusReason.OtherFocusReason)
+        # The field may have had the focus all along (a mode button takes none): the input
+        # context learns of it, and of its hints, now rather than at the next focus change.
+        QGuiApplication.inputMethod().update(Qt.InputMethodQuery.ImQueryAll)
         QGuiApplication.inputMethod().show()
 
     def target(self) -> QLineEdit | None:

@@ -13,7 +13,7 @@ from kiosk.catalogue import Catalogue
 from kiosk.errors import message_for
 from kiosk.i18n import _, pick
 from kiosk.queue_view import QueueRow, UploadQueue
-from kiosk.sync import SyncStatus
+from kiosk.sync import HELP_REQUEST_KIND, SyncStatus
 from ui.background import Background
 from ui.journey import Journey, ShellPort
 from ui.queue_page import DrainProgress, QueuePage, status_line
@@ -130,6 +130,8 @@ class QueueJourney(Journey):
         self.queue_page.show_notice(message_for(exc))
 
     def _service_name(self, service_id: str) -> str:
+        if service_id == HELP_REQUEST_KIND:
+            return _("Call for staff")
         catalogue = self._catalogue
         if catalogue is not None:
             for service in catalogue.services:

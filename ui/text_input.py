@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QBoxLayout, QLineEdit, QStackedWidget, QWidget
 
 from kiosk.i18n import _
 from ui.theme import Palette
-from ui.widgets import ValueButton, button, label
+from ui.widgets import ChoiceButton, button, label
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,7 @@ class TextInputs(QWidget):
         self._card_address: str | None = None
         self._palette = Palette()
         self._hint = ""
+        self._switching = False
         layout = QBoxLayout(QBoxLayout.Direction.TopToBottom, self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(8)
@@ -83,10 +84,11 @@ class TextInputs(QWidget):
         self.ways.hide()
         row = QBoxLayout(QBoxLayout.Direction.LeftToRight)
         row.setSpacing(12)
-        self.mode_buttons: dict[str, ValueButton] = {}
+        self.mode_buttons: dict[str, ChoiceButton] = {}
         for mode in (ADDRESS, HANDWRITING, PINYIN):
-            widget = ValueButton("", mode, name="choice")
-            widget.setCheckable(True)
+            # one way at a time: a screen reader reads them as radio buttons
+            widget = ChoiceButton("", mode, name="choice")
+            widget.setFocusPolicy(Qt.FocusPolicy.TabFocus)  # a tap leaves the cursor in the field
             widget.picked.connect(self.set_mode)
             row.addWidget(widget)
             self.mode_buttons[mode] = widget
@@ -158,15 +160,21 @@ class TextInputs(QWidget):
         return self._panels.get(mode)
 
     def set_mode(self, mode: str) -> None:
-        if mode not in self._modes or self._line is None:
+        if mode not in self._modes or self._line is None or self._switching:
             return
+        self._switching = True
+        try:
+            self._set_mode(mode)
+        finally:
+            self._switching = False
+
+    def _set_mode(self, mode: str) -> None:
         for other, panel in self._panels.items():
             if other != mode:
                 self._serve(panel, None)
         panel = self._panel(mode)
         self._mode = mode
-        for name, widget in self.mode_buttons.items():
-            widget.setChecked(name == mode)
+        self.mode_buttons[mode].setChecked(True)  # the others uncheck: one group
         if panel is None:
             return
         self.stack.setCurrentWidget(panel)

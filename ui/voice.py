@@ -33,11 +33,23 @@ PREFERRED_ENGINES = ("speechd",)  # speech-dispatcher: the espeak-ng voices by n
 MOCK_ENGINE = "mock"
 
 
+FINISH_WAIT_MS = 2000
+# Speech threads that did not stop in time (an engine stuck starting, a broken audio device):
+# kept here, without a Qt parent, so that Qt never destroys a running thread; the process can
+# still exit.
+_STUCK: list[QThread] = []
+
+
 class _SpeechThread(QThread):
     def finish(self) -> None:
-        """Stop the engine's thread before Qt deletes it with its owner."""
+        """Stop the engine's thread before Qt deletes it with its owner; wait a little only, so
+        that a speech engine that hangs cannot keep the terminal from stopping."""
         self.quit()
-        self.wait()
+        if self.wait(FINISH_WAIT_MS):
+            return
+        log.error("the speech engine did not stop within %d ms; left behind", FINISH_WAIT_MS)
+        self.setParent(None)
+        _STUCK.append(self)
 
 
 def _pick_engine(requested: str) -> str:

@@ -3,6 +3,7 @@ nothing they typed is lost."""
 
 from __future__ import annotations
 
+import pytest
 import requests
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
@@ -13,7 +14,7 @@ from offline_queue.outbox import State
 from refplatform.app import API_PREFIX
 from refplatform.server import RunningPlatform
 from tests.gui.conftest import MakeTerminal, closed_port_url
-from tests.gui.test_visit import PHONE, open_form, type_digits
+from tests.gui.test_visit import PHONE, open_form, type_digits, wait_step
 
 WAIT_MS = 15_000
 
@@ -79,3 +80,28 @@ def test_pressing_call_staff_twice_sends_one_request(
     qtbot.mouseClick(shell.call_staff_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(terminal.help.page.back_button.isEnabled, timeout=WAIT_MS)
     assert len(help_requests(platform_server)) == 1
+
+
+def test_waiting_for_staff_keeps_the_form_for_a_while_but_not_for_ever(
+    qtbot: QtBot, make_terminal: MakeTerminal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ui.help
+
+    monkeypatch.setattr(ui.help, "_KEEP_ALIVE_MS", 100)
+    monkeypatch.setattr(ui.help, "WAIT_FOR_STAFF_S", 3.0)
+    terminal = make_terminal(idle_timeout_s=0.4, idle_warning_s=1)
+    shell = terminal.window
+    open_form(qtbot, terminal)
+    type_digits(qtbot, terminal, PHONE[:5])
+    qtbot.mouseClick(shell.call_staff_button, Qt.MouseButton.LeftButton)
+    help_page = terminal.help.page
+    qtbot.waitUntil(help_page.back_button.isEnabled, timeout=WAIT_MS)
+    # Several idle periods pass while the citizen waits: the visit and its answer stay.
+    for _ in range(20):  # 2 s: longer than the idle time and its warning together
+        with qtbot.waitSignal(terminal.help._keep_alive.timeout, timeout=WAIT_MS):
+            pass
+    assert terminal.visit.session.step is Step.QUESTION
+    assert terminal.visit.question.value() == PHONE[:5]
+    # Then nobody came and nobody is there: the visit ends and is wiped as usual.
+    wait_step(qtbot, terminal, Step.WELCOME, timeout=WAIT_MS)
+    assert terminal.visit.question.value() is None

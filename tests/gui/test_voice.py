@@ -240,3 +240,38 @@ def test_a_guide_started_silent_speaks_once_switched_on(qtbot: QtBot) -> None:
         assert (guide.engine_ready, bool(state(guide)[1])) == (True, True)
     finally:
         shiboken6.delete(guide)
+
+
+def test_a_speech_engine_that_hangs_cannot_keep_the_terminal_from_stopping() -> None:
+    """The engine's thread is stopped when its owner goes; one stuck in the speech library is
+    left behind after a bounded wait instead of holding the GUI thread for ever."""
+    import threading
+    import time
+
+    from PySide6.QtCore import QObject
+
+    from ui import voice
+
+    release = threading.Event()
+    entered = threading.Event()
+
+    class Stuck(QObject):
+        def block(self) -> None:
+            entered.set()
+            release.wait(30)  # the engine, stuck inside the library
+
+    owner = QObject()
+    thread = voice._SpeechThread(owner)
+    worker = Stuck()
+    worker.moveToThread(thread)
+    thread.started.connect(worker.block)
+    thread.start()
+    assert entered.wait(10)
+    started = time.monotonic()
+    thread.finish()
+    waited = time.monotonic() - started
+    assert voice.FINISH_WAIT_MS / 1000 - 0.1 <= waited < voice.FINISH_WAIT_MS / 1000 + 2
+    assert thread in voice._STUCK and thread.parent() is None
+    release.set()  # the library lets go: the thread ends by itself
+    assert thread.wait(10_000)
+    voice._STUCK.remove(thread)

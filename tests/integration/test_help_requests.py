@@ -13,7 +13,7 @@ import requests
 from kiosk.config import Config, Mode
 from kiosk.help_requests import HelpDesk, help_request_body
 from kiosk.platform_client import OutcomeKind, PlatformClient
-from kiosk.sync import HELP_REQUEST_KIND, SyncEngine
+from kiosk.sync import HELP_REQUEST_EXPIRED, HELP_REQUEST_KIND, HELP_REQUEST_TTL_S, SyncEngine
 from offline_queue.keys import load_or_create_key
 from offline_queue.outbox import Outbox, State, new_item_id
 from refplatform.app import API_PREFIX
@@ -136,3 +136,29 @@ def test_a_help_row_in_the_outbox_names_no_person(tmp_path: Path, outbox: Outbox
     assert info.id == outcome.help_request_id
     assert info.summary is not None
     assert json.loads(info.summary) == {"kind": HELP_REQUEST_KIND, "page": "question"}
+
+
+def test_a_call_too_old_to_help_anyone_is_set_aside_not_sent(
+    tmp_path: Path, outbox: Outbox, platform_server: RunningPlatform
+) -> None:
+    client = PlatformClient(platform_server.base_url)
+    now = [1_000_000.0]
+    engine = SyncEngine(outbox, client, clock=lambda: now[0])
+    desk = HelpDesk(outbox, engine, config(tmp_path, client.base_url), confirm_timeout_s=0.0)
+    old = desk.request("question", "zh_CN").help_request_id
+    # Queued while offline; the network is back only when nobody waits any more.
+    [info] = outbox.items(states=[State.QUEUED])
+    now[0] = info.created_at + HELP_REQUEST_TTL_S + 1
+    engine.drain_once()
+    assert outbox.state_of(old) is State.REJECTED
+    [row] = outbox.items(states=[State.REJECTED])
+    assert row.last_error == HELP_REQUEST_EXPIRED
+    assert received(platform_server) == []
+    # One still fresh goes.
+    fresh = desk.request("review", "zh_CN").help_request_id
+    [fresh_info] = outbox.items(states=[State.QUEUED])
+    now[0] = fresh_info.created_at + 5
+    engine.drain_once()
+    assert outbox.state_of(fresh) is State.DELIVERED
+    assert [s["help_request_id"] for s in received(platform_server)] == [fresh]
+    client.close()

@@ -224,7 +224,7 @@ class WelcomePage(Page):
 
     def spoken_text(self) -> str:
         # read as shown, in order (a message of how the last visit ended is said on its own)
-        return " ".join(t for t in (self.instruction.text(), self.hint.text()) if t)
+        return sentences(self.instruction.text(), self.hint.text())
 
 
 class ServicesPage(Page):

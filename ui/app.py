@@ -29,6 +29,7 @@ from kiosk.sync_messages import describe_recovery
 from offline_queue.errors import OutboxCorruptError
 from ui.background import Background
 from ui.bridge import ReaderBridge, StatusBridge
+from ui.browse import BrowseJourney
 from ui.card import CardJourney
 from ui.collector import GuiThreadCollector
 from ui.help import HelpJourney
@@ -84,10 +85,13 @@ class CatalogueUpdates(QObject):
         visit: VisitJourney,
         queue: QueueJourney | None,
         background: Background,
+        *,
+        browse: BrowseJourney | None = None,
     ) -> None:
         super().__init__(shell)
         self._parts = parts
         self._visit = visit
+        self._browse = browse
         self._queue = queue
         self._background = background
         self._fresh = False
@@ -109,6 +113,8 @@ class CatalogueUpdates(QObject):
         self._parts.catalogue = catalogue
         if self._queue is not None:
             self._queue.set_catalogue(catalogue)
+        if self._browse is not None:
+            self._browse.set_catalogue(catalogue)
         if self._visit.offer_catalogue(catalogue) and self._parts.catalogue_error:
             self._parts.catalogue_error = None
             self._visit.render()  # the out-of-service page gives way to the welcome
@@ -185,7 +191,19 @@ class Terminal:
             self.queue = QueueJourney(shell, UploadQueue(parts.outbox, parts.sync), self.background)
             self.queue.set_catalogue(catalogue)
             self.status.changed.connect(self.queue.update_queue_status)
-        self.catalogue = CatalogueUpdates(shell, parts, self.visit, self.queue, self.background)
+        # The service guide without a card, from the welcome page.
+        self.browse = BrowseJourney(
+            shell,
+            catalogue=catalogue,
+            background=self.background,
+            idle_ms=int(config.idle_timeout_s * 1000),
+            warning_s=int(config.idle_warning_s),
+        )
+        self.visit.welcome.browse.connect(self.browse.start)
+        self.visit.step_changed.connect(self.browse.visit_shown)
+        self.catalogue = CatalogueUpdates(
+            shell, parts, self.visit, self.queue, self.background, browse=self.browse
+        )
         self.notices = StaffNotices(shell)
         self.help = HelpJourney(
             shell, HelpDesk(parts.outbox, parts.sync, config), self.background

@@ -44,6 +44,12 @@ log = logging.getLogger(__name__)
 HOUSEKEEPING_MS = 3_600_000  # delivered rows past their retention are removed hourly
 
 
+def _load_divisions() -> None:
+    from kiosk.divisions import register
+
+    register()
+
+
 def _ignore(_value: object) -> None:
     return None
 
@@ -234,6 +240,9 @@ class Terminal:
         self.catalogue.refresh()
         self._housekeeping.start()
         self._tidy()
+        # The division register (for the address picker) is read now, off the GUI thread, not
+        # at the first address question.
+        self.background.run(_load_divisions, _ignore, _log_failure("division register"))
 
     def run_later(self, work: Callable[[], None], done: Callable[[object], None] = _ignore) -> None:
         """Start-up work that may take a while (imports, a platform boot), off the GUI thread."""
@@ -257,6 +266,9 @@ class Terminal:
         self.parts.sync.stop()
         self.parts.sync.set_listener(None)
         self.window.stop_watching()
+        text_inputs = self.visit.question.text_inputs
+        if text_inputs is not None:
+            text_inputs.shutdown()  # the handwriting recognizer and its worker
         self.background.forget_callbacks()
         self.background.shutdown(wait=True)
         self.collector.stop()

@@ -12,6 +12,7 @@ when there is one, chooses for the person and they confirm or change it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QResizeEvent
@@ -381,6 +382,16 @@ class AddressPicker(QWidget):
         return _("Choose your city")
 
     def _show_step(self) -> None:
+        self._show_step_widgets()
+        # Tab goes through the places in their order; the first place takes the focus from the
+        # button that just went away (else the focus would wrap round to the window's header).
+        places = self.grid.buttons()
+        for first, second in pairwise([self.skip_button, *places, self.letters_button]):
+            QWidget.setTabOrder(first, second)
+        if not self._done and places and self.isVisible():
+            self.grid.visible_buttons()[0].setFocus()
+
+    def _show_step_widgets(self) -> None:
         if self._done:
             self.grid.set_buttons([])
             self.grid.hide()

@@ -12,7 +12,7 @@ from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QKeySequence, QPixmap, QResizeEvent, QShortcut, QShowEvent
+from PySide6.QtGui import QKeyEvent, QKeySequence, QPixmap, QResizeEvent, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QBoxLayout,
     QFrame,
@@ -109,6 +109,16 @@ class Page(QWidget):
         widgets in the order they were made, not as laid out.)"""
         read_in_layout_order(self)
 
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """PageDown/PageUp turn the page's list wherever the focus is (on Submit, say)."""
+        if event.key() in (Qt.Key.Key_PageDown, Qt.Key.Key_PageUp):
+            pagers = [p for p in self.findChildren(Pager) if p.isVisible() and p.page_count() > 1]
+            if pagers:
+                pager = pagers[0]
+                (pager.more if event.key() == Qt.Key.Key_PageDown else pager.previous)()
+                return
+        super().keyPressEvent(event)
+
     def showEvent(self, event: QShowEvent) -> None:
         self.in_reading_order()
         super().showEvent(event)
@@ -191,6 +201,11 @@ class WelcomePage(Page):
         self.actions.insertWidget(self._ways_in, widget)
         self._ways_in += 1
         self.in_reading_order()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        # Return on a keyboard does what the page offers, not what the header's first button does
+        (self.demo_button or self.browse_button).setFocus()
 
     def set_colors(self, palette: Palette) -> None:
         """The card drawn on the reader in the palette's colours (visible in high contrast)."""
@@ -565,6 +580,20 @@ class QuestionPage(Page):
         self.text_inputs.show_for(
             self.line, kind, current_language(), self._card_address, hint=self.help.text()
         )
+        # Tab from the field goes through the typing modes and the panel, then Back and Next.
+        inside = {
+            w
+            for w in self.text_inputs.findChildren(QWidget)
+            if w.focusPolicy() & Qt.FocusPolicy.TabFocus
+        }
+        order: list[QWidget] = []
+        widget = self.text_inputs.nextInFocusChain()
+        while widget is not self.text_inputs and len(order) < len(inside):
+            if widget in inside and widget not in order:
+                order.append(widget)
+            widget = widget.nextInFocusChain()
+        for first, second in pairwise([self.line, *order, self.back_button, self.next_button]):
+            QWidget.setTabOrder(first, second)
         self.line.setFocus()
 
     def _input_mode_changed(self, _mode: str) -> None:

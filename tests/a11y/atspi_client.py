@@ -119,6 +119,13 @@ DEFAULT_ANSWERS: dict[str, dict[str, tuple[Any, str]]] = {
         "residence_start": ("2026-03-01", "keypad"),
         "collection": ("hall", "press"),
     },
+    "senior-card": {
+        "phone": ("13800138000", "keypad"),
+        "address": ("北京市东城区景山前街4号院2号楼3单元101室", "set"),
+        "emergency_contact_name": ("王小明", "set"),
+        "emergency_contact_phone": ("13912345678", "insert"),
+        "collection": ("post", "press"),
+    },
 }
 
 T = TypeVar("T")

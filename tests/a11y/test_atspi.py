@@ -272,7 +272,7 @@ QT_OWN_ROLES = {"scroll bar"}
     ("language", "services"),
     [
         ("zh_CN", ("pension-certification", "residence-permit")),
-        ("en", ("pension-certification",)),
+        ("en", ("pension-certification", "senior-card")),
     ],
 )
 def test_a_screen_reader_user_completes_services(

@@ -46,14 +46,9 @@ class GuiThreadCollector(QObject):
         self._timer.start()
 
     def freeze_startup_objects(self) -> None:
-        """Everything alive once the first screen is up lives as long as the terminal.
-
-        Only the young generations are collected first: this runs in a pass of the event loop,
-        and a full collection walks the whole process (in a test run, all of pytest's objects
-        too: over 200 ms). Start-up garbage already in the old generation stays, frozen: once.
-        """
+        """Everything alive once the first screen is up lives as long as the terminal."""
         if len(_running) == 1:  # another terminal's objects are not this one's to freeze
-            gc.collect(1)
+            gc.collect()
             gc.freeze()
 
     def check(self) -> None:

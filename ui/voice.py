@@ -48,6 +48,9 @@ class _SpeechThread(QThread):
         if self.wait(FINISH_WAIT_MS):
             return
         log.error("the speech engine did not stop within %d ms; left behind", FINISH_WAIT_MS)
+        # Out of its owner (deleted next, with its children: a running QThread must not be) and
+        # into _STUCK, which holds it for the life of the process: Python never frees it, on
+        # this thread or another, and no deleteLater can run for a thread that will not stop.
         self.setParent(None)
         _STUCK.append(self)
 

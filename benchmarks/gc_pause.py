@@ -2,10 +2,11 @@
 
 Automatic collection is off while the terminal runs; a GUI-thread timer collects when a
 generation's threshold is passed (ui/collector.py). Two ways to keep those pauses short were
-weighed: the timer alone, and the timer with the objects alive at the first frame frozen out of
-the collector's view (gc.freeze). Each is measured in a process of its own: the real terminal,
-offscreen, runs whole visits against the reference platform (its own process), and the figures are
-the longest collection the timer made, how many it made, and one full collection at the end.
+weighed: the timer alone, and the timer with the long-lived objects frozen out of the collector's
+view (gc.freeze, when the terminal starts and at its first frame). Each is measured in a process
+of its own: the real terminal, offscreen, runs whole visits against the reference platform (its own
+process), and the figures are the longest collection the timer made, how many it made, and one
+full collection at the end.
 
 `python -m benchmarks.gc_pause DIR PLATFORM_URL VISITS freeze|nofreeze` prints one JSON line.
 """
@@ -44,8 +45,7 @@ def measure(directory: Path, platform_url: str, visits: int, freeze: bool) -> di
         bundled_catalogue=CATALOGUE,
     )
     terminal = Terminal(parts, app)
-    if not freeze:
-        terminal.window.first_frame.disconnect(terminal.collector.freeze_startup_objects)
+    terminal.collector.freezes = freeze
     terminal.window.show()
     terminal.start()
     for _ in range(visits):

@@ -219,7 +219,9 @@ class Terminal:
         self.status.changed.connect(self.catalogue.platform_seen)
         self.status.changed.connect(self.notices.sync_status)
         self._housekeeping.timeout.connect(self._tidy)
-        shell.first_frame.connect(self.collector.freeze_startup_objects)
+        # When the window is shown before the terminal is built (ui/start.py), its first frame is
+        # already out and the freezes at start() and after the deferred work do the job.
+        shell.first_frame.connect(self.collector.freeze_long_lived)
         self.visit.render()
         if parts.outbox_recovery is not None:
             shell.show_staff_notice(describe_recovery(parts.outbox_recovery))

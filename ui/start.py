@@ -134,6 +134,9 @@ class Startup(QObject):
 
     def _one_done(self, _value: object) -> None:
         self._pending -= 1
+        if self._pending == 0 and self.terminal is not None:
+            # The modules and objects the deferred work brought in live as long as the terminal.
+            self.terminal.collector.freeze_long_lived()
         self._maybe_settled()
 
     def _maybe_settled(self) -> None:

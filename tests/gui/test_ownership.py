@@ -176,3 +176,53 @@ def test_every_widget_of_the_terminal_has_a_parent(
         if w is not terminal.window and shiboken6.isValid(w) and w.parent() is None
     ]
     assert strays == []
+
+
+def _is_frozen(obj: object) -> bool:
+    """gc.get_objects() lists what the collector walks; frozen objects are not among them."""
+    return gc.is_tracked(obj) and not any(o is obj for o in gc.get_objects())
+
+
+def test_the_terminal_built_behind_a_shown_window_sets_its_objects_aside_from_the_collector(
+    qtbot: QtBot, tmp_path: Path, platform_server: RunningPlatform
+) -> None:
+    # The way the terminal starts for real (ui/start.py): the welcome page is painted first and
+    # the terminal is built behind it, so its first frame is out before the collector exists.
+    from kiosk.app import Parts, build_parts
+    from kiosk.config import Config
+    from tests.gui.conftest import CATALOGUE
+    from ui.screens import WelcomePage
+    from ui.shell import Shell
+    from ui.start import Startup
+    from ui.voice import VoiceGuide
+
+    config = Config(data_dir=tmp_path / "data", platform_url=platform_server.base_url)
+    shell = Shell(config=config, voice=VoiceGuide(enabled=False))
+    welcome = WelcomePage(demo=True)
+    shell.add_page(welcome)
+    shell.show_page(welcome)
+    startup = Startup(shell, welcome, Background(shell), check="", benchmark=False)
+    shell.first_frame.connect(startup.first_frame)
+    built: list[Parts] = []
+
+    def build() -> Parts:
+        parts = build_parts(config, demo=True, bundled_catalogue=CATALOGUE)
+        built.append(parts)
+        return parts
+
+    startup.begin(build)
+    shell.resize(1280, 900)
+    shell.show()
+    try:
+        qtbot.waitUntil(lambda: startup.parts is not None, timeout=20_000)
+        qtbot.waitUntil(lambda: startup._pending == 0, timeout=20_000)
+        terminal = startup.terminal
+        assert terminal is not None
+        assert gc.get_freeze_count() > 0
+        assert _is_frozen(terminal.visit) and _is_frozen(terminal.visit.question)
+        del terminal
+    finally:
+        startup.stop()
+        for parts in built:
+            parts.close()
+    assert gc.get_freeze_count() == 0  # handed back as found when the terminal stopped

@@ -17,6 +17,7 @@ submissions, and is asked again only after a while.
 
 from __future__ import annotations
 
+import email.utils
 import json
 import logging
 import time
@@ -32,6 +33,7 @@ import urllib3
 from kiosk.errors import UserFacingError
 from kiosk.i18n import N_
 from kiosk.limits import MAX_CATALOGUE_BYTES, MAX_RESPONSE_BYTES, RESPONSE_DEADLINE_S
+from kiosk.terminal_auth import TerminalAuth, check_transport
 from offline_queue.retry import parse_retry_after
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,19 @@ UNEXPECTED_ANSWER = "unexpected_answer"
 RESPONSE_TOO_LARGE = "response_too_large"
 
 _RETRY_STATUSES = frozenset({408, 425, 429})
+# The platform refused the terminal, not the submission: the row stays queued, unharmed, until
+# the terminal is allowed again (enrolled anew, its clock put right). Staff see the code.
+AUTH_REFUSALS = frozenset(
+    {
+        "credentials_missing",
+        "signature_invalid",
+        "terminal_unknown",
+        "terminal_revoked",
+        "request_stale",
+        "request_replayed",
+    }
+)
+REQUEST_STALE = "request_stale"
 _MAX_TEXT = 200
 MAX_BATCH = 100  # the most submissions one batch request carries (the platform's limit too)
 # How long a platform that answered the batch endpoint with 404/405 is sent single submissions
@@ -159,10 +174,16 @@ class PlatformClient:
         max_response_bytes: int = MAX_RESPONSE_BYTES,
         max_catalogue_bytes: int = MAX_CATALOGUE_BYTES,
         response_deadline_s: float = RESPONSE_DEADLINE_S,
+        auth: TerminalAuth | None = None,
+        ca_path: str | None = None,
     ) -> None:
+        """auth signs every request (kiosk.terminal_auth); ca_path, when given, is the only CA
+        the platform's certificate may chain to (pinned at enrolment)."""
         if not base_url.startswith(("http://", "https://")):
             raise ValueError("base_url must be an http(s) URL")
+        check_transport(base_url)
         self._base = base_url.rstrip("/")
+        self._auth = auth
         self._timeout = timeout
         self._clock = clock
         self._batch_recheck_s = batch_recheck_s
@@ -174,11 +195,19 @@ class PlatformClient:
         self._session = session if session is not None else requests.Session()
         if self._session.verify is False:
             raise ValueError("certificate verification must stay on")
+        if ca_path is not None:
+            self._session.verify = ca_path
+        self._session.auth = auth
         self._session.headers.update({"User-Agent": user_agent, "Accept": "application/json"})
 
     @property
     def base_url(self) -> str:
         return self._base
+
+    @property
+    def terminal_id(self) -> str | None:
+        """The terminal this client signs for; None when it does not sign."""
+        return self._auth.terminal_id if self._auth is not None else None
 
     @property
     def batch_supported(self) -> bool:
@@ -354,6 +383,19 @@ class PlatformClient:
         not followed: they come from a portal or a misconfiguration.
         """
         limit = self._max_response if cap is None else cap
+        answer = self._send_once(method, path, data, headers, limit)
+        if self._clock_corrected(answer):
+            answer = self._send_once(method, path, data, headers, limit)
+        return answer
+
+    def _send_once(
+        self,
+        method: str,
+        path: str,
+        data: bytes | None,
+        headers: Mapping[str, str] | None,
+        limit: int,
+    ) -> _Answer:
         resp = self._session.request(
             method,
             self._url(path),
@@ -368,6 +410,25 @@ class PlatformClient:
         finally:
             # An answer given up part way closes its connection; a whole one goes back to the pool.
             resp.close()
+
+    def _clock_corrected(self, answer: _Answer) -> bool:
+        """After a refusal for a stale timestamp, take the platform's clock from its Date header
+        (a village terminal's clock drifts while it is offline for days); True to send again.
+        A signed request is sent again with a new nonce, so this is no replay."""
+        if self._auth is None or answer.status != 401:
+            return False
+        if _error_code(_json_object(answer.content)) != REQUEST_STALE:
+            return False
+        try:
+            theirs = email.utils.parsedate_to_datetime(answer.headers.get("Date", ""))
+        except (TypeError, ValueError):
+            return False
+        offset = theirs.timestamp() - self._clock()
+        if abs(offset - self._auth.clock_offset_s) < 1:
+            return False  # already on the platform's time: something else is wrong
+        log.warning("the platform's clock is %.0f s from ours; signing on its time", offset)
+        self._auth.clock_offset_s = offset
+        return True
 
     def _read(self, resp: requests.Response, cap: int) -> bytes:
         declared = resp.headers.get("Content-Length", "").strip()
@@ -515,6 +576,14 @@ def _classify(
             error_code=code or f"http_{status}",
             retry_after_s=parse_retry_after(retry_after, now),
             error=f"HTTP {status}" + (f" {code}" if code else ""),
+        )
+    if status in (401, 403) and code in AUTH_REFUSALS:
+        return SubmitOutcome(
+            OutcomeKind.RETRY,
+            response=body,
+            http_status=status,
+            error_code=code,
+            error=f"HTTP {status} {code}",
         )
     # A definite answer (conflict, refusal) must come from the platform itself: its error body.
     # A proxy's or portal's 4xx page says nothing about the submission, so it is retried.

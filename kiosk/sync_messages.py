@@ -52,6 +52,24 @@ ERROR_TEXT: dict[str, str] = {
     UNEXPECTED_ANSWER: N_(
         "The answer did not come from the platform (the network may need a sign-in)."
     ),
+    "terminal_revoked": N_(
+        "The platform has withdrawn this terminal's access. Submissions stay here; "
+        "enrol the terminal again (hall-terminal --enrol)."
+    ),
+    "terminal_unknown": N_(
+        "The platform does not know this terminal. Submissions stay here; "
+        "enrol the terminal again (hall-terminal --enrol)."
+    ),
+    "signature_invalid": N_(
+        "The platform did not accept this terminal's signature. Submissions stay here; "
+        "enrol the terminal again (hall-terminal --enrol)."
+    ),
+    "credentials_missing": N_(
+        "The platform asks for this terminal's credentials. Submissions stay here; "
+        "enrol the terminal (hall-terminal --enrol)."
+    ),
+    "request_stale": N_("This terminal's clock is wrong: set the date and time."),
+    "request_replayed": N_("The platform took a request for a repeat; it will be sent again."),
     "idempotency_conflict": N_(
         "The platform already holds a different submission with this number."
     ),

@@ -50,7 +50,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from kiosk.errors import UserFacingError
-from kiosk.i18n import N_
+from kiosk.i18n import N_, _
 from offline_queue.files import PRIVATE_FILE, fsync_dir
 
 log = logging.getLogger(__name__)
@@ -287,6 +287,13 @@ def load_identity(data_dir: Path, platform_url: str) -> TerminalIdentity:
 
 def _normal_url(url: str) -> str:
     return url.rstrip("/").lower()
+
+
+def describe_enrolment(record: Enrolment) -> str:
+    """What staff read once --enrol has worked."""
+    return _("This terminal is registered with {url} as terminal {terminal}.").format(
+        url=record.platform_url, terminal=record.terminal_id
+    )
 
 
 # -- transport rules ---------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ import uvicorn
 from platformdirs import user_data_dir
 
 from .app import DEFAULT_CATALOGUE, create_app, openapi_text
+from .backoffice import ENVIRONMENT_VARIABLE, FILE_NAME, BackOfficeTokenError, configured_token
 from .catalogue import CatalogueError
 from .faults import FAULTS_PATH, FaultPlan
 
@@ -42,6 +44,17 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="address phones use to reach the tracking pages, e.g. http://192.0.2.10:8700",
     )
+    parser.add_argument(
+        "--back-office-token-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help=(
+            "file holding the bearer token of the back-office routes (or set"
+            f" {ENVIRONMENT_VARIABLE}); without either, one is made on the first start in"
+            f" {FILE_NAME} beside the database, readable by this user only"
+        ),
+    )
     parser.add_argument("--access-log", action="store_true", help="log every request")
     parser.add_argument(
         "--enable-faults",
@@ -65,14 +78,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                 app = create_app(Path(scratch) / "openapi.sqlite3", args.catalogue)
                 args.write_openapi.write_text(openapi_text(app), encoding="utf-8")
             return 0
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
         faults = FaultPlan() if args.enable_faults else None
-        app = create_app(args.db or _default_db(), args.catalogue, args.public_url, faults=faults)
-    except CatalogueError as exc:
+        db = args.db or _default_db()
+        token = configured_token(
+            os.environ.get(ENVIRONMENT_VARIABLE), args.back_office_token_file, db
+        )
+        app = create_app(
+            db, args.catalogue, args.public_url, faults=faults, back_office_token=token
+        )
+    except (CatalogueError, BackOfficeTokenError) as exc:
         print(f"refplatform: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     if faults is not None:
         logging.getLogger("refplatform").warning(
             "fault injection is enabled: %s can make submissions fail", FAULTS_PATH

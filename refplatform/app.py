@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import datetime as dt
 import functools
-import hashlib
-import hmac
 import json
 import logging
 import threading
@@ -29,6 +25,25 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from . import models
+from .backoffice import (
+    CHALLENGE,
+    CHALLENGE_INVALID,
+    SECURITY_SCHEME,
+    SECURITY_SCHEME_NAME,
+    BackOffice,
+    new_token,
+)
+from .bodies import (
+    BATCH_BODY_BYTES,
+    HELP_BODY_BYTES,
+    RATING_BODY_BYTES,
+    STATUS_BODY_BYTES,
+    SUBMISSION_BODY_BYTES,
+    BodyTooLarge,
+    canonical_hash,
+    decode_base64,
+    read_json,
+)
 from .catalogue import Catalogue, FieldProblem
 from .faults import NoFaults, SubmissionFaults, install_fault_switch
 from .models import (
@@ -52,7 +67,6 @@ from .storage import (
     StoredAnswer,
     StoredAttachment,
     SubmissionRecord,
-    canonical_hash,
 )
 from .tracking import not_found_page, tracking_page
 
@@ -96,17 +110,23 @@ def _not_found() -> Response:
     return _error(404, "not_found", "no such submission")
 
 
-def _reject_constant(name: str) -> object:
-    raise ValueError(f"{name} is not JSON")
+async def _too_large(request: Request, exc: Exception) -> Response:
+    """413 for a body past its route's cap; the connection closes rather than read the rest."""
+    cap = exc.cap if isinstance(exc, BodyTooLarge) else 0
+    answer = _error(413, "body_too_large", f"the body is larger than {cap} bytes, this route's cap")
+    answer.headers["Connection"] = "close"
+    return answer
 
 
-async def _read_json(request: Request) -> object:
-    """The parsed body; ValueError when it is not strict JSON in UTF-8."""
-    raw = await request.body()
-    try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(str(exc)) from exc
+def _unauthorized(admitted: bool | None) -> Response:
+    """401 for a back-office request without the right bearer token."""
+    if admitted is None:
+        answer = _error(401, "credentials_missing", "a back-office bearer token is required")
+        answer.headers["WWW-Authenticate"] = CHALLENGE
+    else:
+        answer = _error(401, "token_invalid", "the back-office token is not valid")
+        answer.headers["WWW-Authenticate"] = CHALLENGE_INVALID
+    return answer
 
 
 def _problems(exc: ValidationError) -> list[FieldProblem]:
@@ -146,20 +166,7 @@ def _decoded(file: models.Attachment) -> bytes | str:
     """The file's data, or the keyword of the first check it fails."""
     if file.size > MAX_ATTACHMENT_BYTES:
         return "maxSize"
-    if len(file.data_base64) != 4 * ((file.size + 2) // 3):
-        return "size"
-    try:
-        data = base64.b64decode(file.data_base64, validate=True)
-    except binascii.Error:
-        return "contentEncoding"
-    if len(data) != file.size:
-        return "size"
-    # One spelling per content: the body's digest is its identity under the idempotency key.
-    if base64.b64encode(data).decode("ascii") != file.data_base64:
-        return "contentEncoding"
-    if not hmac.compare_digest(hashlib.sha256(data).hexdigest(), file.sha256):
-        return "sha256"
-    return data
+    return decode_base64(file.data_base64, file.size, file.sha256)
 
 
 def _request_to_keep(body: dict[str, Any]) -> dict[str, Any]:
@@ -194,12 +201,15 @@ class _Platform:
         public_url: str | None,
         faults: SubmissionFaults,
         clock: Clock,
+        *,
+        back_office: BackOffice,
     ) -> None:
         self.catalogue = catalogue
         self.storage = storage
         self.public_url = public_url
         self.faults = faults
         self.clock = clock
+        self.back_office = back_office
         self.catalogue_bytes = _json_bytes(catalogue.doc)
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
@@ -220,6 +230,11 @@ class _Platform:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True)
+
+    def _back_office_refusal(self, request: Request) -> Response | None:
+        """401 unless the request carries the back-office token."""
+        admitted = self.back_office.admits(request.headers.get("Authorization"))
+        return None if admitted else _unauthorized(admitted)
 
     def now(self) -> str:
         return self.clock().isoformat(timespec="seconds")
@@ -287,7 +302,7 @@ class _Platform:
         if injected is not None:
             return injected
         try:
-            doc = await _read_json(request)
+            doc = await read_json(request, BATCH_BODY_BYTES)
         except ValueError:
             return _error(400, "bad_request", "the body is not JSON")
         items = doc.get("submissions") if isinstance(doc, dict) else None
@@ -351,7 +366,7 @@ class _Platform:
         if not idempotency_key:
             return _error(400, "idempotency_key_missing", "the Idempotency-Key header is missing")
         try:
-            body = await _read_json(request)
+            body = await read_json(request, SUBMISSION_BODY_BYTES)
         except ValueError:
             return _error(400, "bad_request", "the body is not JSON")
         if not isinstance(body, dict):
@@ -437,7 +452,7 @@ class _Platform:
     async def post_rating(self, submission_id: str, request: Request) -> Response:
         """The citizen's satisfaction rating (GB/T 39735-2020); a second one replaces the first."""
         try:
-            rating = RatingRequest.model_validate(await _read_json(request))
+            rating = RatingRequest.model_validate(await read_json(request, RATING_BODY_BYTES))
         except ValidationError as exc:
             return _error(422, "validation_failed", "not a valid rating", fields=_problems(exc))
         except ValueError:
@@ -463,7 +478,7 @@ class _Platform:
         """A citizen at a terminal asked for staff. Kept once under its key; a repeat with the
         same body gets the first answer again, with another body 409."""
         try:
-            body = await _read_json(request)
+            body = await read_json(request, HELP_BODY_BYTES)
             help_request = HelpRequest.model_validate(body)
         except ValidationError as exc:
             return _error(
@@ -486,15 +501,19 @@ class _Platform:
             logger.info("help requested at terminal %s", help_request.terminal_id)
         return _json(201 if outcome is Outcome.CREATED else 200, _help_answer(stored))
 
-    async def get_help_requests(self) -> Response:
+    async def get_help_requests(self, request: Request) -> Response:
         """Administration: the help requests received, oldest first."""
+        if (refused := self._back_office_refusal(request)) is not None:
+            return refused
         stored = await self.run(self.storage.help_requests)
         return _json(200, {"help_requests": [_help_answer(s) for s in stored]})
 
     async def post_status(self, submission_id: str, request: Request) -> Response:
         """Administration: move a case to another status, adding to its history."""
+        if (refused := self._back_office_refusal(request)) is not None:
+            return refused
         try:
-            change = StatusChange.model_validate(await _read_json(request))
+            change = StatusChange.model_validate(await read_json(request, STATUS_BODY_BYTES))
         except ValidationError as exc:
             return _error(422, "validation_failed", "not a valid status", fields=_problems(exc))
         except ValueError:
@@ -547,6 +566,10 @@ def _help_answer(stored: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# The back-office routes ask for the staff's bearer token (refplatform/backoffice.py).
+_BACK_OFFICE: dict[str, Any] = {"security": [{SECURITY_SCHEME_NAME: []}]}
+
+
 def _add_routes(app: FastAPI, platform: _Platform) -> None:
     route = app.add_api_route
     v1 = API_PREFIX
@@ -570,7 +593,7 @@ def _add_routes(app: FastAPI, platform: _Platform) -> None:
         status_code=201,
         response_class=Response,
         responses=_answers(
-            201, models.SubmissionReceipt, "Received, now or before", 400, 404, 409, 422
+            201, models.SubmissionReceipt, "Received, now or before", 400, 404, 409, 413, 422
         ),
         openapi_extra=_json_body(SubmissionRequest),
     )
@@ -579,7 +602,9 @@ def _add_routes(app: FastAPI, platform: _Platform) -> None:
         platform.post_submission_batch,
         methods=["POST"],
         response_class=Response,
-        responses=_answers(200, models.BatchAnswer, "One result per submission, in order", 400),
+        responses=_answers(
+            200, models.BatchAnswer, "One result per submission, in order", 400, 413
+        ),
         openapi_extra=_json_body(BatchRequest),
     )
     route(
@@ -595,7 +620,7 @@ def _add_routes(app: FastAPI, platform: _Platform) -> None:
         status_code=201,
         response_class=Response,
         responses=_answers(
-            201, models.RatingAnswer, "Rated; a later rating replaces it", 400, 404, 422
+            201, models.RatingAnswer, "Rated; a later rating replaces it", 400, 404, 413, 422
         ),
         openapi_extra=_json_body(RatingRequest),
     )
@@ -604,8 +629,10 @@ def _add_routes(app: FastAPI, platform: _Platform) -> None:
         platform.post_status,
         methods=["POST"],
         response_class=Response,
-        responses=_answers(200, models.SubmissionState, "The case after the change", 400, 404, 422),
-        openapi_extra=_json_body(StatusChange),
+        responses=_answers(
+            200, models.SubmissionState, "The case after the change", 400, 401, 404, 413, 422
+        ),
+        openapi_extra={**_json_body(StatusChange), **_BACK_OFFICE},
         tags=["administration"],
     )
     route(
@@ -615,7 +642,7 @@ def _add_routes(app: FastAPI, platform: _Platform) -> None:
         status_code=201,
         response_class=Response,
         responses=_answers(
-            201, models.HelpAnswer, "Staff are told; a repeat is answered 200", 400, 409, 422
+            201, models.HelpAnswer, "Staff are told; a repeat is answered 200", 400, 409, 413, 422
         ),
         openapi_extra=_json_body(HelpRequest),
     )
@@ -623,7 +650,8 @@ def _add_routes(app: FastAPI, platform: _Platform) -> None:
         f"{v1}/help-requests",
         platform.get_help_requests,
         response_class=Response,
-        responses=_answers(200, models.HelpList, "The help requests received"),
+        responses=_answers(200, models.HelpList, "The help requests received", 401),
+        openapi_extra=_BACK_OFFICE,
         tags=["administration"],
     )
     route(
@@ -645,6 +673,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, request_error)
+    app.add_exception_handler(BodyTooLarge, _too_large)
 
 
 def _document(app: FastAPI) -> dict[str, Any]:
@@ -661,6 +690,7 @@ def _document(app: FastAPI) -> dict[str, Any]:
         ref_template="#/components/schemas/{model}",
     )
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    document["components"]["securitySchemes"] = {SECURITY_SCHEME_NAME: SECURITY_SCHEME}
     # Path parameters are plain strings and never fail FastAPI's own validation; what does
     # fail is answered as an ErrorBody, so the framework's 422 shape is not part of this API.
     for path in document["paths"].values():
@@ -683,12 +713,14 @@ def create_app(
     *,
     faults: SubmissionFaults | None = None,
     clock: Clock = _local_now,
+    back_office_token: str | None = None,
 ) -> FastAPI:
     """The platform over the database at db_path serving the catalogue file at catalogue_path.
 
     public_url is where citizens' phones reach the tracking pages (the base of tracking_url);
     without it the address the request came in on is used. faults is consulted first by every
-    submission (nothing is injected by default).
+    submission (nothing is injected by default). back_office_token opens the back-office
+    routes (refplatform/backoffice.py); without one they stay closed to everyone.
     """
     platform = _Platform(
         Catalogue.from_file(catalogue_path),
@@ -696,6 +728,7 @@ def create_app(
         public_url,
         faults if faults is not None else NoFaults(),
         clock,
+        back_office=BackOffice(back_office_token if back_office_token is not None else new_token()),
     )
 
     @asynccontextmanager

@@ -13,6 +13,7 @@ from types import TracebackType
 import uvicorn
 
 from .app import create_app
+from .backoffice import new_token
 from .faults import SubmissionFaults
 
 
@@ -67,12 +68,23 @@ class RunningPlatform:
     """A platform serving on a thread of this process. Use as a context manager or call stop()."""
 
     def __init__(
-        self, server: _ThreadServer, thread: threading.Thread, base_url: str, db_path: Path
+        self,
+        server: _ThreadServer,
+        thread: threading.Thread,
+        base_url: str,
+        db_path: Path,
+        back_office_token: str,
     ) -> None:
         self._server = server
         self._thread = thread
         self.base_url = base_url
         self.db_path = db_path
+        self.back_office_token = back_office_token
+
+    @property
+    def back_office_headers(self) -> dict[str, str]:
+        """The header the back-office routes ask for (status changes, the help-request list)."""
+        return {"Authorization": f"Bearer {self.back_office_token}"}
 
     @property
     def serving(self) -> bool:
@@ -132,16 +144,20 @@ def start_in_thread(
     *,
     public_url: str | None = None,
     faults: SubmissionFaults | None = None,
+    back_office_token: str | None = None,
     startup_timeout: float = 10.0,
 ) -> RunningPlatform:
     """Serve the platform on host:port (0: a free port) and return once it accepts connections.
 
     faults: a refplatform.faults.FaultPlan lets the caller switch faults on and off while the
     server runs, directly or over HTTP (PUT /api/v1/_faults); without one nothing misbehaves.
+    back_office_token opens the back-office routes; without one a fresh random token does, and
+    the returned RunningPlatform holds it (back_office_token, back_office_headers).
 
     Raises OSError when the address cannot be bound, RuntimeError when the server does not start.
     """
-    app = create_app(db_path, catalogue_path, public_url, faults=faults)
+    token = back_office_token if back_office_token is not None else new_token()
+    app = create_app(db_path, catalogue_path, public_url, faults=faults, back_office_token=token)
     listener = _listen(host, port)
     bound_host, bound_port = listener.getsockname()[:2]
     config = uvicorn.Config(
@@ -172,4 +188,4 @@ def start_in_thread(
     if not started:
         raise RuntimeError(f"the platform server did not start on {host}:{port}")
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-    return RunningPlatform(server, thread, f"http://{shown}:{bound_port}", db_path)
+    return RunningPlatform(server, thread, f"http://{shown}:{bound_port}", db_path, token)

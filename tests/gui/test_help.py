@@ -20,7 +20,11 @@ WAIT_MS = 15_000
 
 
 def help_requests(server: RunningPlatform) -> list[dict[str, object]]:
-    answer = requests.get(f"{server.base_url}{API_PREFIX}/help-requests", timeout=10)
+    answer = requests.get(
+        f"{server.base_url}{API_PREFIX}/help-requests",
+        headers=server.back_office_headers,
+        timeout=10,
+    )
     assert answer.status_code == 200
     listed = answer.json()["help_requests"]
     assert isinstance(listed, list)

@@ -41,7 +41,11 @@ def config(tmp_path: Path, url: str) -> Config:
 
 
 def received(server: RunningPlatform) -> list[dict[str, object]]:
-    answer = requests.get(f"{server.base_url}{API_PREFIX}/help-requests", timeout=TIMEOUT)
+    answer = requests.get(
+        f"{server.base_url}{API_PREFIX}/help-requests",
+        headers=server.back_office_headers,
+        timeout=TIMEOUT,
+    )
     assert answer.status_code == 200
     listed = answer.json()["help_requests"]
     assert isinstance(listed, list)

@@ -396,6 +396,7 @@ def test_status_change_extends_history(
     assert submit(http, platform_server, body).status_code == 201
     moved = http.post(
         api(platform_server, f"/submissions/{sid}/status"),
+        headers=platform_server.back_office_headers,
         json={"status": "in_review"},
         timeout=TIMEOUT,
     )
@@ -403,6 +404,7 @@ def test_status_change_extends_history(
     note = {"zh_CN": "请到3号窗口领取。", "en": "Collect it at window 3."}
     ready = http.post(
         api(platform_server, f"/submissions/{sid}/status"),
+        headers=platform_server.back_office_headers,
         json={"status": "ready_for_collection", "note": note},
         timeout=TIMEOUT,
     )
@@ -423,12 +425,16 @@ def test_status_change_extends_history(
     assert replay.json()["status"] == "received"
 
     bad = http.post(
-        api(platform_server, f"/submissions/{sid}/status"), json={"status": "lost"}, timeout=TIMEOUT
+        api(platform_server, f"/submissions/{sid}/status"),
+        headers=platform_server.back_office_headers,
+        json={"status": "lost"},
+        timeout=TIMEOUT,
     )
     assert bad.status_code == 422
     assert bad.json()["fields"] == [{"field": "status", "code": "enum"}]
     unknown = http.post(
         api(platform_server, f"/submissions/{uuid.uuid4()}/status"),
+        headers=platform_server.back_office_headers,
         json={"status": "approved"},
         timeout=TIMEOUT,
     )
@@ -523,6 +529,7 @@ def test_tracking_page_shows_the_case(
     receipt = submit(http, platform_server, body).json()
     http.post(
         api(platform_server, f"/submissions/{body['submission_id']}/status"),
+        headers=platform_server.back_office_headers,
         json={"status": "approved"},
         timeout=TIMEOUT,
     ).raise_for_status()
@@ -550,6 +557,7 @@ def test_tracking_page_escapes_everything(
     receipt = submit(http, platform_server, body).json()
     http.post(
         api(platform_server, f"/submissions/{body['submission_id']}/status"),
+        headers=platform_server.back_office_headers,
         json={
             "status": "rejected",
             "note": {"zh_CN": script, "en": "<img src=x onerror=alert(2)>"},

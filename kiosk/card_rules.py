@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from devices.cards.document_check import CheckStatus
 from devices.cards.mrz import MrtdIdentity
 from devices.identity import is_valid_id_number
 from devices.readers.base import EventKind, ReaderError, ReaderEvent
@@ -38,7 +39,45 @@ READER_ADVICE = {
         "The document data entered does not match this document's chip. Please check the "
         "document number, date of birth and date of expiry."
     ),
+    ReaderError.READER_MISMATCH: N_(
+        "The card reader cannot be used at the moment. Please ask staff for help."
+    ),
+    ReaderError.READER_PIN_DAMAGED: N_(
+        "The card reader cannot be used at the moment. Please ask staff for help."
+    ),
 }
+
+# Reader problems only staff can put right: shown to them until dismissed, in every mode.
+STAFF_NOTICES = {
+    ReaderError.READER_MISMATCH: N_(
+        "For staff: a card reader answered that is not the one this terminal recorded (it is on "
+        "another port, or the device on its port is a different one), so it is not used. If the "
+        "reader was changed on purpose, close the terminal, run it once with --forget-reader-pin, "
+        "then start it again: it records the reader it finds."
+    ),
+    ReaderError.READER_PIN_DAMAGED: N_(
+        "For staff: the record of this terminal's card reader is damaged, so no card reader is "
+        "used. Close the terminal, run it once with --forget-reader-pin, then start it again: it "
+        "records the reader it finds."
+    ),
+}
+
+
+DOCUMENT_NOT_GENUINE = N_(
+    "For staff: this travel document's chip did not pass the authenticity check, so its data "
+    "may have been altered. Check the document itself before going on."
+)
+
+
+def staff_notice(event: ReaderEvent) -> str:
+    """The message id of a notice for staff that event calls for, or "" for none."""
+    if event.kind is EventKind.ERROR and event.error is not None:
+        return STAFF_NOTICES.get(event.error, "")
+    identity = event.identity
+    if isinstance(identity, MrtdIdentity) and identity.document_check.status is CheckStatus.FAILED:
+        return DOCUMENT_NOT_GENUINE
+    return ""
+
 
 READING = N_("Reading your card. Please keep it still on the reader…")
 

@@ -67,6 +67,10 @@ class Config:
     card_readers: tuple[str, ...] = ()
     # The card reader vendor's library that decodes resident ID photos (wlt); none: a placeholder.
     photo_decoder: Path | None = None
+    # CSCA certificates (PEM/DER) and ICAO master lists (.ml), a file or a directory: a chip
+    # passport's data are checked against them (Passive Authentication). None: chip passports
+    # are read but not proven genuine, and staff are told so.
+    passport_trust_store: Path | None = None
 
     @property
     def card_removal_ends_visit(self) -> bool:
@@ -99,7 +103,7 @@ def default_config_path() -> Path:
     return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / "config.toml"
 
 
-_PATH_FIELDS = {"data_dir", "receipts_dir", "receipt_font", "photo_decoder"}
+_PATH_FIELDS = {"data_dir", "receipts_dir", "receipt_font", "photo_decoder", "passport_trust_store"}
 
 
 def from_mapping(values: dict[str, Any], base: Config | None = None) -> Config:

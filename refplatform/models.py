@@ -132,6 +132,15 @@ class Attachment(_Strict):
         return f"Attachment(size={self.size!r})"
 
 
+class DocumentCheck(_Strict):
+    """What the terminal found when it checked a chip document (Passive Authentication)."""
+
+    status: Literal["passed", "failed", "not_checked"]
+    reason: Annotated[StrictStr, Field(max_length=64)] = ""
+    country: Annotated[StrictStr, Field(max_length=8)] = ""
+    signer: Annotated[StrictStr, Field(max_length=300)] = ""
+
+
 class SubmissionRequest(_Strict):
     submission_id: UuidText = Field(description="UUIDv7 made by the terminal; the idempotency key")
     service_id: ShortText
@@ -142,6 +151,9 @@ class SubmissionRequest(_Strict):
     operator_id: ShortText | None = None
     created_at: Rfc3339
     applicant: Applicant
+    document_check: DocumentCheck | None = Field(
+        default=None, description="for a chip document: whether its data proved genuine"
+    )
     answers: dict[str, Any]
     attachments: list[Attachment] = Field(
         default_factory=list,

@@ -8,11 +8,17 @@ The access key comes from a callable given to the constructor, called on the rea
 with the reader's name. It must answer at once: the key staff typed for this reader in counter
 mode, one from a configured MRZ source, or None. With None the read ends with ACCESS_KEY_NEEDED;
 once staff have typed the data, the application asks the reader to read the card again.
+
+With a trust store of CSCA certificates the profile then reads EF.SOD and runs Passive
+Authentication over the data groups it read (devices/cards/passive_auth.py). The outcome rides on
+the identity as MrtdIdentity.document_check; a document that fails the check is still returned.
+Without a trust store EF.SOD is not read and the check says not_checked/no_trust_store.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import struct
 from collections.abc import Callable
@@ -21,8 +27,13 @@ from dataclasses import dataclass
 from devices.cards import tlv
 from devices.cards.bac import BacKey, Random, SecureChannel, authenticate
 from devices.cards.base import CardError, CardTransport, command
+from devices.cards.document_check import NOT_CHECKED, CheckStatus, DocumentCheck
 from devices.cards.mrz import MrtdIdentity, MrzError, parse, to_identity
+from devices.cards.passive_auth import TrustStore
+from devices.cards.passive_auth import verify as passive_authentication
 from devices.readers.base import ReaderError
+
+log = logging.getLogger(__name__)
 
 EMRTD_AID = bytes.fromhex("A0000002471001")
 FID_EF_COM = 0x011E
@@ -43,6 +54,10 @@ _JP2 = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
 _J2K = b"\xff\x4f\xff\x51"
 
 
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
 @dataclass(frozen=True, slots=True)
 class FaceImage:
     data: bytes
@@ -60,6 +75,8 @@ class EmrtdProfile:
         chunk: int = DEFAULT_CHUNK,
         today: Callable[[], dt.date] = dt.date.today,
         random: Random = os.urandom,
+        trust_store: TrustStore | None = None,
+        clock: Callable[[], dt.datetime] = _utc_now,
     ) -> None:
         if not 1 <= chunk <= 0xDF:
             raise ValueError("chunk must be 1..223 bytes")
@@ -68,6 +85,8 @@ class EmrtdProfile:
         self._chunk = chunk
         self._today = today
         self._random = random
+        self._trust = trust_store
+        self._clock = clock
 
     @property
     def name(self) -> str:
@@ -92,15 +111,47 @@ class EmrtdProfile:
         except (MrzError, tlv.TlvError) as exc:
             raise CardError(ReaderError.BAD_DATA, f"DG1: {exc}") from exc
         face: FaceImage | None = None
+        groups = {1: dg1}
         if self._read_photo:
             dg2 = read_file(channel, transport, FID_DG2, self._chunk, missing_ok=True)
             face = face_image(dg2) if dg2 else None
+            if dg2:
+                groups[2] = dg2
+        check = self._check(channel, transport, groups, mrz.expiry_date)
         return to_identity(
             mrz,
             photo=face.data if face else None,
             photo_format=face.format if face else "",
             source=reader,
+            document_check=check,
         )
+
+    def _check(
+        self,
+        channel: SecureChannel,
+        transport: CardTransport,
+        groups: dict[int, bytes],
+        expiry: dt.date,
+    ) -> DocumentCheck:
+        """Passive Authentication of the data groups read; a card taken away still raises."""
+        if self._trust is None:
+            return NOT_CHECKED
+        try:
+            sod = read_file(channel, transport, FID_SOD, self._chunk, missing_ok=True)
+        except CardError as exc:
+            if exc.error is not ReaderError.BAD_DATA:
+                raise
+            return DocumentCheck(CheckStatus.FAILED, "sod_unreadable", detail=exc.detail)
+        try:
+            check = passive_authentication(
+                sod, groups, self._trust, now=self._clock(), document_expiry=expiry
+            )
+        except Exception as exc:  # a check that breaks must not lose the read
+            log.exception("passive authentication broke")
+            return DocumentCheck(CheckStatus.FAILED, "check_error", detail=type(exc).__name__)
+        if not check.passed:
+            log.warning("document check %s: %s (%s)", check.reason, check.detail, check.signer)
+        return check
 
 
 def read_file(

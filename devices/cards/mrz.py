@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from devices.cards.document_check import NOT_CHECKED, DocumentCheck
 from devices.identity import Identity, Sex
 
 _WEIGHTS = (7, 3, 1)
@@ -235,13 +236,24 @@ _SEXES = {"M": Sex.MALE, "F": Sex.FEMALE}
 
 @dataclass(frozen=True, slots=True, kw_only=True, repr=False)
 class MrtdIdentity(Identity):
-    """An Identity read from a machine readable travel document, with its whole MRZ."""
+    """An Identity read from a machine readable travel document, with its whole MRZ.
+
+    document_check says whether the chip's data was shown to come from its issuer (Passive
+    Authentication, devices/cards/passive_auth.py). A document that failed is still an identity:
+    staff are shown the check and the submission records it.
+    """
 
     mrz: MrzData
+    document_check: DocumentCheck = NOT_CHECKED
 
 
 def to_identity(
-    mrz: MrzData, *, photo: bytes | None = None, photo_format: str = "", source: str = ""
+    mrz: MrzData,
+    *,
+    photo: bytes | None = None,
+    photo_format: str = "",
+    source: str = "",
+    document_check: DocumentCheck = NOT_CHECKED,
 ) -> MrtdIdentity:
     """The Identity an MRZ states; see the module docstring for how each field is chosen."""
     return MrtdIdentity(
@@ -258,4 +270,5 @@ def to_identity(
         photo_format=photo_format,
         source=source,
         mrz=mrz,
+        document_check=document_check,
     )

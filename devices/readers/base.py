@@ -32,6 +32,10 @@ class ReaderError(Enum):
     BAD_DATA = "bad_data"  # the card answered something we cannot trust
     ACCESS_KEY_NEEDED = "access_key_needed"  # the chip needs its MRZ data and none was given
     ACCESS_DENIED = "access_denied"  # the chip refused the MRZ data given (typed or configured)
+    # A reader answers, but not the one this terminal pinned (another port, other USB attributes
+    # or another SAM): it is not used until staff forget the pin.
+    READER_MISMATCH = "reader_mismatch"
+    READER_PIN_DAMAGED = "reader_pin_damaged"  # the pinned reader's record cannot be read
     OTHER = "other"
 
 

@@ -9,6 +9,10 @@ Gat467Reader owns one device thread per reader: it opens the configured port (or
 reader by probing candidate ports with the SAM status command), checks the SAM, polls for cards
 (find 20 01 → select 20 02 → read base message 30 01) and reports events. Every exchange with the
 reader has a deadline; nothing here ever blocks the caller of start() or stop().
+
+With a pin file (SerialSettings.pin_path) the reader found first is pinned (serial_pin.py): later
+starts open the pinned port only, and a reader answering on another port, or a device with other
+USB attributes or another SAM id, is refused with READER_MISMATCH until staff forget the pin.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import serial
 import serial.tools.list_ports
@@ -36,6 +41,15 @@ from devices.readers.resident_id import (
     Presence,
     decode_identity,
     status_error,
+)
+from devices.readers.serial_pin import (
+    AttributeLookup,
+    PinDamaged,
+    PinStore,
+    ReaderPin,
+    UsbAttributes,
+    compare,
+    usb_attributes,
 )
 
 log = logging.getLogger(__name__)
@@ -436,6 +450,8 @@ class SerialSettings:
     probe_timeout_s: float = 0.3
     detect_deadline_s: float = 2.0
     exclude_ports: tuple[str, ...] = ()
+    # Where the trusted reader is recorded (serial_pin.py); None: whatever answers is used.
+    pin_path: Path | None = None
     removal_misses: int = 2  # failed finds in a row before a card counts as taken away
     max_read_attempts: int = 3  # per card placement
     unanswered_limit: int = 3  # unanswered polls in a row before the reader counts as gone
@@ -443,6 +459,23 @@ class SerialSettings:
 
 class _ReaderLost(Exception):
     pass
+
+
+class _Refused(Exception):
+    """A reader this terminal must not use (or cannot know whether to): reported, not served."""
+
+    def __init__(self, error: ReaderError, detail: str) -> None:
+        super().__init__(detail)
+        self.error = error
+        self.detail = detail
+
+
+def read_sam_id(link: Link, timeout: float) -> str | None:
+    """The reader's SAM id (hex of its reply), or None when it answers without one."""
+    reply = link.transact(SAM_ID, timeout)
+    if reply.sw3 != SW_OK or not reply.data:
+        return None
+    return reply.data.hex()
 
 
 class Gat467Reader(ThreadedReader):
@@ -454,11 +487,19 @@ class Gat467Reader(ThreadedReader):
         settings: SerialSettings | None = None,
         *,
         candidates: Callable[[], Sequence[str]] | None = None,
+        usb_lookup: AttributeLookup | None = None,
     ) -> None:
         super().__init__(name)
         self._settings = settings or SerialSettings()
         self._candidates = candidates or candidate_ports
+        self._usb_lookup = usb_lookup or usb_attributes
+        self._pins = PinStore(self._settings.pin_path) if self._settings.pin_path else None
         self.port: str | None = None  # the port in use, for diagnostics
+        # The device thread's view of the pin: as loaded at the last connect, and what the
+        # system said about the port then. _sam_checked: the SAM id was compared (or recorded).
+        self._pin: ReaderPin | None = None
+        self._usb: UsbAttributes | None = None
+        self._sam_checked = False
 
     # -- the device thread ---------------------------------------------------------------------
     def _run(self, sink: EventSink) -> None:
@@ -466,43 +507,75 @@ class Gat467Reader(ThreadedReader):
         presence = Presence(
             self._name, sink, removal_misses=s.removal_misses, max_attempts=s.max_read_attempts
         )
-        reported_missing = False
+        wait_s = s.reconnect_interval_s if s.port else s.detect_interval_s
+        reported: ReaderError | None = None  # the problem said last: not said again while it lasts
         while not self._stop.is_set():
-            link = self._connect()
-            sam: int | None = None
-            if link is not None:
-                try:
-                    sam = link.transact(SAM_STATUS, s.command_timeout_s).sw3
-                except LinkStopped:
-                    link.close()
-                    return
-                except (LinkError, FrameError) as exc:
-                    log.info("no SAM status from %s: %s", self.port, exc)
-                    link.close()
-            if link is None or sam is None:
-                if not reported_missing:
-                    presence.error(ReaderError.READER_GONE, "no reader answers")
-                    reported_missing = True
-                self._stop.wait(s.reconnect_interval_s if s.port else s.detect_interval_s)
-                continue
-            reported_missing = False
-            presence.emit(EventKind.READER_ADDED, detail=self.port or "")
             try:
+                link = self._connect()
+                sam = None if link is None else self._first_sam_status(link)
+                if link is None or sam is None:
+                    self._look_elsewhere()
+            except LinkStopped:
+                return
+            except _Refused as exc:
+                reported = self._refuse(exc, presence, reported)
+                self._stop.wait(wait_s)
+                continue
+            if link is None or sam is None:
+                if reported is not ReaderError.READER_GONE:
+                    presence.error(ReaderError.READER_GONE, "no reader answers")
+                    reported = ReaderError.READER_GONE
+                self._stop.wait(wait_s)
+                continue
+            added = False
+            try:
+                sam_ok = sam == SW_OK
+                self._settle_pin(link, sam_ok)
+                reported = None
+                presence.emit(EventKind.READER_ADDED, detail=self.port or "")
+                added = True
                 self._serve(link, presence, self._sam_verdict(sam, presence, reported=False))
             except LinkStopped:
                 return
             except _ReaderLost as exc:
                 log.warning("reader %s lost: %s", self._name, exc)
                 presence.forget()
-                presence.emit(EventKind.READER_REMOVED, detail=str(exc))
-                reported_missing = True  # READER_REMOVED has said so already
+                if added:
+                    presence.emit(EventKind.READER_REMOVED, detail=str(exc))
+                    reported = ReaderError.READER_GONE  # READER_REMOVED has said so already
+            except _Refused as exc:
+                presence.forget()
+                if added:
+                    presence.emit(EventKind.READER_REMOVED, detail=exc.detail)
+                reported = self._refuse(exc, presence, reported)
             finally:
                 link.close()
             self._stop.wait(s.reconnect_interval_s)
 
+    def _first_sam_status(self, link: Link) -> int | None:
+        """The SAM status of a freshly opened port, or None (closed) when nothing answers."""
+        try:
+            return link.transact(SAM_STATUS, self._settings.command_timeout_s).sw3
+        except LinkStopped:
+            link.close()
+            raise
+        except (LinkError, FrameError) as exc:
+            log.info("no SAM status from %s: %s", self.port, exc)
+            link.close()
+            return None
+
+    def _refuse(
+        self, refusal: _Refused, presence: Presence, reported: ReaderError | None
+    ) -> ReaderError:
+        if reported is not refusal.error:
+            log.error("reader %s refused: %s", self._name, refusal.detail)
+            presence.error(refusal.error, refusal.detail)
+        return refusal.error
+
     def _connect(self) -> Link | None:
         s = self._settings
-        port = s.port
+        self._pin = self._load_pin()
+        port = s.port or (self._pin.port if self._pin else None)
         if port is None:
             port = detect_port(
                 list(self._candidates()),
@@ -519,7 +592,90 @@ class Gat467Reader(ThreadedReader):
             log.info("reader port %s cannot be opened: %s", port, type(exc).__name__)
             return None
         self.port = port
-        return Link(handle, stop=self._stop, inter_byte_timeout_s=s.inter_byte_timeout_s)
+        link = Link(handle, stop=self._stop, inter_byte_timeout_s=s.inter_byte_timeout_s)
+        if self._pins is not None:
+            # Looked up with the port open: a port that is there but reports other attributes
+            # (or none) is another device; nothing has been written to it yet.
+            self._usb = self._usb_lookup(port)
+            if self._pin is not None:
+                mismatch = compare(self._pin, usb=self._usb)
+                if mismatch:
+                    link.close()
+                    raise _Refused(ReaderError.READER_MISMATCH, f"{port}: {mismatch.describe()}")
+        return link
+
+    def _load_pin(self) -> ReaderPin | None:
+        if self._pins is None:
+            return None
+        try:
+            return self._pins.load()
+        except PinDamaged as exc:
+            raise _Refused(
+                ReaderError.READER_PIN_DAMAGED, f"reader pin {self._pins.path}: {exc}"
+            ) from exc
+
+    def _look_elsewhere(self) -> None:
+        """The pinned reader is not on its port: say so plainly if a reader answers elsewhere."""
+        s = self._settings
+        pin = self._pin
+        if s.port is not None or pin is None:
+            return
+        other = detect_port(
+            list(self._candidates()),
+            baudrate=s.baudrate,
+            probe_timeout_s=s.probe_timeout_s,
+            deadline_s=s.detect_deadline_s,
+            exclude=(*s.exclude_ports, pin.port),
+        )
+        if other is not None:
+            raise _Refused(
+                ReaderError.READER_MISMATCH,
+                f"a reader answers on {other}, but the reader is pinned to {pin.port}",
+            )
+
+    def _settle_pin(self, link: Link, sam_ok: bool) -> None:
+        """Pin the reader just found, or check it against the pin: its SAM id can be asked only
+        while the SAM is well, so with a faulty SAM this is done again once it recovers."""
+        self._sam_checked = sam_ok
+        if self._pins is None or self.port is None:
+            return
+        sam_id = self._sam_id(link) if sam_ok else None
+        pin = self._pin
+        if pin is None:
+            self._save_pin(ReaderPin(port=self.port, usb=self._usb, sam_id=sam_id))
+            return
+        mismatch = compare(pin, usb=self._usb, sam_id=sam_id, check_sam=sam_ok)
+        if mismatch:
+            raise _Refused(ReaderError.READER_MISMATCH, f"{self.port}: {mismatch.describe()}")
+        if pin.port != self.port or (pin.sam_id is None and sam_id is not None):
+            # The configuration moved the port, or the SAM id is given for the first time.
+            self._save_pin(replace(pin, port=self.port, sam_id=pin.sam_id or sam_id))
+
+    def _sam_id(self, link: Link) -> str | None:
+        try:
+            return read_sam_id(link, self._settings.command_timeout_s)
+        except LinkGone as exc:
+            raise _ReaderLost(f"no SAM id: {exc}") from exc
+        except (LinkTimeout, FrameError) as exc:
+            # Some readers do not answer the command at all: no id given (refused if pinned).
+            log.info("no SAM id from %s: %s", self.port, exc)
+            return None
+
+    def _save_pin(self, pin: ReaderPin) -> None:
+        assert self._pins is not None  # noqa: S101 - only called with a pin file
+        try:
+            self._pins.save(pin)
+        except OSError as exc:
+            # The reader is still the one found; the next connect tries to record it again.
+            log.error("reader pin %s not written: %s", self._pins.path, exc)
+            return
+        self._pin = pin
+        log.warning(
+            "card reader pinned: %s, USB %s, SAM id %s",
+            pin.port,
+            pin.usb.describe() if pin.usb else "none",
+            pin.sam_id or "not given",
+        )
 
     @staticmethod
     def _sam_verdict(sw3: int, presence: Presence, *, reported: bool) -> bool:
@@ -541,6 +697,13 @@ class Gat467Reader(ThreadedReader):
             raise _ReaderLost(f"no SAM status: {exc}") from exc
         return self._sam_verdict(reply.sw3, presence, reported=True)
 
+    def _recover_sam(self, link: Link, presence: Presence) -> bool:
+        """Ask a faulty SAM again; once it is well, the reader's SAM id is checked before use."""
+        sam_ok = self._ask_sam(link, presence)
+        if sam_ok and not self._sam_checked:
+            self._settle_pin(link, sam_ok)
+        return sam_ok
+
     def _serve(self, link: Link, presence: Presence, sam_ok: bool) -> None:
         s = self._settings
         unanswered = 0
@@ -548,7 +711,7 @@ class Gat467Reader(ThreadedReader):
             if not sam_ok:
                 # Nothing can be read until the SAM recovers; ask again now and then.
                 self._stop.wait(s.reconnect_interval_s)
-                sam_ok = self._ask_sam(link, presence)
+                sam_ok = self._recover_sam(link, presence)
                 continue
             try:
                 reply = link.transact(FIND_CARD, s.command_timeout_s)

@@ -107,17 +107,37 @@ hall_setup() (
         "$python" -m venv "$venv"
     fi
 
-    # The stamp records what was installed: the dependency file, the interpreter, and the tree the
-    # editable install points at (a copy of the tree elsewhere must install again).
+    # Every package comes from the demo and test lock (requirements/demo-test.txt: the terminal,
+    # the reference platform and the test tools, each pinned with its hashes), then the project
+    # itself on top without dependencies, built with the setuptools the lock pins. The lock is
+    # made for Python 3.11 (Debian 12's); another Python installs from pyproject.toml unpinned.
+    local lock="requirements/demo-test.txt" locked=1
+    if ! "$venv/bin/python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+        locked=0
+    fi
+    # The stamp records what was installed: the lock and the dependency file, the interpreter,
+    # and the tree the editable install points at (a copy of the tree elsewhere must install
+    # again).
     local stamp="$venv/.hall-setup-stamp" want have=""
-    want="$( { sha256sum pyproject.toml; "$venv/bin/python" --version; echo "$root"; } 2>&1 \
-        | sha256sum | cut -d' ' -f1)"
+    want="$( { sha256sum "$lock" pyproject.toml; "$venv/bin/python" --version; echo "$root"; } \
+        2>&1 | sha256sum | cut -d' ' -f1)"
     [[ -f $stamp ]] && have="$(cat "$stamp")"
     if [[ $want != "$have" ]]; then
-        say "installing Python packages into .venv (pip install -e '.[test]')"
         local log="$venv/pip-install.log"
-        if ! "$venv/bin/python" -m pip install --disable-pip-version-check -e '.[test]' \
-            </dev/null >"$log" 2>&1; then
+        local pip=("$venv/bin/python" -m pip install --disable-pip-version-check)
+        local status=0
+        if ((locked)); then
+            say "installing Python packages into .venv ($lock with hashes, then the project)"
+            {
+                "${pip[@]}" --require-hashes -r "$lock" &&
+                    "${pip[@]}" --no-deps --no-build-isolation -e .
+            } </dev/null >"$log" 2>&1 || status=$?
+        else
+            say "installing Python packages into .venv (pip install -e '.[platform,test]':" \
+                "$lock is for Python 3.11, this is $("$venv/bin/python" --version 2>&1))"
+            "${pip[@]}" -e '.[platform,test]' </dev/null >"$log" 2>&1 || status=$?
+        fi
+        if ((status != 0)); then
             tail -n 40 "$log" >&2
             echo "setup: pip install failed; full output in $log" >&2
             return 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import socket
 import sys
@@ -61,8 +62,58 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "(outbox.sqlite3.corrupt-...), print a summary and exit; the terminal must not be running."
         " Exit status 0: done, 3: done but some could not be read, 1: nothing done",
     )
+    parser.add_argument(
+        "--enrol",
+        metavar="CODE",
+        help="register this terminal with the platform (--platform-url or the settings' URL) "
+        "using the one-time code from the platform's back office, then exit",
+    )
+    parser.add_argument(
+        "--forget-reader-pin",
+        action="store_true",
+        help="forget which serial card reader this terminal trusts, then exit; the next start "
+        "records the reader it finds. Exit status 0: forgotten or none recorded, 1: failed",
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser.parse_args(argv)
+
+
+def enrol_terminal(config: Config, code: str) -> int:
+    """--enrol: no Qt; staff read the outcome in the terminal's language."""
+    from kiosk.errors import UserFacingError, message_for
+    from kiosk.terminal_auth import EnrolmentError, describe_enrolment, enrol
+
+    try:
+        record = enrol(config.data_dir, config.platform_url, code)
+    except EnrolmentError as exc:
+        print(f"{message_for(exc)} ({exc.code})", file=sys.stderr)
+        return 1
+    except UserFacingError as exc:
+        print(message_for(exc), file=sys.stderr)
+        return 1
+    print(describe_enrolment(record))
+    return 0
+
+
+def enrol_demo_terminal(config: Config) -> bytes:
+    """The demo's terminal, enrolled with the platform started beside it (or, for the offline
+    check, with one that never answers): returns the terminal's public key for that platform to
+    register. The platform's public keys are read where the embedded platform keeps them."""
+    from kiosk.terminal_auth import PlatformKey, enrol_locally
+    from refplatform.keys import PlatformKeys, default_keys_dir
+
+    keys = PlatformKeys(default_keys_dir(demo_platform_db(config.data_dir)))
+    return enrol_locally(
+        config.data_dir,
+        config.platform_url,
+        config.terminal_id,
+        (PlatformKey(keys.signing_key_id, keys.signing_public_b64),),
+        PlatformKey(keys.sealing_key_id, keys.sealing_public_b64),
+    )
+
+
+def demo_platform_db(data_dir: Path) -> Path:
+    return data_dir / "demo-platform.sqlite3"
 
 
 def recover_outbox(config: Config, source: Path) -> int:
@@ -81,6 +132,37 @@ def recover_outbox(config: Config, source: Path) -> int:
     return 3 if result.unreadable else 0
 
 
+def prepare_checks(args: argparse.Namespace) -> None:
+    """The self-checks run offscreen and silent; the offline one against a port nobody serves."""
+    if args.offline_check:
+        args.self_check = True
+        args.demo = True
+        args.platform_url = f"http://127.0.0.1:{free_loopback_port()}"  # nothing listens there
+    if args.self_check:
+        import os
+
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        os.environ.setdefault("HALL_TTS_ENGINE", "mock")
+
+
+def one_off(args: argparse.Namespace, config: Config) -> int:
+    """The commands staff run with the terminal stopped, that print and exit."""
+    if args.recover_outbox is not None:
+        return recover_outbox(config, args.recover_outbox)
+    if args.forget_reader_pin:
+        return forget_reader_pin(config)
+    return enrol_terminal(config, args.enrol)
+
+
+def forget_reader_pin(config: Config) -> int:
+    """--forget-reader-pin: staff re-pin the serial card reader on purpose."""
+    from kiosk.readers import forget_reader_pin as forget
+
+    done, sentence = forget(config.data_dir)
+    print(sentence, file=sys.stdout if done else sys.stderr)
+    return 0 if done else 1
+
+
 def free_loopback_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
@@ -88,24 +170,30 @@ def free_loopback_port() -> int:
 
 
 def start_demo_platform(
-    data_dir: Path, on_up: Callable[[], None] = lambda: None
+    data_dir: Path,
+    on_up: Callable[[], None] = lambda: None,
+    terminals: list[tuple[str, bytes]] | None = None,
 ) -> tuple[str, Callable[[], None], Callable[[], None]]:
     """The reference platform on a free loopback port: its URL, boot() and stop().
 
     boot() starts it on a thread; the demo calls it once the first screen is up, so the
     platform's imports do not hold up the window (the terminal copes with a platform that is
-    not there yet: the bundled catalogue, and uploads retried).
+    not there yet: the bundled catalogue, and uploads retried). The terminals listed (id and
+    public key) by the time it boots are registered with it.
     """
     port = free_loopback_port()
     running: list[Any] = []
 
     def boot() -> None:
         from refplatform.server import start_in_thread
+        from refplatform.terminals import TerminalRegistry
 
         data_dir.mkdir(parents=True, exist_ok=True)
-        running.append(
-            start_in_thread(data_dir / "demo-platform.sqlite3", BUNDLED_CATALOGUE, port=port)
-        )
+        db = demo_platform_db(data_dir)
+        running.append(start_in_thread(db, BUNDLED_CATALOGUE, port=port))
+        registry = TerminalRegistry(db)
+        for terminal_id, public_key in terminals or ():
+            registry.register(terminal_id, public_key)
         on_up()
 
     thread = threading.Thread(target=boot, name="demo-platform", daemon=True)
@@ -127,15 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    if args.offline_check:
-        args.self_check = True
-        args.demo = True
-        args.platform_url = f"http://127.0.0.1:{free_loopback_port()}"  # nothing listens there
-    if args.self_check:
-        import os
-
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-        os.environ.setdefault("HALL_TTS_ENGINE", "mock")
+    prepare_checks(args)
 
     from kiosk.config import ConfigError, load_config
     from kiosk.errors import message_for
@@ -155,14 +235,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{message_for(exc)} ({exc.detail})", file=sys.stderr)
         return 2
     set_language(config.language)
-    if args.recover_outbox is not None:
-        return recover_outbox(config, args.recover_outbox)
+    if args.recover_outbox is not None or args.enrol is not None or args.forget_reader_pin:
+        return one_off(args, config)
 
     stop_platform = None
     boot_platform = None
     platform_up: list[Callable[[], None]] = []  # the sync engine looks at once, not in a minute
     platform_started = threading.Event()
+    demo_terminals: list[tuple[str, bytes]] = []  # enrolled with the demo's own platform
     if args.demo and not args.platform_url:
+        if importlib.util.find_spec("uvicorn") is None:
+            print(
+                "the demo embeds the reference platform, which is not installed here: "
+                "pip install --require-hashes -r requirements/demo-test.txt",
+                file=sys.stderr,
+            )
+            return 2
 
         def platform_is_up() -> None:
             platform_started.set()
@@ -170,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
                 wake()
 
         url, boot_platform, stop_platform = start_demo_platform(
-            config.data_dir, on_up=platform_is_up
+            config.data_dir, on_up=platform_is_up, terminals=demo_terminals
         )
         config = replace(config, platform_url=url)
 
@@ -181,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
         """On a worker while the first screen is up: everything else the terminal needs."""
         from kiosk.app import build_parts
 
+        if boot_platform is not None or args.offline_check:
+            demo_terminals.append((config.terminal_id, enrol_demo_terminal(config)))
         parts = build_parts(config, demo=args.demo, bundled_catalogue=BUNDLED_CATALOGUE)
         parts.after_first_paint.append(preload)  # switching language later reads no file
         if boot_platform is not None:

@@ -74,12 +74,13 @@ def measure(directory: Path, platform_url: str, visits: int, freeze: bool) -> di
 def measure_gc(directory: Path, visits: int = 8) -> dict[str, float]:
     """Both ways, each in a process of its own against one reference platform."""
     from benchmarks._launch import run_module
-    from benchmarks.startup import reference_platform
+    from benchmarks.startup import enrol_terminal, reference_platform
 
     figures: dict[str, float] = {}
     (directory / "platform").mkdir(parents=True, exist_ok=True)
     with reference_platform(directory / "platform") as url:
         for mode in ("nofreeze", "freeze"):
+            enrol_terminal(directory / "platform", url, directory / mode)
             result = run_module(
                 "benchmarks.gc_pause", str(directory / mode), url, str(visits), mode
             )

@@ -126,9 +126,14 @@ def _answers(url: str) -> bool:
 @contextmanager
 def reference_platform(directory: Path) -> Iterator[str]:
     """The reference platform in a process of its own on a free loopback port; yields its URL."""
+    from refplatform.backoffice import ENVIRONMENT_VARIABLE
+
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = directory / "platform.log"
+    # No token from this environment: the platform makes one beside its database, where
+    # enrol_terminal() finds it.
+    env = {k: v for k, v in os.environ.items() if k != ENVIRONMENT_VARIABLE}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [
@@ -143,6 +148,7 @@ def reference_platform(directory: Path) -> Iterator[str]:
                 str(directory / "platform.sqlite3"),
             ],
             cwd=ROOT,
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -165,6 +171,28 @@ def reference_platform(directory: Path) -> Iterator[str]:
             stop(process)
 
 
+def enrol_terminal(platform_dir: Path, url: str, data_dir: Path, terminal_id: str = "K01") -> None:
+    """Enrol the terminal whose data directory is data_dir with the platform reference_platform
+    (platform_dir) started at url, as staff do: a one-time code from the platform's back office
+    (with the token the platform made beside its database), then the terminal's enrolment."""
+    import requests
+
+    from kiosk.terminal_auth import enrol
+    from refplatform.backoffice import FILE_NAME
+
+    token = (platform_dir / FILE_NAME).read_text("utf-8").strip()
+    with requests.Session() as session:
+        answer = session.post(
+            f"{url}/api/v1/terminals",
+            json={"terminal_id": terminal_id},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+    if answer.status_code != 201:
+        raise BenchmarkError(f"no enrolment code from the platform: {answer.status_code}")
+    enrol(data_dir, url, answer.json()["code"])
+
+
 def measure_startup(launches: int = 7) -> dict[str, float]:
     """Medians over `launches` runs of each program: seconds to READY, RSS (MB) at SETTLED."""
     if launches < 5:
@@ -177,6 +205,7 @@ def measure_startup(launches: int = 7) -> dict[str, float]:
         for name in ("configured", "demo"):
             (tmp / name).mkdir()
         with reference_platform(tmp) as platform_url:
+            enrol_terminal(tmp, platform_url, tmp / "configured")  # a hall's terminal is enrolled
             commands = {
                 "configured": [
                     sys.executable,

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import QApplication
 
 from benchmarks._launch import BenchmarkError, percentile
 from benchmarks._launch import stop as stop_process
+from benchmarks.startup import enrol_terminal
 from kiosk.app import build_parts
 from kiosk.catalogue import load_catalogue_file
 from kiosk.config import Config, Mode
@@ -37,8 +38,11 @@ from kiosk.identity import mask_name
 from kiosk.session import Draft
 from kiosk.submissions import SUBMISSION_KIND, submission_body
 from kiosk.sync import SyncStatus
+from kiosk.terminal_auth import load_identity
+from kiosk.trust import seal
 from offline_queue.keys import load_or_create_key
 from offline_queue.outbox import Outbox, new_item_id
+from refplatform.backoffice import ENVIRONMENT_VARIABLE
 from ui.app import Terminal
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,9 +85,13 @@ def _free_port() -> int:
 
 def _start_platform(db: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
+    # No token from this environment: the platform makes one beside its database, where
+    # enrol_terminal() finds it.
+    env = {k: v for k, v in os.environ.items() if k != ENVIRONMENT_VARIABLE}
     process = subprocess.Popen(
         [sys.executable, "-m", "refplatform", "--port", str(port), "--db", str(db)],
         cwd=ROOT,
+        env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -107,7 +115,11 @@ def _start_platform(db: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def _fill(config: Config, n: int) -> None:
-    """n submissions in the outbox, as the terminal's Submitter would have queued them."""
+    """n submissions in the outbox, as the terminal's Submitter would have queued them: sealed to
+    the platform the terminal is enrolled with."""
+    sealing_key = load_identity(config.data_dir, config.platform_url).enrolment.sealing_public_key()
+    if sealing_key is None:
+        raise BenchmarkError("the terminal's enrolment holds no sealing key")
     catalogue = load_catalogue_file(CATALOGUE)
     services = [catalogue.service(service_id) for service_id in _ANSWERS]
     people = demo_identities()
@@ -142,9 +154,11 @@ def _fill(config: Config, n: int) -> None:
                 "created_at": body["created_at"],
                 "masked_name": mask_name(person.name),
             }
+            plain = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+            envelope = seal(plain, sealing_key, submission_id.encode("utf-8"))
             box.enqueue(
                 SUBMISSION_KIND,
-                json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
+                json.dumps({"submission_id": submission_id, "sealed": envelope}).encode(),
                 json.dumps(summary, ensure_ascii=False).encode(),
                 item_id=submission_id,
             )
@@ -259,6 +273,7 @@ def measure_sync(n: int, directory: Path) -> dict[str, float]:
             data_dir=directory / "terminal",
             voice=False,
         )
+        enrol_terminal(directory, url, config.data_dir, config.terminal_id)
         _fill(config, n)
         existing = QApplication.instance()
         app = existing if isinstance(existing, QApplication) else QApplication([sys.argv[0]])

@@ -193,10 +193,11 @@ def measure(directory: Path, platform_url: str, turns: int, visits: int) -> dict
 
 def measure_visits(directory: Path, turns: int = 60, visits: int = 500) -> dict[str, float]:
     from benchmarks._launch import run_module
-    from benchmarks.startup import reference_platform
+    from benchmarks.startup import enrol_terminal, reference_platform
 
     (directory / "platform").mkdir(parents=True, exist_ok=True)
     with reference_platform(directory / "platform") as url:
+        enrol_terminal(directory / "platform", url, directory / "terminal")
         result = run_module(
             "benchmarks.visits", str(directory / "terminal"), url, str(turns), str(visits)
         )

@@ -7,7 +7,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,10 +22,12 @@ from kiosk.config import Config
 from kiosk.demo import demo_identities
 from kiosk.photos import PhotoSource
 from kiosk.platform_client import PlatformClient
-from kiosk.readers import build_readers
+from kiosk.readers import READER_PIN_FILE, build_readers
 from kiosk.receipt_numbers import ReceiptNumbers
 from kiosk.submissions import Submitter
 from kiosk.sync import SyncEngine
+from kiosk.terminal_auth import check_transport, load_identity
+from kiosk.trust import signing_keys
 from offline_queue.files import PRIVATE_DIR, PRIVATE_FILE, narrow_mode
 from offline_queue.keys import load_outbox_key
 from offline_queue.outbox import Outbox
@@ -196,14 +198,31 @@ def recover_outbox(config: Config, source: Path) -> SalvageResult:
 
 
 def build_parts(config: Config, *, demo: bool, bundled_catalogue: Path | None) -> Parts:
+    """Raises NotEnrolled when the terminal has no enrolment for config.platform_url, and
+    PlainHttpRefused for a plain-http platform on another computer: nothing is opened then."""
+    check_transport(config.platform_url)
     prepare_data_dir(config)
+    identity = load_identity(config.data_dir, config.platform_url)
+    if identity.terminal_id != config.terminal_id:
+        log.info("terminal id %s, as enrolled", identity.terminal_id)
+        config = replace(config, terminal_id=identity.terminal_id)
+    client = PlatformClient(
+        config.platform_url,
+        auth=identity.auth(),
+        ca_path=str(identity.ca_path) if identity.ca_path is not None else None,
+    )
     key = load_outbox_key(config.outbox_path, config.key_path, config.outbox_key_store)
     log.info("outbox key from %s", key.source.value)
     opened = open_outbox(config.outbox_path, key.key)
     outbox = opened.outbox
-    client = PlatformClient(config.platform_url)
     sync = SyncEngine(outbox, client)
-    store = CatalogueStore(config.catalogue_cache_path, bundled_catalogue)
+    # Only a catalogue signed by the platform the terminal enrolled with is taken from it (or
+    # from the cache); the bundled one ships with the software and is trusted as code is.
+    store = CatalogueStore(
+        config.catalogue_cache_path,
+        bundled_catalogue,
+        signing_keys=signing_keys(identity.enrolment.catalogue_keys().values()),
+    )
     catalogue: Catalogue | None = None
     error: CatalogueError | None = None
     try:
@@ -217,9 +236,15 @@ def build_parts(config: Config, *, demo: bool, bundled_catalogue: Path | None) -
         uploader=sync,
         printer=printer,
         numbers=ReceiptNumbers(config.counters_path, config.terminal_id),
+        seal_to=identity.enrolment.sealing_public_key(),
     )
     access_keys = AccessKeys()
-    readers: list[CardReader] = build_readers(config.card_readers, access_keys)
+    readers: list[CardReader] = build_readers(
+        config.card_readers,
+        access_keys,
+        trust_store=config.passport_trust_store,
+        pin_path=config.data_dir / READER_PIN_FILE,
+    )
     demo_reader: SimulatedReader | None = None
     people: list[Identity] = []
     if demo:

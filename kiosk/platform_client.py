@@ -17,6 +17,7 @@ submissions, and is asked again only after a while.
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import json
 import logging
@@ -34,6 +35,7 @@ from kiosk.errors import UserFacingError
 from kiosk.i18n import N_
 from kiosk.limits import MAX_CATALOGUE_BYTES, MAX_RESPONSE_BYTES, RESPONSE_DEADLINE_S
 from kiosk.terminal_auth import TerminalAuth, check_transport
+from offline_queue.outbox import Attachment
 from offline_queue.retry import parse_retry_after
 
 log = logging.getLogger(__name__)
@@ -195,8 +197,10 @@ class PlatformClient:
         self._session = session if session is not None else requests.Session()
         if self._session.verify is False:
             raise ValueError("certificate verification must stay on")
-        if ca_path is not None:
-            self._session.verify = ca_path
+        # Given with every request: requests lets REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE in the
+        # environment replace a session's verify, which would quietly undo the pin.
+        verify = ca_path if ca_path is not None else self._session.verify
+        self._verify: bool | str = True if verify is None else verify
         self._session.auth = auth
         self._session.headers.update({"User-Agent": user_agent, "Accept": "application/json"})
 
@@ -404,6 +408,7 @@ class PlatformClient:
             timeout=self._timeout,
             allow_redirects=False,
             stream=True,
+            verify=self._verify,
         )
         try:
             return _Answer(resp.status_code, resp.headers, self._read(resp, limit))
@@ -423,11 +428,12 @@ class PlatformClient:
             theirs = email.utils.parsedate_to_datetime(answer.headers.get("Date", ""))
         except (TypeError, ValueError):
             return False
-        offset = theirs.timestamp() - self._clock()
-        if abs(offset - self._auth.clock_offset_s) < 1:
+        if not self._auth.set_clock_from(theirs.timestamp()):
             return False  # already on the platform's time: something else is wrong
-        log.warning("the platform's clock is %.0f s from ours; signing on its time", offset)
-        self._auth.clock_offset_s = offset
+        log.warning(
+            "the platform's clock is %.0f s from ours; signing on its time",
+            self._auth.clock_offset_s,
+        )
         return True
 
     def _read(self, resp: requests.Response, cap: int) -> bytes:
@@ -605,6 +611,17 @@ def _classify(
             fields=_field_errors(body),
         )
     return _unexpected(status)
+
+
+def attachment_json(file: Attachment) -> dict[str, Any]:
+    """One file as docs/api.md's "attachments" list carries it."""
+    return {
+        "name": file.name,
+        "content_type": file.content_type,
+        "size": file.size,
+        "sha256": file.sha256(),
+        "data_base64": base64.b64encode(file.data).decode("ascii"),
+    }
 
 
 def _dump(body: Mapping[str, Any]) -> bytes:

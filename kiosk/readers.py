@@ -13,6 +13,7 @@ Backends are imported only when configured, so a terminal without PC/SC never lo
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +22,12 @@ from devices.readers.base import CardReader
 
 if TYPE_CHECKING:
     from kiosk.access_keys import AccessKeys
+
+
+# In the data directory: the serial reader this terminal trusts (devices/readers/serial_pin.py).
+log = logging.getLogger(__name__)
+
+READER_PIN_FILE = "reader-pin.json"
 
 
 class ReaderSettingError(ValueError):
@@ -43,8 +50,16 @@ def check_reader_entries(entries: Sequence[str]) -> None:
 
 
 def build_readers(
-    entries: Sequence[str], access_keys: AccessKeys, *, exclude_ports: Sequence[str] = ()
+    entries: Sequence[str],
+    access_keys: AccessKeys,
+    *,
+    exclude_ports: Sequence[str] = (),
+    trust_store: Path | None = None,
+    pin_path: Path | None = None,
 ) -> list[CardReader]:
+    """trust_store: the CSCA certificates chip passports are checked against (Passive
+    Authentication); ReaderSettingError when it cannot be read. pin_path: where the serial
+    reader found first is recorded, so that another device is not trusted silently."""
     check_reader_entries(entries)
     readers: list[CardReader] = []
     for entry in entries:
@@ -52,7 +67,9 @@ def build_readers(
         if kind == "serial":
             from devices.readers.gat467 import Gat467Reader, SerialSettings
 
-            settings = SerialSettings(port=where or None, exclude_ports=tuple(exclude_ports))
+            settings = SerialSettings(
+                port=where or None, exclude_ports=tuple(exclude_ports), pin_path=pin_path
+            )
             readers.append(Gat467Reader(settings=settings))
         elif kind == "sdt":
             from devices.readers.sdt import SdtReader, SdtSettings
@@ -61,11 +78,35 @@ def build_readers(
         elif kind == "pcsc":
             from devices.cards.base import ProfileRegistry
             from devices.cards.emrtd import EmrtdProfile
+            from devices.cards.passive_auth import TrustStore, TrustStoreError
             from devices.readers.pcsc import PcscReader
 
-            readers.append(PcscReader(ProfileRegistry([EmrtdProfile(access_key=access_keys)])))
+            try:
+                trust = TrustStore.load(trust_store) if trust_store else None
+            except TrustStoreError as exc:
+                raise ReaderSettingError(f"passport_trust_store: {exc}") from exc
+            profile = EmrtdProfile(access_key=access_keys, trust_store=trust)
+            readers.append(PcscReader(ProfileRegistry([profile])))
         else:
             from devices.readers.simulated import SimulatedReader
 
             readers.append(SimulatedReader())
     return readers
+
+
+def forget_reader_pin(data_dir: Path) -> tuple[bool, str]:
+    """Forget the serial reader this terminal trusts: whether that worked, and the sentence for
+    the staff who asked."""
+    from devices.readers.serial_pin import forget_pin
+    from kiosk.i18n import _
+
+    try:
+        forgotten = forget_pin(data_dir / READER_PIN_FILE)
+    except OSError as exc:
+        log.error("card reader pin in %s not removed: %s", data_dir, exc)
+        return False, _("The card reader record could not be removed.")
+    if forgotten:
+        return True, _(
+            "The recorded card reader was forgotten. The next start records the reader it finds."
+        )
+    return True, _("No card reader was recorded on this terminal.")

@@ -15,15 +15,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+
+from devices.cards.mrz import MrtdIdentity
+from devices.identity import Identity
 from devices.printing import PrintResult, PrintStatus, ReceiptPrinter
 from kiosk.catalogue import Service
 from kiosk.config import Config
 from kiosk.errors import UserFacingError
 from kiosk.i18n import N_, pick
 from kiosk.identity import mask_name
+from kiosk.platform_client import attachment_json
 from kiosk.receipt import build_receipt
 from kiosk.receipt_numbers import ReceiptNumbers
 from kiosk.session import Draft
+from kiosk.trust import seal
 from offline_queue.errors import AttachmentLimitError, OutboxError
 from offline_queue.outbox import Attachment, new_item_id
 
@@ -67,6 +73,8 @@ class Enqueuer(Protocol):
         item_id: str | None = None,
         attachments: Sequence[Attachment] = (),
     ) -> str: ...
+
+    def check_attachments(self, files: Sequence[Attachment]) -> None: ...
 
 
 class Uploader(Protocol):
@@ -121,8 +129,20 @@ def submission_body(
             "birth_date": person.birth_date.isoformat(),
             "address": person.address,
         },
+        **_document_check(person),
         "answers": draft.answers,
     }
+
+
+def _document_check(person: Identity) -> dict[str, Any]:
+    """A chip document's Passive Authentication result goes with the submission."""
+    if isinstance(person, MrtdIdentity):
+        return {"document_check": person.document_check.as_record()}
+    return {}
+
+
+def _dump(value: object) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def tracking_url(base_url: str, submission_id: str) -> str:
@@ -140,8 +160,13 @@ class Submitter:
         numbers: ReceiptNumbers,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now().astimezone(),
         upload_wait_s: float = 4.0,
+        seal_to: X25519PublicKey | None = None,
     ) -> None:
+        """seal_to: the platform's sealing key. With it, what is queued is the submission (and
+        its files) sealed to the platform: this terminal's own key, or anyone who steals the
+        terminal, can no longer read it; only the receipt summary stays readable here."""
         self._config = config
+        self._seal_to = seal_to
         self._outbox = outbox
         self._uploader = uploader
         self._printer = printer
@@ -188,12 +213,13 @@ class Submitter:
             "masked_name": mask_name(draft.identity.name),
         }
         try:
+            payload, files = self._payload(submission_id, body, attachments)
             self._outbox.enqueue(
                 SUBMISSION_KIND,
-                json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
+                payload,
                 json.dumps(summary, ensure_ascii=False).encode(),
                 item_id=submission_id,
-                attachments=attachments,
+                attachments=files,
             )
         except AttachmentLimitError as exc:
             log.error("submission not saved: its attachments break a limit (%s)", exc.code)
@@ -230,6 +256,19 @@ class Submitter:
             tracking_url=url,
             print_result=printed,
         )
+
+    def _payload(
+        self, submission_id: str, body: dict[str, Any], attachments: Sequence[Attachment]
+    ) -> tuple[bytes, Sequence[Attachment]]:
+        """What the outbox keeps: the body and its files as they are, or all of it sealed to the
+        platform as {"submission_id": ..., "sealed": envelope} with the files inside."""
+        if self._seal_to is None:
+            return _dump(body), attachments
+        self._outbox.check_attachments(attachments)
+        if attachments:
+            body = {**body, "attachments": [attachment_json(file) for file in attachments]}
+        envelope = seal(_dump(body), self._seal_to, submission_id.encode("utf-8"))
+        return _dump({"submission_id": submission_id, "sealed": envelope}), ()
 
     def _print(
         self,

@@ -21,7 +21,6 @@ that changed on the way.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import random
@@ -30,7 +29,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kiosk.platform_client import MAX_BATCH, TIMEOUT, OutcomeKind, PlatformClient, SubmitOutcome
+from kiosk.platform_client import (
+    MAX_BATCH,
+    TIMEOUT,
+    OutcomeKind,
+    PlatformClient,
+    SubmitOutcome,
+    attachment_json,
+)
 from offline_queue.errors import OutboxError
 from offline_queue.outbox import Outbox, OutboxItem, Settlement, State
 from offline_queue.retry import DEFAULT_BASE_S, DEFAULT_CAP_S, retry_delay
@@ -604,16 +610,7 @@ def _submission_body(item: OutboxItem) -> dict[str, object] | None:
     if item.attachments:
         if "attachments" in body:
             return None  # two sources of files for one submission: neither can be trusted
-        body["attachments"] = [
-            {
-                "name": file.name,
-                "content_type": file.content_type,
-                "size": file.size,
-                "sha256": file.sha256(),
-                "data_base64": base64.b64encode(file.data).decode("ascii"),
-            }
-            for file in item.attachments
-        ]
+        body["attachments"] = [attachment_json(file) for file in item.attachments]
     return body
 
 

@@ -79,8 +79,8 @@ _TIMEOUT = (3.05, 15.0)
 
 class NotEnrolled(UserFacingError):
     MESSAGE = N_(
-        "This terminal is not yet registered with the service platform. "
-        "Please ask staff for help."
+        "This terminal is not registered with the service platform. Enrol it with "
+        "hall-terminal --enrol CODE, using a code from the platform's back office."
     )
 
 
@@ -109,7 +109,14 @@ def signing_input(  # noqa: PLR0917 - the fields of one signed line, named at ev
 ) -> bytes:
     """The bytes a request's signature covers. target is the path as sent, with its query."""
     digest = hashlib.sha256(body).hexdigest()
-    lines = (SIGNATURE_SCHEME, method.upper(), target, timestamp, nonce, terminal_id, digest)
+    return signing_input_for_digest(method, target, timestamp, nonce, terminal_id, digest)
+
+
+def signing_input_for_digest(  # noqa: PLR0917 - as signing_input
+    method: str, target: str, timestamp: str, nonce: str, terminal_id: str, body_sha256: str
+) -> bytes:
+    """signing_input for a body known by its SHA-256 (hex) only."""
+    lines = (SIGNATURE_SCHEME, method.upper(), target, timestamp, nonce, terminal_id, body_sha256)
     return "\n".join(lines).encode("utf-8")
 
 
@@ -161,6 +168,15 @@ class TerminalAuth(requests.auth.AuthBase):
         self.terminal_id = terminal_id
         self._clock = clock
         self.clock_offset_s = 0.0
+
+    def set_clock_from(self, platform_time: float) -> bool:
+        """Sign on the platform's time from now on; False when that changes nothing (the clock
+        was not the trouble)."""
+        offset = platform_time - self._clock()
+        if abs(offset - self.clock_offset_s) < 2:
+            return False
+        self.clock_offset_s = offset
+        return True
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         body = request.body or b""
@@ -366,7 +382,7 @@ def ca_fingerprint(ca_pem: bytes) -> str:
 # -- enrolling ---------------------------------------------------------------------------------
 
 
-def enrol(  # noqa: PLR0915 - one sequence: check, fetch, post, then write it all
+def enrol(
     data_dir: Path,
     platform_url: str,
     code_text: str,
@@ -382,18 +398,7 @@ def enrol(  # noqa: PLR0915 - one sequence: check, fetch, post, then write it al
     check_transport(platform_url)
     code = parse_code(code_text)
     base = platform_url.rstrip("/")
-    https = urllib.parse.urlsplit(base).scheme == "https"
-    ca_pem: bytes | None = None
-    if https:
-        if code.ca_fingerprint is None:
-            raise EnrolmentError(EnrolmentError.MESSAGE, code="code_without_fingerprint")
-        ca_pem = (fetch_ca or fetch_platform_ca)(base)
-        try:
-            found = ca_fingerprint(ca_pem)
-        except ValueError as exc:
-            raise EnrolmentError(EnrolmentError.MESSAGE, code="ca_unreadable") from exc
-        if not hmac.compare_digest(found, code.ca_fingerprint):
-            raise EnrolmentError(EnrolmentError.MESSAGE, code="ca_mismatch")
+    ca_pem = _checked_ca(base, code, fetch_ca or fetch_platform_ca)
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = Ed25519PrivateKey.generate()
     public = key.public_key().public_bytes(
@@ -411,6 +416,7 @@ def enrol(  # noqa: PLR0915 - one sequence: check, fetch, post, then write it al
             answer = http.post(
                 base + ENROL_PATH,
                 json={"code": code.secret, "public_key": base64.b64encode(public).decode()},
+                headers={"Connection": "close"},  # one request: no connection left open
                 timeout=_TIMEOUT,
                 verify=verify,
                 allow_redirects=False,
@@ -419,7 +425,12 @@ def enrol(  # noqa: PLR0915 - one sequence: check, fetch, post, then write it al
             raise EnrolmentError(EnrolmentError.MESSAGE, code="tls_error") from exc
         except requests.RequestException as exc:
             raise EnrolmentError(EnrolmentError.MESSAGE, code="unreachable") from exc
-        body = _answer_json(answer)
+        try:
+            body = _answer_json(answer)
+        finally:
+            # Its socket is closed now, not when the last reference to the answer goes (an
+            # exception's traceback can keep it for a long while).
+            answer.close()
         if answer.status_code != 201 or body is None:
             error = body.get("error") if body else None
             raise EnrolmentError(
@@ -503,6 +514,25 @@ def enrol_locally(
     )
 
 
+def _checked_ca(
+    base: str, code: EnrolmentCode, fetch_ca: Callable[[str], bytes]
+) -> bytes | None:
+    """The platform's CA certificate once it matches the code's fingerprint; None for a
+    loopback http platform."""
+    if urllib.parse.urlsplit(base).scheme != "https":
+        return None
+    if code.ca_fingerprint is None:
+        raise EnrolmentError(EnrolmentError.MESSAGE, code="code_without_fingerprint")
+    ca_pem = fetch_ca(base)
+    try:
+        found = ca_fingerprint(ca_pem)
+    except ValueError as exc:
+        raise EnrolmentError(EnrolmentError.MESSAGE, code="ca_unreadable") from exc
+    if not hmac.compare_digest(found, code.ca_fingerprint):
+        raise EnrolmentError(EnrolmentError.MESSAGE, code="ca_mismatch")
+    return ca_pem
+
+
 def fetch_platform_ca(base_url: str) -> bytes:
     """The platform's CA certificate, fetched before anything is trusted: it is worth nothing
     until its fingerprint matches the one in the enrolment code, which enrol() checks."""
@@ -516,12 +546,16 @@ def fetch_platform_ca(base_url: str) -> bytes:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
             answer = pool.request(
-                "GET", base_url + TRUST_PATH, preload_content=False, redirect=False
+                "GET",
+                base_url + TRUST_PATH,
+                headers={"Connection": "close"},
+                preload_content=False,
+                redirect=False,
             )
         try:
             data = answer.read(_MAX_ANSWER + 1, decode_content=True)
         finally:
-            answer.release_conn()
+            answer.close()
     except urllib3.exceptions.HTTPError as exc:
         raise EnrolmentError(EnrolmentError.MESSAGE, code="unreachable") from exc
     finally:

@@ -533,6 +533,11 @@ class Outbox:
                 )
         return row_id
 
+    def check_attachments(self, files: Sequence[Attachment]) -> None:
+        """AttachmentLimitError when these files would break the attachment limits (enqueue
+        checks the same; a caller that carries files inside its payload asks first)."""
+        self._check_limits(files)
+
     def _check_limits(self, files: Sequence[Attachment]) -> None:
         limits = self._limits
         if len(files) > limits.max_files:

@@ -13,10 +13,13 @@ from pathlib import Path
 import uvicorn
 from platformdirs import user_data_dir
 
+from kiosk.terminal_auth import ca_fingerprint
+
 from .app import DEFAULT_CATALOGUE, create_app, openapi_text
 from .backoffice import ENVIRONMENT_VARIABLE, FILE_NAME, BackOfficeTokenError, configured_token
 from .catalogue import CatalogueError
 from .faults import FAULTS_PATH, FaultPlan
+from .terminals import TerminalRegistry
 
 
 def _default_db() -> Path:
@@ -55,6 +58,25 @@ def _parser() -> argparse.ArgumentParser:
             f" {FILE_NAME} beside the database, readable by this user only"
         ),
     )
+    parser.add_argument(
+        "--tls-cert", type=Path, metavar="PEM", help="serve https with this certificate chain"
+    )
+    parser.add_argument("--tls-key", type=Path, metavar="PEM", help="the certificate's key")
+    parser.add_argument(
+        "--tls-ca",
+        type=Path,
+        metavar="PEM",
+        help="the CA certificate behind --tls-cert: terminals pin it when they enrol",
+    )
+    parser.add_argument(
+        "--issue-code",
+        metavar="TERMINAL_ID",
+        help="print a one-time enrolment code for this terminal id and exit "
+        "(staff run hall-terminal --enrol CODE on the terminal)",
+    )
+    parser.add_argument(
+        "--revoke", metavar="TERMINAL_ID", help="withdraw this terminal's access and exit"
+    )
     parser.add_argument("--access-log", action="store_true", help="log every request")
     parser.add_argument(
         "--enable-faults",
@@ -83,11 +105,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         faults = FaultPlan() if args.enable_faults else None
         db = args.db or _default_db()
+        tls = (args.tls_cert, args.tls_key, args.tls_ca)
+        if any(tls) and not all(tls):
+            print("refplatform: --tls-cert, --tls-key and --tls-ca go together", file=sys.stderr)
+            return 2
+        if args.issue_code is not None or args.revoke is not None:
+            return _terminals(args, db)
         token = configured_token(
             os.environ.get(ENVIRONMENT_VARIABLE), args.back_office_token_file, db
         )
         app = create_app(
-            db, args.catalogue, args.public_url, faults=faults, back_office_token=token
+            db,
+            args.catalogue,
+            args.public_url,
+            faults=faults,
+            back_office_token=token,
+            tls_ca=args.tls_ca,
         )
     except (CatalogueError, BackOfficeTokenError) as exc:
         print(f"refplatform: {exc}", file=sys.stderr)
@@ -96,7 +129,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("refplatform").warning(
             "fault injection is enabled: %s can make submissions fail", FAULTS_PATH
         )
-    uvicorn.run(app, host=args.host, port=args.port, access_log=args.access_log, log_config=None)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        access_log=args.access_log,
+        log_config=None,
+        ssl_certfile=args.tls_cert,
+        ssl_keyfile=args.tls_key,
+    )
+    return 0
+
+
+def _terminals(args: argparse.Namespace, db: Path) -> int:
+    """--issue-code / --revoke: the terminal registry, for the platform's operators."""
+    registry = TerminalRegistry(db)
+    if args.revoke is not None:
+        if not registry.revoke(args.revoke):
+            print(f"refplatform: no terminal {args.revoke} is enrolled", file=sys.stderr)
+            return 1
+        print(f"terminal {args.revoke} revoked")
+        return 0
+    try:
+        issued = registry.issue_code(args.issue_code)
+    except ValueError as exc:
+        print(f"refplatform: {exc}", file=sys.stderr)
+        return 2
+    code = issued.secret
+    if args.tls_ca is not None:
+        code += "/" + ca_fingerprint(args.tls_ca.read_bytes())
+    print(code)
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
+import hashlib
 import json
 import logging
 import threading
@@ -24,6 +25,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from kiosk.terminal_auth import ca_fingerprint
+from kiosk.trust import SealError
+
 from . import models
 from .backoffice import (
     CHALLENGE,
@@ -35,17 +39,22 @@ from .backoffice import (
 )
 from .bodies import (
     BATCH_BODY_BYTES,
+    ENROL_BODY_BYTES,
     HELP_BODY_BYTES,
     RATING_BODY_BYTES,
     STATUS_BODY_BYTES,
     SUBMISSION_BODY_BYTES,
     BodyTooLarge,
+    RawBody,
     canonical_hash,
     decode_base64,
+    parse_json,
+    read_capped,
     read_json,
 )
 from .catalogue import Catalogue, FieldProblem
 from .faults import NoFaults, SubmissionFaults, install_fault_switch
+from .keys import PlatformKeys, default_keys_dir
 from .models import (
     MAX_ATTACHMENT_BYTES,
     MAX_ATTACHMENTS,
@@ -68,6 +77,7 @@ from .storage import (
     StoredAttachment,
     SubmissionRecord,
 )
+from .terminals import AuthRefused, TerminalRegistry
 from .tracking import not_found_page, tracking_page
 
 API_VERSION = "1"
@@ -116,6 +126,49 @@ async def _too_large(request: Request, exc: Exception) -> Response:
     answer = _error(413, "body_too_large", f"the body is larger than {cap} bytes, this route's cap")
     answer.headers["Connection"] = "close"
     return answer
+
+
+async def _refused(request: Request, exc: Exception) -> Response:
+    """A request no enrolled terminal signed (401), or one from a revoked terminal (403)."""
+    if not isinstance(exc, AuthRefused):
+        return _error(500, "internal_error", "")
+    answer = _error(exc.status, exc.code, exc.reason)
+    if exc.status == 401:
+        answer.headers["WWW-Authenticate"] = 'Signature realm="terminals"'
+    return answer
+
+
+def _target(request: Request) -> str:
+    """The request target as the terminal signed it: the path as sent, then its query."""
+    raw_path = request.scope.get("raw_path") or request.url.path.encode("utf-8")
+    query = request.scope.get("query_string", b"")
+    target = raw_path.decode("latin-1")
+    return f"{target}?{query.decode('latin-1')}" if query else target
+
+
+SEALED_MEMBER = "sealed"
+
+
+def _unsealed(keys: PlatformKeys, doc: object, id_field: str) -> object:
+    """The submission inside a sealed body ({"submission_id": ..., "sealed": envelope}), or doc
+    as it came when it is not sealed. ValueError when a sealed body does not open, or opens to
+    something for another id."""
+    if not isinstance(doc, dict) or SEALED_MEMBER not in doc:
+        return doc
+    item_id = doc.get(id_field)
+    if set(doc) != {id_field, SEALED_MEMBER} or not isinstance(item_id, str):
+        raise ValueError("a sealed body has only its id and the sealed envelope")
+    envelope = doc[SEALED_MEMBER]
+    if not isinstance(envelope, dict):
+        raise ValueError("the sealed envelope is not an object")
+    try:
+        opened = keys.open_sealed(envelope, item_id.encode("utf-8"))
+    except SealError as exc:
+        raise ValueError(f"the sealed body does not open ({exc.code})") from exc
+    inner = json.loads(opened.decode("utf-8"))
+    if not isinstance(inner, dict) or inner.get(id_field) != item_id:
+        raise ValueError("the sealed body is for another id")
+    return inner
 
 
 def _unauthorized(admitted: bool | None) -> Response:
@@ -203,6 +256,9 @@ class _Platform:
         clock: Clock,
         *,
         back_office: BackOffice,
+        terminals: TerminalRegistry,
+        keys: PlatformKeys,
+        ca_pem: str | None,
     ) -> None:
         self.catalogue = catalogue
         self.storage = storage
@@ -210,7 +266,11 @@ class _Platform:
         self.faults = faults
         self.clock = clock
         self.back_office = back_office
-        self.catalogue_bytes = _json_bytes(catalogue.doc)
+        self.terminals = terminals
+        self.keys = keys
+        self.ca_pem = ca_pem
+        # Signed once: terminals take no catalogue that does not verify with the platform's key.
+        self.catalogue_bytes = _json_bytes(keys.sign_catalogue(catalogue.doc))
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
 
@@ -230,6 +290,36 @@ class _Platform:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True)
+
+    async def _signed(self, request: Request, cap: int) -> tuple[str, RawBody | None]:
+        """The terminal that signed this request, and its body (None when empty) read up to
+        cap. AuthRefused when no enrolled terminal signed it (its exception handler answers)."""
+        raw = await read_capped(request, cap)
+        try:
+            with raw.view() as view:
+                digest = hashlib.sha256(view).hexdigest()
+                empty = len(view) == 0
+            terminal_id = await self.run(
+                self.terminals.authenticate,
+                request.method,
+                _target(request),
+                request.headers,
+                body_sha256=digest,
+            )
+        except BaseException:
+            raw.close()
+            raise
+        if empty:
+            raw.close()
+            return terminal_id, None
+        return terminal_id, raw
+
+    async def _signed_json(self, request: Request, cap: int) -> tuple[str, object]:
+        """The signing terminal and the body's JSON; ValueError when it is not JSON."""
+        terminal_id, raw = await self._signed(request, cap)
+        if raw is None:
+            raise ValueError("the body is empty")
+        return terminal_id, parse_json(raw)
 
     def _back_office_refusal(self, request: Request) -> Response | None:
         """401 unless the request carries the back-office token."""
@@ -302,7 +392,7 @@ class _Platform:
         if injected is not None:
             return injected
         try:
-            doc = await read_json(request, BATCH_BODY_BYTES)
+            terminal_id, doc = await self._signed_json(request, BATCH_BODY_BYTES)
         except ValueError:
             return _error(400, "bad_request", "the body is not JSON")
         items = doc.get("submissions") if isinstance(doc, dict) else None
@@ -310,16 +400,18 @@ class _Platform:
             return _error(400, "bad_request", 'the body is not {"submissions": [...]}')
         if not 1 <= len(items) <= MAX_BATCH:
             return _error(400, "batch_size", f"a batch holds 1 to {MAX_BATCH} submissions")
-        results = await self.run(self._settle_batch, request, items)
+        results = await self.run(self._settle_batch, request, items, terminal_id)
         return Response(content=b'{"results":[' + b",".join(results) + b"]}", media_type=_JSON)
 
-    def _settle_batch(self, request: Request, items: list[object]) -> list[bytes]:
+    def _settle_batch(
+        self, request: Request, items: list[object], terminal_id: str
+    ) -> list[bytes]:
         """Each item's result as JSON, in order (runs on a database thread)."""
         results: list[bytes] = [b""] * len(items)
         entries: list[BatchEntry] = []
         pending: list[tuple[int, Response | None]] = []  # (index, refusal) per entry
         for index, item in enumerate(items):
-            read = self._read_batch_item(item)
+            read = self._read_batch_item(item, terminal_id)
             if isinstance(read, Response):
                 results[index] = _batch_result(item, read.status_code, bytes(read.body))
                 continue
@@ -349,32 +441,44 @@ class _Platform:
             results[index] = _batch_result(items[index], status, content)
         return results
 
-    @staticmethod
-    def _read_batch_item(item: object) -> tuple[SubmissionRequest, dict[str, Any]] | Response:
+    def _read_batch_item(
+        self, item: object, terminal_id: str
+    ) -> tuple[SubmissionRequest, dict[str, Any]] | Response:
+        try:
+            item = _unsealed(self.keys, item, "submission_id")
+        except ValueError as exc:
+            return _error(400, "sealed_invalid", str(exc))
         if not isinstance(item, dict):
             return _error(400, "bad_request", "the body is not a JSON object")
         try:
             envelope = SubmissionRequest.model_validate(item)
         except ValidationError as exc:
             return _error(400, "bad_request", "the body is not a submission", fields=_problems(exc))
+        if envelope.terminal_id != terminal_id:
+            return _terminal_mismatch()
         return envelope, item
 
-    @staticmethod
     async def _read_submission(
-        request: Request, idempotency_key: str | None
+        self, request: Request, idempotency_key: str | None
     ) -> tuple[SubmissionRequest, dict[str, Any]] | Response:
         if not idempotency_key:
             return _error(400, "idempotency_key_missing", "the Idempotency-Key header is missing")
         try:
-            body = await read_json(request, SUBMISSION_BODY_BYTES)
+            terminal_id, body = await self._signed_json(request, SUBMISSION_BODY_BYTES)
         except ValueError:
             return _error(400, "bad_request", "the body is not JSON")
+        try:
+            body = await self.run(_unsealed, self.keys, body, "submission_id")
+        except ValueError as exc:
+            return _error(400, "sealed_invalid", str(exc))
         if not isinstance(body, dict):
             return _error(400, "bad_request", "the body is not a JSON object")
         try:
             envelope = SubmissionRequest.model_validate(body)
         except ValidationError as exc:
             return _error(400, "bad_request", "the body is not a submission", fields=_problems(exc))
+        if envelope.terminal_id != terminal_id:
+            return _terminal_mismatch()
         if envelope.submission_id != idempotency_key:
             return _error(
                 400,
@@ -445,14 +549,16 @@ class _Platform:
         )
 
     async def get_submission(self, submission_id: str) -> Response:
-        """Status and history of a submission."""
+        """Status and history of a submission: what its tracking page shows, read only, to
+        whoever has its unguessable id (the receipt's QR code)."""
         record = await self.run(self.storage.submission, submission_id)
         return _not_found() if record is None else _json(200, _state(record))
 
     async def post_rating(self, submission_id: str, request: Request) -> Response:
         """The citizen's satisfaction rating (GB/T 39735-2020); a second one replaces the first."""
         try:
-            rating = RatingRequest.model_validate(await read_json(request, RATING_BODY_BYTES))
+            _, doc = await self._signed_json(request, RATING_BODY_BYTES)
+            rating = RatingRequest.model_validate(doc)
         except ValidationError as exc:
             return _error(422, "validation_failed", "not a valid rating", fields=_problems(exc))
         except ValueError:
@@ -478,7 +584,7 @@ class _Platform:
         """A citizen at a terminal asked for staff. Kept once under its key; a repeat with the
         same body gets the first answer again, with another body 409."""
         try:
-            body = await read_json(request, HELP_BODY_BYTES)
+            terminal_id, body = await self._signed_json(request, HELP_BODY_BYTES)
             help_request = HelpRequest.model_validate(body)
         except ValidationError as exc:
             return _error(
@@ -488,6 +594,8 @@ class _Platform:
             return _error(400, "bad_request", "the body is not JSON")
         if idempotency_key != help_request.help_request_id:
             return _error(400, "bad_request", "Idempotency-Key must equal help_request_id")
+        if help_request.terminal_id != terminal_id:
+            return _terminal_mismatch()
         outcome, stored = await self.run(
             self.storage.store_help_request,
             help_request.help_request_id,
@@ -524,6 +632,77 @@ class _Platform:
         )
         return _not_found() if record is None else _json(200, _state(record))
 
+    async def trust(self) -> Response:
+        """The CA certificate of this platform's TLS certificate. Worth nothing by itself: a
+        terminal being enrolled takes it only when its fingerprint matches the one in its code."""
+        if self.ca_pem is None:
+            return _error(404, "not_found", "this platform serves no TLS of its own")
+        return _json(200, {"ca_pem": self.ca_pem})
+
+    async def enrol_terminal(self, request: Request) -> Response:
+        """A terminal enrols with its one-time code and its public key."""
+        try:
+            doc = await read_json(request, ENROL_BODY_BYTES)
+        except ValueError:
+            return _error(400, "bad_request", "the body is not JSON")
+        code = doc.get("code") if isinstance(doc, dict) else None
+        public_key = doc.get("public_key") if isinstance(doc, dict) else None
+        if not isinstance(code, str) or not isinstance(public_key, str):
+            return _error(400, "bad_request", 'the body is not {"code": ..., "public_key": ...}')
+        terminal_id = await self.run(self.terminals.enrol, code, public_key)
+        logger.info("terminal %s enrolled", terminal_id)
+        return _json(
+            201,
+            {
+                "terminal_id": terminal_id,
+                "signing_keys": [
+                    {"key_id": self.keys.signing_key_id, "public_key": self.keys.signing_public_b64}
+                ],
+                "sealing_key": {
+                    "key_id": self.keys.sealing_key_id,
+                    "public_key": self.keys.sealing_public_b64,
+                },
+            },
+        )
+
+    async def issue_enrolment_code(self, request: Request) -> Response:
+        """Back office: a one-time code a terminal enrols with (with the CA's fingerprint when
+        this platform serves TLS)."""
+        if (refused := self._back_office_refusal(request)) is not None:
+            return refused
+        try:
+            doc = await read_json(request, ENROL_BODY_BYTES)
+        except ValueError:
+            return _error(400, "bad_request", "the body is not JSON")
+        terminal_id = doc.get("terminal_id") if isinstance(doc, dict) else None
+        if not isinstance(terminal_id, str):
+            return _error(400, "bad_request", 'the body is not {"terminal_id": ...}')
+        try:
+            issued = await self.run(self.terminals.issue_code, terminal_id)
+        except ValueError as exc:
+            return _error(422, "terminal_id_invalid", str(exc))
+        code = issued.secret
+        if self.ca_pem is not None:
+            code += "/" + ca_fingerprint(self.ca_pem.encode("ascii"))
+        expires = dt.datetime.fromtimestamp(issued.expires_at, dt.UTC)
+        return _json(
+            201,
+            {
+                "terminal_id": terminal_id,
+                "code": code,
+                "expires_at": expires.isoformat(timespec="seconds"),
+            },
+        )
+
+    async def revoke_terminal(self, terminal_id: str, request: Request) -> Response:
+        """Back office: a terminal's access is withdrawn; what it has queued stays on it."""
+        if (refused := self._back_office_refusal(request)) is not None:
+            return refused
+        if not await self.run(self.terminals.revoke, terminal_id):
+            return _error(404, "not_found", "no such terminal")
+        logger.info("terminal %s revoked", terminal_id)
+        return _json(200, {"terminal_id": terminal_id, "status": "revoked"})
+
     async def track(self, submission_id: str) -> HTMLResponse:
         """The bilingual tracking page the receipt's QR code opens."""
         record = await self.run(self.storage.submission, submission_id)
@@ -531,6 +710,10 @@ class _Platform:
             return HTMLResponse(not_found_page(), status_code=404)
         service = self.catalogue.service(record.service_id)
         return HTMLResponse(tracking_page(record, service["name"] if service else None))
+
+
+def _terminal_mismatch() -> Response:
+    return _error(403, "terminal_mismatch", "the body names another terminal than the signature")
 
 
 def _batch_result(item: object, status: int, body: bytes) -> bytes:
@@ -568,6 +751,18 @@ def _help_answer(stored: dict[str, Any]) -> dict[str, Any]:
 
 # The back-office routes ask for the staff's bearer token (refplatform/backoffice.py).
 _BACK_OFFICE: dict[str, Any] = {"security": [{SECURITY_SCHEME_NAME: []}]}
+# The terminal routes ask for an enrolled terminal's signature (docs/api.md, terminals.py).
+_TERMINAL_SCHEME = "terminalSignature"
+_SIGNED: dict[str, Any] = {"security": [{_TERMINAL_SCHEME: []}]}
+_TERMINAL_SECURITY = {
+    "type": "apiKey",
+    "in": "header",
+    "name": "X-Signature",
+    "description": (
+        "an enrolled terminal's Ed25519 signature, with X-Terminal-Id, X-Request-Timestamp and "
+        "X-Request-Nonce (docs/api.md, 'Terminals: enrolment and signed requests')"
+    ),
+}
 
 
 def _add_routes(app: FastAPI, platform: _Platform) -> None:
@@ -595,7 +790,7 @@ def _add_routes(app: FastAPI, platform: _Platform) -> None:
         responses=_answers(
             201, models.SubmissionReceipt, "Received, now or before", 400, 404, 409, 413, 422
         ),
-        openapi_extra=_json_body(SubmissionRequest),
+        openapi_extra={**_json_body(SubmissionRequest), **_SIGNED},
     )
     route(
         f"{v1}/submissions/batch",
@@ -605,7 +800,7 @@ def _add_routes(app: FastAPI, platform: _Platform) -> None:
         responses=_answers(
             200, models.BatchAnswer, "One result per submission, in order", 400, 413
         ),
-        openapi_extra=_json_body(BatchRequest),
+        openapi_extra={**_json_body(BatchRequest), **_SIGNED},
     )
     route(
         f"{v1}/submissions/{{submission_id}}",
@@ -622,7 +817,7 @@ def _add_routes(app: FastAPI, platform: _Platform) -> None:
         responses=_answers(
             201, models.RatingAnswer, "Rated; a later rating replaces it", 400, 404, 413, 422
         ),
-        openapi_extra=_json_body(RatingRequest),
+        openapi_extra={**_json_body(RatingRequest), **_SIGNED},
     )
     route(
         f"{v1}/submissions/{{submission_id}}/status",
@@ -644,13 +839,39 @@ def _add_routes(app: FastAPI, platform: _Platform) -> None:
         responses=_answers(
             201, models.HelpAnswer, "Staff are told; a repeat is answered 200", 400, 409, 413, 422
         ),
-        openapi_extra=_json_body(HelpRequest),
+        openapi_extra={**_json_body(HelpRequest), **_SIGNED},
     )
     route(
         f"{v1}/help-requests",
         platform.get_help_requests,
         response_class=Response,
         responses=_answers(200, models.HelpList, "The help requests received", 401),
+        openapi_extra=_BACK_OFFICE,
+        tags=["administration"],
+    )
+    route(f"{v1}/trust", platform.trust, response_class=Response, tags=["terminals"])
+    route(
+        f"{v1}/terminals/enrol",
+        platform.enrol_terminal,
+        methods=["POST"],
+        status_code=201,
+        response_class=Response,
+        tags=["terminals"],
+    )
+    route(
+        f"{v1}/terminals",
+        platform.issue_enrolment_code,
+        methods=["POST"],
+        status_code=201,
+        response_class=Response,
+        openapi_extra=_BACK_OFFICE,
+        tags=["administration"],
+    )
+    route(
+        f"{v1}/terminals/{{terminal_id}}/revoke",
+        platform.revoke_terminal,
+        methods=["POST"],
+        response_class=Response,
         openapi_extra=_BACK_OFFICE,
         tags=["administration"],
     )
@@ -674,6 +895,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, request_error)
     app.add_exception_handler(BodyTooLarge, _too_large)
+    app.add_exception_handler(AuthRefused, _refused)
 
 
 def _document(app: FastAPI) -> dict[str, Any]:
@@ -690,7 +912,10 @@ def _document(app: FastAPI) -> dict[str, Any]:
         ref_template="#/components/schemas/{model}",
     )
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
-    document["components"]["securitySchemes"] = {SECURITY_SCHEME_NAME: SECURITY_SCHEME}
+    document["components"]["securitySchemes"] = {
+        SECURITY_SCHEME_NAME: SECURITY_SCHEME,
+        _TERMINAL_SCHEME: _TERMINAL_SECURITY,
+    }
     # Path parameters are plain strings and never fail FastAPI's own validation; what does
     # fail is answered as an ErrorBody, so the framework's 422 shape is not part of this API.
     for path in document["paths"].values():
@@ -714,13 +939,18 @@ def create_app(
     faults: SubmissionFaults | None = None,
     clock: Clock = _local_now,
     back_office_token: str | None = None,
+    keys_dir: Path | None = None,
+    tls_ca: Path | None = None,
 ) -> FastAPI:
     """The platform over the database at db_path serving the catalogue file at catalogue_path.
 
     public_url is where citizens' phones reach the tracking pages (the base of tracking_url);
     without it the address the request came in on is used. faults is consulted first by every
     submission (nothing is injected by default). back_office_token opens the back-office
-    routes (refplatform/backoffice.py); without one they stay closed to everyone.
+    routes (refplatform/backoffice.py); without one they stay closed to everyone. keys_dir
+    holds the platform's signing and sealing keys (made there on first start; default: beside
+    the database). tls_ca is the CA certificate (PEM) behind the TLS certificate the platform is
+    served with, handed to terminals being enrolled.
     """
     platform = _Platform(
         Catalogue.from_file(catalogue_path),
@@ -729,6 +959,9 @@ def create_app(
         faults if faults is not None else NoFaults(),
         clock,
         back_office=BackOffice(back_office_token if back_office_token is not None else new_token()),
+        terminals=TerminalRegistry(db_path),
+        keys=PlatformKeys(keys_dir if keys_dir is not None else default_keys_dir(db_path)),
+        ca_pem=tls_ca.read_text("ascii") if tls_ca is not None else None,
     )
 
     @asynccontextmanager
@@ -747,6 +980,8 @@ def create_app(
     )
     app.state.storage = platform.storage
     app.state.catalogue = platform.catalogue
+    app.state.terminals = platform.terminals
+    app.state.keys = platform.keys
     _add_routes(app, platform)
     _add_error_handlers(app)
     install_fault_switch(app, platform.faults)

@@ -30,6 +30,7 @@ BATCH_BODY_BYTES = 40 * MIB
 STATUS_BODY_BYTES = 64 * KIB  # a status and a note in two languages
 RATING_BODY_BYTES = 16 * KIB  # a level and a comment of at most 500 characters
 HELP_BODY_BYTES = 16 * KIB  # a few short fields
+ENROL_BODY_BYTES = 4 * KIB  # a code and a public key, or a terminal id
 
 # Decoded bytes per piece of an attachment: a multiple of 3, so no piece but the last has padding.
 _PIECE_BYTES = 3 * 256 * KIB

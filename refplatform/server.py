@@ -7,6 +7,7 @@ import contextlib
 import socket
 import threading
 from collections.abc import Generator
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -64,6 +65,16 @@ class _ThreadServer(uvicorn.Server):
                 loop.call_soon_threadsafe(wake.set)
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """What the platform serves https with: its certificate chain and key, and the CA behind
+    them (given to terminals being enrolled, who pin it)."""
+
+    cert: Path
+    key: Path
+    ca: Path
+
+
 class RunningPlatform:
     """A platform serving on a thread of this process. Use as a context manager or call stop()."""
 
@@ -74,12 +85,15 @@ class RunningPlatform:
         base_url: str,
         db_path: Path,
         back_office_token: str,
+        *,
+        ca_path: Path | None = None,
     ) -> None:
         self._server = server
         self._thread = thread
         self.base_url = base_url
         self.db_path = db_path
         self.back_office_token = back_office_token
+        self.ca_path = ca_path  # the CA behind its TLS certificate; None when it serves http
 
     @property
     def back_office_headers(self) -> dict[str, str]:
@@ -145,6 +159,7 @@ def start_in_thread(
     public_url: str | None = None,
     faults: SubmissionFaults | None = None,
     back_office_token: str | None = None,
+    tls: TlsFiles | None = None,
     startup_timeout: float = 10.0,
 ) -> RunningPlatform:
     """Serve the platform on host:port (0: a free port) and return once it accepts connections.
@@ -152,12 +167,20 @@ def start_in_thread(
     faults: a refplatform.faults.FaultPlan lets the caller switch faults on and off while the
     server runs, directly or over HTTP (PUT /api/v1/_faults); without one nothing misbehaves.
     back_office_token opens the back-office routes; without one a fresh random token does, and
-    the returned RunningPlatform holds it (back_office_token, back_office_headers).
+    the returned RunningPlatform holds it (back_office_token, back_office_headers). tls: serve
+    https with this certificate, key and CA (the URL is then https://...).
 
     Raises OSError when the address cannot be bound, RuntimeError when the server does not start.
     """
     token = back_office_token if back_office_token is not None else new_token()
-    app = create_app(db_path, catalogue_path, public_url, faults=faults, back_office_token=token)
+    app = create_app(
+        db_path,
+        catalogue_path,
+        public_url,
+        faults=faults,
+        back_office_token=token,
+        tls_ca=tls.ca if tls is not None else None,
+    )
     listener = _listen(host, port)
     bound_host, bound_port = listener.getsockname()[:2]
     config = uvicorn.Config(
@@ -169,6 +192,8 @@ def start_in_thread(
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=5,
+        ssl_certfile=str(tls.cert) if tls is not None else None,
+        ssl_keyfile=str(tls.key) if tls is not None else None,
     )
     server = _ThreadServer(config)
     thread = threading.Thread(
@@ -188,4 +213,6 @@ def start_in_thread(
     if not started:
         raise RuntimeError(f"the platform server did not start on {host}:{port}")
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-    return RunningPlatform(server, thread, f"http://{shown}:{bound_port}", db_path, token)
+    scheme = "https" if tls is not None else "http"
+    url = f"{scheme}://{shown}:{bound_port}"
+    return RunningPlatform(server, thread, url, db_path, token, ca_path=tls.ca if tls else None)

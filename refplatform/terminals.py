@@ -31,7 +31,7 @@ from kiosk.terminal_auth import (
     MAX_SKEW_S,
     new_code_secret,
     normal_code_secret,
-    signing_input,
+    signing_input_for_digest,
     verify_signature,
 )
 
@@ -180,7 +180,13 @@ class TerminalRegistry:
     # -- every signed request ----------------------------------------------------------------
 
     def authenticate(
-        self, method: str, target: str, headers: Mapping[str, str], body: bytes
+        self,
+        method: str,
+        target: str,
+        headers: Mapping[str, str],
+        body: bytes = b"",
+        *,
+        body_sha256: str | None = None,
     ) -> str:
         """The terminal that signed this request, or AuthRefused (401 for a request that proves
         nothing, 403 for a terminal that is known and no longer allowed)."""
@@ -203,7 +209,8 @@ class TerminalRegistry:
         if row is None or row[0] is None:
             raise AuthRefused(401, "terminal_unknown", "no such terminal is enrolled")
         public_key, status = row
-        signed = signing_input(method, target, timestamp, nonce, terminal_id, body)
+        digest = body_sha256 if body_sha256 is not None else hashlib.sha256(body).hexdigest()
+        signed = signing_input_for_digest(method, target, timestamp, nonce, terminal_id, digest)
         if not verify_signature(Ed25519PublicKey.from_public_bytes(public_key), signature, signed):
             raise AuthRefused(401, "signature_invalid", "the signature does not verify")
         if status != "active":

@@ -31,7 +31,9 @@ from PySide6.QtWidgets import QApplication  # noqa: E402 - the environment is se
 
 from kiosk.app import build_parts  # noqa: E402
 from kiosk.config import Config, Mode  # noqa: E402
+from kiosk.terminal_auth import enrol  # noqa: E402
 from refplatform.server import start_in_thread  # noqa: E402
+from refplatform.terminals import TerminalRegistry  # noqa: E402
 from ui.app import Terminal  # noqa: E402
 from ui.audit import Report, walk  # noqa: E402
 from ui.input_environment import prepare_environment  # noqa: E402
@@ -61,6 +63,9 @@ def run(out: Path, sizes: list[tuple[int, int]], languages: list[str], steps: li
                 mode=Mode.KIOSK,
                 idle_timeout_s=3600,
             )
+            # Enrolled as staff would enrol it, with a one-time code from the platform.
+            code = TerminalRegistry(platform.db_path).issue_code(config.terminal_id).secret
+            enrol(config.data_dir, platform.base_url, code)
             parts = build_parts(config, demo=True, bundled_catalogue=CATALOGUE)
             terminal = Terminal(parts, app)
             terminal.window.show()

@@ -22,7 +22,10 @@ from kiosk.app import build_parts  # noqa: E402 - the repository root goes on th
 from kiosk.config import Config, Mode  # noqa: E402
 from kiosk.i18n import set_language  # noqa: E402
 from kiosk.session import EndReason, Step  # noqa: E402
+from kiosk.terminal_auth import PlatformKey, enrol, enrol_locally  # noqa: E402
+from refplatform.keys import PlatformKeys  # noqa: E402
 from refplatform.server import start_in_thread  # noqa: E402
+from refplatform.terminals import TerminalRegistry  # noqa: E402
 from ui.app import Terminal  # noqa: E402
 from ui.input_environment import prepare_environment  # noqa: E402
 
@@ -53,6 +56,9 @@ def main() -> int:  # noqa: PLR0915 - one visit, step by step, reads best in one
         platform = start_in_thread(Path(tmp) / "platform.sqlite3", catalogue)
         config = Config(data_dir=Path(tmp), platform_url=platform.base_url,
                         hall_name="本市政务服务中心", idle_timeout_s=3600)
+        # Enrolled as staff would enrol it, with a one-time code from the platform.
+        code = TerminalRegistry(platform.db_path).issue_code(config.terminal_id).secret
+        enrol(config.data_dir, platform.base_url, code)
         parts = build_parts(config, demo=True, bundled_catalogue=catalogue)
         terminal = Terminal(parts, app)
         window = terminal.window
@@ -134,6 +140,11 @@ def queue_shots(app: QApplication, data: Path, catalogue: Path, out: Path, suffi
         closed = f"http://127.0.0.1:{s.getsockname()[1]}"
     config = Config(data_dir=data, platform_url=closed, mode=Mode.RURAL,
                     hall_name="幸福村便民服务站", idle_timeout_s=3600)
+    # Enrolled with a platform that is away: keys made here, as that platform's would be.
+    keys = PlatformKeys(data.parent / "absent-platform-keys")
+    enrol_locally(data, closed, config.terminal_id,
+                  (PlatformKey(keys.signing_key_id, keys.signing_public_b64),),
+                  PlatformKey(keys.sealing_key_id, keys.sealing_public_b64))
     parts = build_parts(config, demo=True, bundled_catalogue=catalogue)
     rows = [("residence-permit", "张*英"), ("pension-certification", "李*国"),
             ("senior-card", "王*"), ("pension-certification", "赵*华")]

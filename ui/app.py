@@ -14,7 +14,9 @@ import shiboken6
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QApplication
 
+from devices.readers.base import ReaderEvent
 from kiosk.app import Parts
+from kiosk.card_rules import staff_notice
 from kiosk.catalogue import Catalogue
 from kiosk.catalogue_store import CatalogueStore
 from kiosk.config import Mode
@@ -25,7 +27,7 @@ from kiosk.i18n import _
 from kiosk.platform_client import PlatformClient
 from kiosk.queue_view import UploadQueue
 from kiosk.sync import SyncStatus
-from kiosk.sync_messages import describe_recovery
+from kiosk.sync_messages import describe_error, describe_recovery
 from offline_queue.errors import OutboxCorruptError
 from ui.background import Background
 from ui.bridge import ReaderBridge, StatusBridge
@@ -61,14 +63,28 @@ def _log_failure(what: str) -> Callable[[BaseException], None]:
     return failed
 
 
+# The platform refused the terminal itself (not one submission): nothing will upload until staff
+# act, so they are told on the screen.
+REFUSED_TERMINAL = frozenset(
+    {"terminal_revoked", "terminal_unknown", "signature_invalid", "credentials_missing"}
+)
+
+
 class StaffNotices(QObject):
-    """Notices for staff in every mode: damage to the upload queue found while running."""
+    """Notices for staff in every mode: damage to the upload queue found while running, a card
+    reader that is not the one this terminal trusts."""
 
     def __init__(self, shell: Shell) -> None:
         super().__init__(shell)
         self._shell = shell
 
     def sync_status(self, status: SyncStatus) -> None:
+        if status.last_error in REFUSED_TERMINAL and not self._shell.staff_banner.isVisible():
+            # What is queued stays queued; staff must enrol the terminal (again).
+            self._shell.show_staff_notice(
+                _("For staff: {detail}").format(detail=describe_error(status.last_error))
+            )
+            return
         damaged = status.last_error == OutboxCorruptError.code
         if damaged and not self._shell.staff_banner.isVisible():
             # The next start sets the damaged file aside (offline_queue.recovery.open_outbox).
@@ -78,6 +94,11 @@ class StaffNotices(QObject):
                     "terminal: it will set the damaged queue aside and start a fresh one."
                 )
             )
+
+    def reader_event(self, event: ReaderEvent) -> None:
+        notice = staff_notice(event)
+        if notice:
+            self._shell.show_staff_notice(_(notice))
 
 
 class CatalogueUpdates(QObject):
@@ -216,6 +237,7 @@ class Terminal:
         )
         shell.help_requested.connect(self.help.request)
         self.readers.event.connect(self.card.on_reader_event)
+        self.readers.event.connect(self.notices.reader_event)
         self.status.changed.connect(self.catalogue.platform_seen)
         self.status.changed.connect(self.notices.sync_status)
         self._housekeeping.timeout.connect(self._tidy)

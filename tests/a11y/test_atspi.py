@@ -32,6 +32,7 @@ import requests
 
 from refplatform.server import RunningPlatform
 from tests.a11y.atspi_client import DEFAULT_ANSWERS, iter_json_lines
+from tests.fixtures.platform import enrol_terminal
 
 pytestmark = pytest.mark.real_device
 
@@ -186,6 +187,7 @@ def start_terminal(
     desktop: Desktop, platform: RunningPlatform, tmp: Path, language: str
 ) -> Terminal:
     data_dir = tmp / f"terminal-{language}"
+    enrol_terminal(platform, data_dir)  # as staff do before a terminal's first start
     env = dict(desktop.env)
     env.update(
         QT_QPA_PLATFORM="xcb",

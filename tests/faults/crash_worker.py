@@ -44,6 +44,7 @@ from typing import Any
 
 from kiosk.platform_client import PlatformClient
 from kiosk.sync import SUBMISSION_KIND, SyncEngine, SyncStatus
+from kiosk.terminal_auth import TerminalIdentity, load_identity
 from offline_queue.keys import load_or_create_key
 from offline_queue.outbox import Outbox, new_item_id
 from tests.fixtures.platform import DEMO_ANSWERS, demo_submission
@@ -80,6 +81,7 @@ class ClientFiles:
     trace_dir: Path
     base_url: str
     max_items: int
+    identity: TerminalIdentity  # the terminal's enrolment with the platform at base_url
 
 
 class _AppendOnly:
@@ -108,7 +110,7 @@ def run_client(files: ClientFiles, round_no: int, seed: int) -> int:
     step("start")
     outbox = Outbox(files.outbox, load_or_create_key(files.key))
     step("opened")
-    client = PlatformClient(files.base_url, timeout=(2.0, 10.0))
+    client = PlatformClient(files.base_url, timeout=(2.0, 10.0), auth=files.identity.auth())
     progress = _Progress()
     # Short backoff: the platform is healthy, so a retry means something odd that the next
     # round should see settled rather than waiting out minutes.
@@ -232,13 +234,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ledger-dir", type=Path, required=True)
     parser.add_argument("--trace-dir", type=Path, required=True)
     parser.add_argument("--base-url", required=True)
+    parser.add_argument("--terminal-dir", type=Path, required=True, help="where it is enrolled")
     parser.add_argument("--max-items", type=int, default=4)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING, format="%(process)d %(name)s %(levelname)s %(message)s"
     )
     files = ClientFiles(
-        args.outbox, args.key, args.ledger_dir, args.trace_dir, args.base_url, args.max_items
+        args.outbox,
+        args.key,
+        args.ledger_dir,
+        args.trace_dir,
+        args.base_url,
+        args.max_items,
+        load_identity(args.terminal_dir, args.base_url),  # once: every fork signs with it
     )
     return serve(files)
 

@@ -38,13 +38,13 @@ import pytest
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from kiosk.platform_client import PlatformClient
 from kiosk.sync import SyncEngine
+from kiosk.terminal_auth import load_identity
 from offline_queue.keys import load_or_create_key
 from offline_queue.outbox import Outbox, State
 from refplatform.server import RunningPlatform, start_in_thread
 from tests.faults.crash_worker import crash_submission, crash_summary, round_file
-from tests.fixtures.platform import DEMO_CATALOGUE
+from tests.fixtures.platform import DEMO_CATALOGUE, client_for, enrol_terminal
 
 ROOT = Path(__file__).resolve().parents[2]
 CI_KILLS = 200
@@ -478,7 +478,8 @@ class CrashRun:
 
     def final_drain_and_check(self) -> None:
         key = load_or_create_key(self.key_file)
-        client = PlatformClient(self.platform.base_url)
+        identity = load_identity(self.tmp / "terminal", self.platform.base_url)
+        client = client_for(self.platform, identity)  # the killed clients' own terminal
         with Outbox(self.outbox_db, key) as box:
             engine = SyncEngine(box, client)
             for _ in range(3):
@@ -537,12 +538,14 @@ def crash_rig(tmp: Path, watch: SubmissionWatch) -> Iterator[tuple[RunningPlatfo
     (tmp / "ledger").mkdir()
     (tmp / "trace").mkdir()
     with start_in_thread(tmp / "platform.sqlite3", DEMO_CATALOGUE, faults=watch) as platform:
+        enrol_terminal(platform, tmp / "terminal")
         files = {
             "--outbox": tmp / "outbox.db",
             "--key": tmp / "outbox.key",
             "--ledger-dir": tmp / "ledger",
             "--trace-dir": tmp / "trace",
             "--base-url": platform.base_url,
+            "--terminal-dir": tmp / "terminal",
         }
         zygote = Zygote([str(x) for pair in files.items() for x in pair], tmp / "clients.log")
         try:

@@ -33,13 +33,22 @@ from kiosk.i18n import set_language
 from kiosk.platform_client import CONNECTION_FAILED, PlatformClient
 from kiosk.sync import SyncEngine
 from kiosk.sync_messages import describe_item
+from kiosk.terminal_auth import TerminalIdentity, sign_headers
 from offline_queue.keys import load_or_create_key
 from offline_queue.outbox import Outbox, OutboxItemInfo, State
 from refplatform.app import API_PREFIX
+from refplatform.backoffice import FILE_NAME as TOKEN_FILE
 from refplatform.faults import FAULTS_PATH, Fault, FaultPlan, FaultRule
 from refplatform.server import RunningPlatform, start_in_thread
 from tests.fixtures.outbox import FakeClock
-from tests.fixtures.platform import DEMO_CATALOGUE, demo_submission
+from tests.fixtures.platform import (
+    DEMO_CATALOGUE,
+    client_for,
+    demo_submission,
+    enrol_at,
+    enrol_terminal,
+    signed_client,
+)
 from tests.integration.test_sync import StatusWatch, enqueue
 
 REPO = Path(__file__).resolve().parents[2]
@@ -103,10 +112,19 @@ def faulty_platform(tmp_path: Path, plan: FaultPlan) -> Iterator[RunningPlatform
 
 
 @pytest.fixture
-def rig(tmp_path: Path, faulty_platform: RunningPlatform, plan: FaultPlan) -> Iterator[Rig]:
+def identity(tmp_path: Path, faulty_platform: RunningPlatform) -> TerminalIdentity:
+    """Terminal K01 (the demo bodies' terminal_id), enrolled with faulty_platform."""
+    return enrol_terminal(faulty_platform, tmp_path / "terminal")
+
+
+@pytest.fixture
+def rig(
+    tmp_path: Path, faulty_platform: RunningPlatform, plan: FaultPlan, identity: TerminalIdentity
+) -> Iterator[Rig]:
     clock = FakeClock(time.time())
     outbox = Outbox(tmp_path / "outbox.db", load_or_create_key(tmp_path / "outbox.key"), clock)
-    client = PlatformClient(faulty_platform.base_url, timeout=TIMEOUT, clock=clock)
+    # The fake clock paces retries only; requests are signed with the real time, as they are.
+    client = client_for(faulty_platform, identity, timeout=TIMEOUT, clock=clock)
     engine = SyncEngine(
         outbox, client, clock=clock, retry_base_s=RETRY_BASE_S, retry_cap_s=3600.0, rng=lambda: 1.0
     )
@@ -263,14 +281,17 @@ def test_captive_portal_never_marks_delivered(rig: Rig) -> None:
     assert rig.copies(sid) == 1
 
 
-def _post_raw(platform: RunningPlatform, body: dict[str, Any]) -> bytes:
-    """POST a submission on a fresh socket and return every byte that comes back until EOF
-    (the request asks the server to close once it has answered)."""
+def _post_raw(platform: RunningPlatform, identity: TerminalIdentity, body: dict[str, Any]) -> bytes:
+    """POST a submission, signed by identity, on a fresh socket and return every byte that comes
+    back until EOF (the request asks the server to close once it has answered)."""
     data = json.dumps(body).encode()
+    path = f"{API_PREFIX}/submissions"
+    signed = sign_headers(identity.key, identity.terminal_id, "POST", path, data, now=time.time())
     head = (
-        f"POST {API_PREFIX}/submissions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         f"Content-Type: application/json\r\nIdempotency-Key: {body['submission_id']}\r\n"
-        f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n"
+        + "".join(f"{name}: {value}\r\n" for name, value in signed.items())
+        + f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n"
     ).encode()
     received = b""
     with socket.create_connection(("127.0.0.1", platform.port), timeout=WAIT_S) as sock:
@@ -285,15 +306,19 @@ def _post_raw(platform: RunningPlatform, body: dict[str, Any]) -> bytes:
     ("fault", "stored"), [(Fault.DROP_BEFORE_STORE, 0), (Fault.DROP_AFTER_STORE, 1)]
 )
 def test_dropped_connection_is_a_connection_error_not_an_answer(
-    faulty_platform: RunningPlatform, plan: FaultPlan, fault: Fault, stored: int
+    faulty_platform: RunningPlatform,
+    plan: FaultPlan,
+    identity: TerminalIdentity,
+    fault: Fault,
+    stored: int,
 ) -> None:
     body = demo_submission()
     plan.set(FaultRule(fault))
-    assert _post_raw(faulty_platform, body) == b""  # not even a status line
+    assert _post_raw(faulty_platform, identity, body) == b""  # not even a status line
     assert platform_copies(faulty_platform, body["submission_id"]) == stored
 
     # The same through the client's keep-alive session: a connection error, no HTTP status.
-    with contextlib.closing(PlatformClient(faulty_platform.base_url, timeout=TIMEOUT)) as client:
+    with contextlib.closing(client_for(faulty_platform, identity, timeout=TIMEOUT)) as client:
         assert client.health()  # the session now holds an open connection
         plan.set(FaultRule(fault))
         sid = str(uuid.uuid4())
@@ -308,7 +333,7 @@ def test_dropped_connection_is_a_connection_error_not_an_answer(
         assert client.submit(sid, demo_submission(submission_id=sid)).delivered
     assert plan.applied(fault) == 2
     # Without the fault the same request gets a full answer.
-    assert _post_raw(faulty_platform, demo_submission()).startswith(b"HTTP/1.1 201 ")
+    assert _post_raw(faulty_platform, identity, demo_submission()).startswith(b"HTTP/1.1 201 ")
 
 
 def test_switch_is_off_by_default(platform_server: RunningPlatform, tmp_path: Path) -> None:
@@ -321,7 +346,9 @@ def test_switch_is_off_by_default(platform_server: RunningPlatform, tmp_path: Pa
             assert answer.json()["error"] == "not_found"
     with (
         Outbox(tmp_path / "outbox.db", load_or_create_key(tmp_path / "outbox.key")) as outbox,
-        contextlib.closing(PlatformClient(platform_server.base_url, timeout=TIMEOUT)) as client,
+        contextlib.closing(
+            signed_client(platform_server, tmp_path / "terminal", timeout=TIMEOUT)
+        ) as client,
     ):
         sid, _ = enqueue(outbox)
         assert SyncEngine(outbox, client).drain_once() == 1
@@ -329,11 +356,13 @@ def test_switch_is_off_by_default(platform_server: RunningPlatform, tmp_path: Pa
     assert platform_copies(platform_server, sid) == 1
 
 
-def test_admin_switch_over_http(faulty_platform: RunningPlatform, plan: FaultPlan) -> None:
+def test_admin_switch_over_http(
+    faulty_platform: RunningPlatform, plan: FaultPlan, identity: TerminalIdentity
+) -> None:
     url = f"{faulty_platform.base_url}{FAULTS_PATH}"
     with (
         requests.Session() as http,
-        contextlib.closing(PlatformClient(faulty_platform.base_url, timeout=TIMEOUT)) as client,
+        contextlib.closing(client_for(faulty_platform, identity, timeout=TIMEOUT)) as client,
     ):
         shown = http.get(url, timeout=WAIT_S).json()
         assert shown["rules"] == [] and set(shown["applied"].values()) == {0}
@@ -376,7 +405,7 @@ def test_admin_switch_over_http(faulty_platform: RunningPlatform, plan: FaultPla
 
 
 def test_engine_thread_delivers_each_submission_once_through_every_fault(
-    tmp_path: Path, faulty_platform: RunningPlatform, plan: FaultPlan
+    tmp_path: Path, faulty_platform: RunningPlatform, plan: FaultPlan, identity: TerminalIdentity
 ) -> None:
     passing = [
         Fault.DROP_AFTER_STORE,
@@ -391,7 +420,7 @@ def test_engine_thread_delivers_each_submission_once_through_every_fault(
     watch = StatusWatch()
     with (
         Outbox(tmp_path / "outbox.db", load_or_create_key(tmp_path / "outbox.key")) as outbox,
-        contextlib.closing(PlatformClient(faulty_platform.base_url, timeout=TIMEOUT)) as client,
+        contextlib.closing(client_for(faulty_platform, identity, timeout=TIMEOUT)) as client,
     ):
         ids = [enqueue(outbox)[0] for _ in range(12)]
         # One fault per submission from the second on: the first goes out alone and the rest
@@ -458,8 +487,12 @@ def test_command_line_switch(tmp_path: Path) -> None:
                 conflict = {"rules": [{"fault": "conflict"}]}
                 switched = http.put(f"{enabled_url}{FAULTS_PATH}", json=conflict, timeout=WAIT_S)
                 assert switched.status_code == 200
+            # Both platforms keep their back-office token in the one file beside their databases.
+            token = (tmp_path / TOKEN_FILE).read_text().strip()
             for url, first in ((enabled_url, "conflict"), (plain_url, "delivered")):
-                with contextlib.closing(PlatformClient(url, timeout=TIMEOUT)) as client:
+                identity = enrol_at(url, token, tmp_path / f"terminal-{first}")
+                client = PlatformClient(url, timeout=TIMEOUT, auth=identity.auth())
+                with contextlib.closing(client):
                     sid = str(uuid.uuid4())
                     assert client.submit(sid, demo_submission(submission_id=sid)).kind == first
                     assert client.submit(sid, demo_submission(submission_id=sid)).delivered

@@ -14,6 +14,7 @@ from pytestqt.qtbot import QtBot
 from kiosk.app import build_parts
 from kiosk.config import Config
 from refplatform.server import RunningPlatform
+from tests.fixtures.platform import enrol_terminal
 from tests.fixtures.stalls import StallRecorder
 from ui.app import Terminal
 
@@ -51,6 +52,10 @@ def make_terminal(
         }
         values.update(overrides)
         config = Config(**values)
+        if config.platform_url == platform_server.base_url:
+            enrol_terminal(platform_server, config.data_dir, config.terminal_id)
+        else:
+            enrol_elsewhere(config)
         parts = build_parts(config, demo=True, bundled_catalogue=bundled)
         app = QApplication.instance()
         assert isinstance(app, QApplication)
@@ -66,6 +71,22 @@ def make_terminal(
         terminal.stop()  # deletes the window and everything Qt of the terminal
         terminal.parts.close()
     made.clear()
+
+
+def enrol_elsewhere(config: Config) -> None:
+    """A terminal pointed at an address where no platform answers: enrolled, as it would be,
+    with a platform that is away (its keys made here)."""
+    from kiosk.terminal_auth import PlatformKey, enrol_locally
+    from refplatform.keys import PlatformKeys
+
+    keys = PlatformKeys(config.data_dir.parent / "absent-platform-keys")
+    enrol_locally(
+        config.data_dir,
+        config.platform_url,
+        config.terminal_id,
+        (PlatformKey(keys.signing_key_id, keys.signing_public_b64),),
+        PlatformKey(keys.sealing_key_id, keys.sealing_public_b64),
+    )
 
 
 def visible_texts(root: QWidget) -> list[str]:

@@ -3,8 +3,10 @@ garbage collector and renders receipts: the conditions under which a Qt object f
 wrong thread crashes the process or makes Qt warn.
 
 Run by tests/gui/test_ownership.py in its own process (a crash must fail a test, not end the
-run): `python -m tests.gui.stress_visits DATA_DIR --terminals N --visits M`. Exit status 0 and
-the line "visits: N" when every visit ended on its welcome page and Qt said nothing of threads.
+run): `python -m tests.gui.stress_visits DATA_DIR --platform-url URL --terminals N --visits M`.
+Terminal n keeps its data in DATA_DIR/terminal-n, which must hold its enrolment with the platform
+at URL (the test enrols each one first). Exit status 0 and the line "visits: N" when every visit
+ended on its welcome page and Qt said nothing of threads.
 """
 
 from __future__ import annotations

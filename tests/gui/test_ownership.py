@@ -20,6 +20,7 @@ from pytestqt.qtbot import QtBot
 
 from kiosk.session import Step
 from refplatform.server import RunningPlatform
+from tests.fixtures.platform import enrol_terminal
 from tests.gui.conftest import ROOT, MakeTerminal
 from tests.gui.test_visit import answer_residence_permit, open_form, submit, wait_step
 from ui.app import Terminal
@@ -128,6 +129,9 @@ def _alive_qt(obj: QObject | None) -> bool:
 def test_many_visits_while_a_worker_collects_garbage_and_renders_receipts(
     tmp_path: Path, platform_server: RunningPlatform
 ) -> None:
+    terminals = 4
+    for number in range(terminals):  # each terminal enrolled under an id of its own
+        enrol_terminal(platform_server, tmp_path / f"terminal-{number}", f"K{number + 1:02d}")
     env = {
         **os.environ,
         "QT_QPA_PLATFORM": "offscreen",
@@ -143,7 +147,7 @@ def test_many_visits_while_a_worker_collects_garbage_and_renders_receipts(
             "--platform-url",
             platform_server.base_url,
             "--terminals",
-            "4",
+            str(terminals),
             "--visits",
             "5",
         ],
@@ -197,6 +201,7 @@ def test_the_terminal_built_behind_a_shown_window_sets_its_objects_aside_from_th
     from ui.voice import VoiceGuide
 
     config = Config(data_dir=tmp_path / "data", platform_url=platform_server.base_url)
+    enrol_terminal(platform_server, config.data_dir, config.terminal_id)
     shell = Shell(config=config, voice=VoiceGuide(enabled=False))
     welcome = WelcomePage(demo=True)
     shell.add_page(welcome)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import QObject, Qt
 from pytestqt.qtbot import QtBot
 
@@ -19,6 +21,7 @@ from refplatform.server import start_in_thread
 from tests.fixtures.badpeer import BadPeer, Gate
 from tests.fixtures.platform import DEMO_CATALOGUE, demo_submission
 from tests.gui.conftest import CATALOGUE, MakeTerminal, closed_port_url, visible_texts
+from tests.gui.enrolled import EnrolledTerminals
 from tests.gui.test_visit import (
     PERSON_ID,
     PERSON_NAME,
@@ -28,6 +31,15 @@ from tests.gui.test_visit import (
     wait_step,
 )
 from ui.app import Terminal
+
+
+@pytest.fixture
+def enrolled() -> Iterator[EnrolledTerminals]:
+    """Terminals enrolled with a platform started in the test (make_terminal's are enrolled
+    with platform_server only)."""
+    terminals = EnrolledTerminals()
+    yield terminals
+    terminals.close()
 
 
 def open_queue(qtbot: QtBot, terminal: Terminal) -> None:
@@ -165,12 +177,12 @@ def test_the_kiosk_has_no_staff_queue(qtbot: QtBot, make_terminal: MakeTerminal)
 
 
 def test_a_refused_answer_is_named_by_its_question_in_the_staff_language(
-    qtbot: QtBot, make_terminal: MakeTerminal, tmp_path: Path
+    qtbot: QtBot, enrolled: EnrolledTerminals, tmp_path: Path
 ) -> None:
     # The platform refuses every submission: 422 validation_failed naming field "phone".
     plan = FaultPlan(FaultRule(Fault.VALIDATION, count=None))
     with start_in_thread(tmp_path / "refusing.sqlite3", DEMO_CATALOGUE, faults=plan) as refusing:
-        terminal = make_terminal(mode=Mode.COUNTER, platform_url=refusing.base_url)
+        terminal = enrolled.make(refusing, tmp_path / "data", mode=Mode.COUNTER)
         window, visit, queue = terminal.window, terminal.visit, terminal.queue
         open_form(qtbot, terminal)
         answer_residence_permit(qtbot, terminal)
@@ -262,12 +274,12 @@ BATCH_DELAY_S = 0.4  # each request the platform answers this much later: the dr
 
 
 def test_progress_follows_a_draining_backlog(
-    qtbot: QtBot, make_terminal: MakeTerminal, net_gate: Gate, tmp_path: Path
+    qtbot: QtBot, enrolled: EnrolledTerminals, net_gate: Gate, tmp_path: Path
 ) -> None:
     plan = FaultPlan(FaultRule(Fault.DELAY, count=None, delay_s=BATCH_DELAY_S))
     with start_in_thread(tmp_path / "slow.sqlite3", DEMO_CATALOGUE, faults=plan) as slow:
         # The terminal reaches its platform through a gate that is closed: the network is away.
-        terminal = make_terminal(mode=Mode.RURAL, platform_url=net_gate.base_url)
+        terminal = enrolled.make(slow, tmp_path / "data", url=net_gate.base_url, mode=Mode.RURAL)
         queue = terminal.queue
         assert queue is not None
         page = queue.queue_page

@@ -22,7 +22,7 @@ from offline_queue.outbox import Outbox, State, new_item_id
 from offline_queue.recovery import QUARANTINE_MARK
 from tests.fixtures.platform import demo_submission
 from tests.fixtures.tmpfs import small_disk
-from tests.gui.conftest import ROOT, MakeTerminal, closed_port_url
+from tests.gui.conftest import ROOT, MakeTerminal, closed_port_url, enrol_elsewhere
 from tests.gui.test_visit import PHONE, answer_residence_permit, open_form, submit, wait_step
 
 NOT_SAVED = "您的申请未能保存在本终端"
@@ -82,6 +82,7 @@ def test_a_damaged_queue_is_set_aside_and_staff_are_told(
 
 def test_a_key_that_does_not_fit_stops_the_terminal_with_a_reason(tmp_path: Path) -> None:
     data = tmp_path / "data"
+    url = closed_port_url()  # the platform is away; the terminal is enrolled with it
 
     def launch() -> subprocess.CompletedProcess[str]:
         env = {
@@ -92,13 +93,13 @@ def test_a_key_that_does_not_fit_stops_the_terminal_with_a_reason(tmp_path: Path
         }
         return subprocess.run(
             [sys.executable, str(ROOT / "main.py"), "--self-check", "--data-dir", str(data),
-             "--platform-url", closed_port_url(), "--mode", "rural"],
+             "--platform-url", url, "--mode", "rural"],
             capture_output=True, text=True, timeout=60, env=env, cwd=ROOT, check=False,
         )
 
-    parts = build_parts(
-        Config(data_dir=data, platform_url=closed_port_url()), demo=False, bundled_catalogue=None
-    )
+    config = Config(data_dir=data, platform_url=url)
+    enrol_elsewhere(config)
+    parts = build_parts(config, demo=False, bundled_catalogue=None)
     parts.outbox.enqueue("submission", b"{}", b"{}")  # a submission waiting under the old key
     parts.close()
     (data / "outbox.key").write_bytes(os.urandom(32))  # another terminal's key, say

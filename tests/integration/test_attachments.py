@@ -29,13 +29,21 @@ from kiosk.receipt_numbers import ReceiptNumbers
 from kiosk.session import Draft
 from kiosk.submissions import AttachmentsRefusedError, SaveFailedError, Submitter
 from kiosk.sync import SUBMISSION_KIND, SyncEngine
+from kiosk.terminal_auth import TerminalIdentity
 from offline_queue.errors import AttachmentsTooLargeError
 from offline_queue.keys import load_or_create_key
 from offline_queue.outbox import Attachment, AttachmentLimits, Outbox, State, new_item_id
 from refplatform.app import API_PREFIX
 from refplatform.faults import Fault, FaultPlan, FaultRule
 from refplatform.server import RunningPlatform, start_in_thread
-from tests.fixtures.platform import DEMO_ANSWERS, DEMO_APPLICANT, DEMO_CATALOGUE, demo_submission
+from tests.fixtures.platform import (
+    DEMO_ANSWERS,
+    DEMO_APPLICANT,
+    DEMO_CATALOGUE,
+    client_for,
+    demo_submission,
+    enrol_terminal,
+)
 
 TIMEOUT = 10
 
@@ -112,6 +120,14 @@ def platform(
         yield running
 
 
+@pytest.fixture(scope="module")
+def identity(
+    tmp_path_factory: pytest.TempPathFactory, platform: RunningPlatform
+) -> TerminalIdentity:
+    """Terminal K01 (the demo bodies' terminal_id), enrolled once for the module."""
+    return enrol_terminal(platform, tmp_path_factory.mktemp("terminal"))
+
+
 @pytest.fixture(autouse=True)
 def _fresh_plan(plan: RecordingPlan) -> None:
     plan.reset()
@@ -125,14 +141,16 @@ def outbox(tmp_path: Path) -> Iterator[Outbox]:
 
 
 @pytest.fixture
-def client(platform: RunningPlatform) -> Iterator[PlatformClient]:
-    with contextlib.closing(PlatformClient(platform.base_url)) as platform_client:
+def client(platform: RunningPlatform, identity: TerminalIdentity) -> Iterator[PlatformClient]:
+    with contextlib.closing(client_for(platform, identity)) as platform_client:
         yield platform_client
 
 
 @pytest.fixture
-def http() -> Iterator[requests.Session]:
+def http(identity: TerminalIdentity) -> Iterator[requests.Session]:
+    """Requests signed by the enrolled terminal, as the terminal's own would be."""
     with requests.Session() as session:
+        session.auth = identity.auth()
         yield session
 
 
@@ -196,7 +214,11 @@ def post(http: requests.Session, platform: RunningPlatform, body: Mapping[str, A
 
 
 def test_two_files_arrive_byte_identical_and_leave_the_outbox(
-    tmp_path: Path, outbox: Outbox, client: PlatformClient, platform: RunningPlatform
+    tmp_path: Path,
+    outbox: Outbox,
+    client: PlatformClient,
+    platform: RunningPlatform,
+    identity: TerminalIdentity,
 ) -> None:
     files = two_files(seed=1)
     sid, body = enqueue(outbox, files)
@@ -218,6 +240,7 @@ def test_two_files_arrive_byte_identical_and_leave_the_outbox(
     # A resend of exactly that body (a lost answer, a second terminal) is answered as the first.
     first = json.loads(outbox.get_response(sid) or b"null")
     with requests.Session() as http:
+        http.auth = identity.auth()
         replay = post(http, platform, {**body, "attachments": [wire(f) for f in files]})
         assert (replay.status_code, replay.json()) == (201, first)
         # The same key with a file changed, dropped or reordered is another submission: 409.
@@ -265,10 +288,10 @@ class TamperingClient(PlatformClient):
 
 
 def test_a_tampered_digest_is_rejected_and_the_row_kept_with_its_reason(
-    tmp_path: Path, outbox: Outbox, platform: RunningPlatform
+    tmp_path: Path, outbox: Outbox, platform: RunningPlatform, identity: TerminalIdentity
 ) -> None:
     sid, _ = enqueue(outbox, two_files(seed=4))
-    with contextlib.closing(TamperingClient(platform.base_url)) as tampering:
+    with contextlib.closing(TamperingClient(platform.base_url, auth=identity.auth())) as tampering:
         assert SyncEngine(outbox, tampering).drain_once() == 0
     [info] = outbox.items()
     assert (info.id, info.state) == (sid, State.REJECTED)
@@ -280,7 +303,7 @@ def test_a_tampered_digest_is_rejected_and_the_row_kept_with_its_reason(
     # Kept for staff, files and all: "retry now" sends the very same files again.
     assert outbox_files(tmp_path / "outbox.db", sid) == 2
     outbox.requeue(sid)
-    with contextlib.closing(PlatformClient(platform.base_url)) as honest:
+    with contextlib.closing(client_for(platform, identity)) as honest:
         assert SyncEngine(outbox, honest).drain_once() == 1
     assert platform_files(platform, sid) == expected_files(two_files(seed=4))
 
@@ -443,8 +466,13 @@ class RecordingPrinter:
         return PrintResult(PrintStatus.OK)
 
 
+@pytest.mark.parametrize("sealed", [False, True], ids=["plain", "sealed"])
 def test_the_submitter_saves_files_with_the_submission_and_they_are_delivered(
-    tmp_path: Path, client: PlatformClient, platform: RunningPlatform
+    tmp_path: Path,
+    client: PlatformClient,
+    platform: RunningPlatform,
+    identity: TerminalIdentity,
+    sealed: bool,
 ) -> None:
     catalogue = load_catalogue_file(DEMO_CATALOGUE)
     draft = Draft(
@@ -467,6 +495,8 @@ def test_the_submitter_saves_files_with_the_submission_and_they_are_delivered(
             uploader=engine,
             printer=printer,
             numbers=ReceiptNumbers(tmp_path / "receipt-counter.json", "K01"),
+            # Sealed as a terminal built by build_parts seals: the files travel inside.
+            seal_to=identity.enrolment.sealing_public_key() if sealed else None,
         )
         engine.start()
         try:

@@ -18,9 +18,11 @@ from offline_queue.keys import load_or_create_key
 from offline_queue.outbox import Outbox, State, new_item_id
 from refplatform.app import API_PREFIX
 from refplatform.server import RunningPlatform
+from tests.fixtures.platform import signed_client
 from tests.gui.conftest import closed_port_url
 
 TIMEOUT = 10.0
+TERMINAL = "K07"  # the terminal the calls come from, as config() names it
 
 
 @pytest.fixture
@@ -34,7 +36,7 @@ def config(tmp_path: Path, url: str) -> Config:
     return Config(
         data_dir=tmp_path / "data",
         platform_url=url,
-        terminal_id="K07",
+        terminal_id=TERMINAL,
         hall_name="本市政务服务中心",
         mode=Mode.KIOSK,
     )
@@ -55,7 +57,7 @@ def received(server: RunningPlatform) -> list[dict[str, object]]:
 def test_a_call_for_staff_reaches_the_platform_at_once(
     tmp_path: Path, outbox: Outbox, platform_server: RunningPlatform
 ) -> None:
-    client = PlatformClient(platform_server.base_url)
+    client = signed_client(platform_server, tmp_path / "terminal", TERMINAL)
     engine = SyncEngine(outbox, client)
     engine.start()
     try:
@@ -68,7 +70,7 @@ def test_a_call_for_staff_reaches_the_platform_at_once(
     assert outbox.state_of(outcome.help_request_id) is State.DELIVERED
     [stored] = received(platform_server)
     assert stored["help_request_id"] == outcome.help_request_id
-    assert stored["terminal_id"] == "K07"
+    assert stored["terminal_id"] == TERMINAL
     assert stored["page"] == "question"
     # Nothing about the citizen travels: only these fields exist.
     assert set(stored) == {
@@ -88,7 +90,7 @@ def test_offline_the_call_waits_and_goes_once_when_the_platform_answers(
     assert outbox.state_of(outcome.help_request_id) is State.QUEUED
     offline.close()
 
-    online = PlatformClient(platform_server.base_url)
+    online = signed_client(platform_server, tmp_path / "terminal", TERMINAL)
     later = SyncEngine(outbox, online)
     outbox.bring_forward()
     assert later.drain_once() == 1
@@ -110,7 +112,7 @@ def test_offline_the_call_waits_and_goes_once_when_the_platform_answers(
 def test_the_platform_refuses_a_reused_key_and_a_request_with_personal_fields(
     tmp_path: Path, platform_server: RunningPlatform
 ) -> None:
-    client = PlatformClient(platform_server.base_url)
+    client = signed_client(platform_server, tmp_path / "terminal", TERMINAL)
     settings = config(tmp_path, platform_server.base_url)
     now = dt.datetime.now().astimezone()
     key = new_item_id()
@@ -145,7 +147,7 @@ def test_a_help_row_in_the_outbox_names_no_person(tmp_path: Path, outbox: Outbox
 def test_a_call_too_old_to_help_anyone_is_set_aside_not_sent(
     tmp_path: Path, outbox: Outbox, platform_server: RunningPlatform
 ) -> None:
-    client = PlatformClient(platform_server.base_url)
+    client = signed_client(platform_server, tmp_path / "terminal", TERMINAL)
     now = [1_000_000.0]
     engine = SyncEngine(outbox, client, clock=lambda: now[0])
     desk = HelpDesk(outbox, engine, config(tmp_path, client.base_url), confirm_timeout_s=0.0)

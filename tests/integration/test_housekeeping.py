@@ -9,13 +9,15 @@ from pathlib import Path
 from kiosk.app import Parts, build_parts
 from kiosk.config import Config
 from offline_queue.outbox import State
+from tests.fixtures.platform import enrol_absent
 from tests.gui.conftest import CATALOGUE, closed_port_url
 
 
 def _parts(tmp_path: Path, days: float) -> Parts:
     config = Config(
-        data_dir=tmp_path, platform_url=closed_port_url(), delivered_retention_days=days
+        data_dir=tmp_path / "data", platform_url=closed_port_url(), delivered_retention_days=days
     )
+    enrol_absent(config)  # a terminal is enrolled before it starts; its platform is away
     return build_parts(config, demo=False, bundled_catalogue=CATALOGUE)
 
 

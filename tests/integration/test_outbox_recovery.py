@@ -24,9 +24,9 @@ import pytest
 from kiosk.app import recover_outbox
 from kiosk.config import Config
 from kiosk.i18n import set_language
-from kiosk.platform_client import PlatformClient
 from kiosk.sync import SUBMISSION_KIND, SyncEngine
 from kiosk.sync_messages import describe_salvage
+from kiosk.terminal_auth import load_identity
 from offline_queue.errors import SalvageSourceError, WrongKeyError
 from offline_queue.keys import load_or_create_key
 from offline_queue.outbox import Attachment, Outbox, State, new_item_id
@@ -34,7 +34,7 @@ from offline_queue.recovery import quarantine
 from offline_queue.salvage import RECOVERED_MARK, recover_set_aside
 from refplatform.server import RunningPlatform
 from tests.fixtures.child import run_child
-from tests.fixtures.platform import demo_submission
+from tests.fixtures.platform import client_for, demo_submission, enrol_terminal
 
 START = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC: rows made then are due now
 PAGE = 4096
@@ -109,7 +109,7 @@ def build(tmp_path: Path, platform: RunningPlatform) -> Scenario:
     key = load_or_create_key(config.key_path)
     scenario = Scenario(config=config, key=key, set_aside=Path())
     clock = Clock()
-    client = PlatformClient(platform.base_url)
+    client = client_for(platform, enrol_terminal(platform, data))  # the terminal's own enrolment
     try:
         with Outbox(config.outbox_path, key, clock=clock) as box:
             scenario.delivered = [_enqueue(box, scenario, n) for n in (1, 2)]
@@ -192,7 +192,8 @@ def platform_files(platform: RunningPlatform, sid: str) -> list[tuple[str, str]]
 
 
 def drain(config: Config, key: bytes, platform: RunningPlatform) -> dict[str, int]:
-    client = PlatformClient(platform.base_url)
+    """Everything the terminal of config.data_dir (enrolled there) still has, sent."""
+    client = client_for(platform, load_identity(config.data_dir, platform.base_url))
     try:
         with Outbox(config.outbox_path, key) as box:
             engine = SyncEngine(box, client)
@@ -303,6 +304,7 @@ def test_a_set_aside_outbox_with_its_log_is_read_with_the_log(
     assert new_name is not None and new_name.name.startswith(set_aside.name + RECOVERED_MARK)
     assert new_name.with_name(new_name.name + "-wal") in result.renamed  # the log went with it
     assert not any(image_dir.glob(f"{set_aside.name}-*"))
+    enrol_terminal(platform_server, image_dir)
     counts = drain(Config(data_dir=image_dir), key, platform_server)
     assert counts["delivered"] == len(ids)
     assert set(platform_rows(platform_server)) == set(ids)

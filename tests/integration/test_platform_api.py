@@ -27,11 +27,18 @@ from jsonschema import Draft202012Validator
 from starlette.requests import Request
 from starlette.responses import Response
 
+from kiosk.terminal_auth import TerminalIdentity
 from refplatform.app import API_PREFIX
 from refplatform.catalogue import LANGUAGES, WIDGETS, check_catalogue
 from refplatform.models import RATING_LEVELS, STATUS_TEXTS
 from refplatform.server import RunningPlatform, start_in_thread
-from tests.fixtures.platform import DEMO_ANSWERS, DEMO_CATALOGUE, demo_submission
+from tests.fixtures.platform import (
+    DEMO_ANSWERS,
+    DEMO_CATALOGUE,
+    demo_submission,
+    enrol_terminal,
+    unsigned_catalogue,
+)
 
 TIMEOUT = 10
 REPO = Path(__file__).resolve().parents[2]
@@ -39,7 +46,22 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def http() -> Iterator[requests.Session]:
+    """Unsigned: what anyone may read (and the back office, with its token)."""
     with requests.Session() as session:
+        yield session
+
+
+@pytest.fixture
+def identity(platform_server: RunningPlatform, tmp_path: Path) -> TerminalIdentity:
+    """Terminal K01 (the demo bodies' terminal_id), enrolled with platform_server."""
+    return enrol_terminal(platform_server, tmp_path / "terminal")
+
+
+@pytest.fixture
+def terminal(identity: TerminalIdentity) -> Iterator[requests.Session]:
+    """Every request signed by terminal K01, as the terminal posts submissions and ratings."""
+    with requests.Session() as session:
+        session.auth = identity.auth()
         yield session
 
 
@@ -94,7 +116,9 @@ def test_catalogue_is_complete_and_consistent(
     answer = http.get(api(platform_server, "/catalogue"), timeout=TIMEOUT)
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("application/json")
-    catalogue = answer.json()
+    served = answer.json()
+    assert served["signature"]["alg"] == "Ed25519"
+    catalogue = unsigned_catalogue(platform_server, served)  # raises unless the signature holds
     assert catalogue == json.loads(DEMO_CATALOGUE.read_text(encoding="utf-8"))
     assert catalogue["version"] == "2026.11.1"
     assert check_catalogue(catalogue) == []
@@ -150,10 +174,12 @@ def test_one_service_and_unknown_service(
 
 @pytest.mark.parametrize("service_id", sorted(DEMO_ANSWERS))
 def test_submission_is_received_and_names_its_id(
-    platform_server: RunningPlatform, http: requests.Session, service_id: str
+    platform_server: RunningPlatform,
+    terminal: requests.Session,
+    service_id: str,
 ) -> None:
     body = demo_submission(service_id)
-    answer = submit(http, platform_server, body)
+    answer = submit(terminal, platform_server, body)
     assert answer.status_code == 201, answer.text
     receipt = answer.json()
     assert receipt["submission_id"] == body["submission_id"]
@@ -165,14 +191,14 @@ def test_submission_is_received_and_names_its_id(
 
 
 def test_same_key_same_body_gets_the_same_answer(
-    platform_server: RunningPlatform, http: requests.Session
+    platform_server: RunningPlatform, terminal: requests.Session
 ) -> None:
     body = demo_submission()
-    first = submit(http, platform_server, body)
+    first = submit(terminal, platform_server, body)
     assert first.status_code == 201
     # The same JSON spelt differently (key order, spacing) is the same body.
     respelt = json.dumps(dict(reversed(list(body.items()))), indent=3, ensure_ascii=True)
-    again = http.post(
+    again = terminal.post(
         api(platform_server, "/submissions"),
         data=respelt.encode(),
         headers={"Idempotency-Key": body["submission_id"], "Content-Type": "application/json"},
@@ -184,31 +210,33 @@ def test_same_key_same_body_gets_the_same_answer(
 
 
 def test_same_key_other_body_is_a_conflict(
-    platform_server: RunningPlatform, http: requests.Session
+    platform_server: RunningPlatform, terminal: requests.Session
 ) -> None:
     body = demo_submission()
-    assert submit(http, platform_server, body).status_code == 201
+    assert submit(terminal, platform_server, body).status_code == 201
     other = demo_submission(submission_id=body["submission_id"], phone="13900001111")
-    answer = submit(http, platform_server, other)
+    answer = submit(terminal, platform_server, other)
     assert answer.status_code == 409
     assert answer.json()["error"] == "idempotency_conflict"
     assert stored_rows(platform_server) == 1
     # The first body is still answered as before.
-    assert submit(http, platform_server, body).status_code == 201
+    assert submit(terminal, platform_server, body).status_code == 201
 
 
 def test_key_header_must_match_the_body(
-    platform_server: RunningPlatform, http: requests.Session
+    platform_server: RunningPlatform, terminal: requests.Session
 ) -> None:
     body = demo_submission()
-    answer = submit(http, platform_server, body, key=str(uuid.uuid4()))
+    answer = submit(terminal, platform_server, body, key=str(uuid.uuid4()))
     assert answer.status_code == 400
     assert answer.json()["error"] == "idempotency_key_mismatch"
     assert stored_rows(platform_server) == 0
 
 
-def test_key_header_is_required(platform_server: RunningPlatform, http: requests.Session) -> None:
-    answer = submit(http, platform_server, demo_submission(), key=None)
+def test_key_header_is_required(
+    platform_server: RunningPlatform, terminal: requests.Session
+) -> None:
+    answer = submit(terminal, platform_server, demo_submission(), key=None)
     assert answer.status_code == 400
     assert answer.json()["error"] == "idempotency_key_missing"
     assert stored_rows(platform_server) == 0
@@ -224,9 +252,12 @@ def test_key_header_is_required(platform_server: RunningPlatform, http: requests
     ],
 )
 def test_body_that_is_not_json_is_a_bad_request(
-    platform_server: RunningPlatform, http: requests.Session, raw: bytes, note: str
+    platform_server: RunningPlatform,
+    terminal: requests.Session,
+    raw: bytes,
+    note: str,
 ) -> None:
-    answer = http.post(
+    answer = terminal.post(
         api(platform_server, "/submissions"),
         data=raw,
         headers={"Idempotency-Key": str(uuid.uuid4()), "Content-Type": "application/json"},
@@ -250,12 +281,12 @@ def test_body_that_is_not_json_is_a_bad_request(
 )
 def test_envelope_is_checked(
     platform_server: RunningPlatform,
-    http: requests.Session,
+    terminal: requests.Session,
     change: dict[str, Any],
     field: str,
 ) -> None:
     body = {**demo_submission(), **change}
-    answer = submit(http, platform_server, body)
+    answer = submit(terminal, platform_server, body)
     assert answer.status_code == 400
     error = answer.json()
     assert error["error"] == "bad_request"
@@ -293,12 +324,12 @@ def test_envelope_is_checked(
 )
 def test_invalid_answers_name_field_and_keyword(
     platform_server: RunningPlatform,
-    http: requests.Session,
+    terminal: requests.Session,
     service_id: str,
     answers: dict[str, Any],
     expected: set[tuple[str, str]],
 ) -> None:
-    answer = submit(http, platform_server, demo_submission(service_id, **answers))
+    answer = submit(terminal, platform_server, demo_submission(service_id, **answers))
     assert answer.status_code == 422
     error = answer.json()
     assert error["error"] == "validation_failed"
@@ -307,26 +338,26 @@ def test_invalid_answers_name_field_and_keyword(
 
 
 def test_missing_answer_is_reported_as_required(
-    platform_server: RunningPlatform, http: requests.Session
+    platform_server: RunningPlatform, terminal: requests.Session
 ) -> None:
     body = demo_submission("senior-card")
     del body["answers"]["emergency_contact_name"]
-    answer = submit(http, platform_server, body)
+    answer = submit(terminal, platform_server, body)
     assert answer.status_code == 422
     assert answer.json()["fields"] == [{"field": "emergency_contact_name", "code": "required"}]
 
 
 def test_unknown_service_is_refused(
-    platform_server: RunningPlatform, http: requests.Session
+    platform_server: RunningPlatform, terminal: requests.Session
 ) -> None:
-    answer = submit(http, platform_server, demo_submission("no-such-service"))
+    answer = submit(terminal, platform_server, demo_submission("no-such-service"))
     assert answer.status_code == 404
     assert answer.json()["error"] == "unknown_service"
     assert stored_rows(platform_server) == 0
 
 
 def test_concurrent_identical_posts_store_one_row(
-    platform_server: RunningPlatform,
+    platform_server: RunningPlatform, identity: TerminalIdentity
 ) -> None:
     body = demo_submission()
     clients = 12
@@ -334,6 +365,7 @@ def test_concurrent_identical_posts_store_one_row(
 
     def post(_: int) -> tuple[int, bytes]:
         with requests.Session() as session:
+            session.auth = identity.auth()
             barrier.wait(TIMEOUT)
             answer = submit(session, platform_server, body)
             return answer.status_code, answer.content
@@ -346,7 +378,7 @@ def test_concurrent_identical_posts_store_one_row(
 
 
 def test_concurrent_conflicting_posts_accept_exactly_one(
-    platform_server: RunningPlatform,
+    platform_server: RunningPlatform, identity: TerminalIdentity
 ) -> None:
     key = str(uuid.uuid4())
     clients = 8
@@ -355,6 +387,7 @@ def test_concurrent_conflicting_posts_accept_exactly_one(
 
     def post(index: int) -> int:
         with requests.Session() as session:
+            session.auth = identity.auth()
             barrier.wait(TIMEOUT)
             return submit(session, platform_server, bodies[index]).status_code
 
@@ -368,10 +401,10 @@ def test_concurrent_conflicting_posts_accept_exactly_one(
 
 
 def test_history_starts_with_received(
-    platform_server: RunningPlatform, http: requests.Session
+    platform_server: RunningPlatform, http: requests.Session, terminal: requests.Session
 ) -> None:
     body = demo_submission("pension-certification")
-    assert submit(http, platform_server, body).status_code == 201
+    assert submit(terminal, platform_server, body).status_code == 201
     answer = http.get(
         api(platform_server, f"/submissions/{body['submission_id']}"), timeout=TIMEOUT
     )
@@ -389,11 +422,11 @@ def test_history_starts_with_received(
 
 
 def test_status_change_extends_history(
-    platform_server: RunningPlatform, http: requests.Session
+    platform_server: RunningPlatform, http: requests.Session, terminal: requests.Session
 ) -> None:
     body = demo_submission()
     sid = body["submission_id"]
-    assert submit(http, platform_server, body).status_code == 201
+    assert submit(terminal, platform_server, body).status_code == 201
     moved = http.post(
         api(platform_server, f"/submissions/{sid}/status"),
         headers=platform_server.back_office_headers,
@@ -420,7 +453,7 @@ def test_status_change_extends_history(
     assert state["history"][-1]["note"] == note
     assert is_text(state["history"][1]["note"])
     # A replay of the submission still gets the answer it got first.
-    replay = submit(http, platform_server, body)
+    replay = submit(terminal, platform_server, body)
     assert replay.status_code == 201
     assert replay.json()["status"] == "received"
 
@@ -443,14 +476,14 @@ def test_status_change_extends_history(
 
 
 def test_rating_takes_the_five_levels_and_the_last_one_counts(
-    platform_server: RunningPlatform, http: requests.Session
+    platform_server: RunningPlatform, terminal: requests.Session
 ) -> None:
     body = demo_submission()
     sid = body["submission_id"]
-    assert submit(http, platform_server, body).status_code == 201
+    assert submit(terminal, platform_server, body).status_code == 201
     assert len(RATING_LEVELS) == 5
     for level in RATING_LEVELS:
-        answer = http.post(
+        answer = terminal.post(
             api(platform_server, f"/submissions/{sid}/rating"),
             json={"level": level, "comment": "工作人员很耐心"},
             timeout=TIMEOUT,
@@ -480,13 +513,13 @@ def test_rating_takes_the_five_levels_and_the_last_one_counts(
 )
 def test_bad_rating_is_refused(
     platform_server: RunningPlatform,
-    http: requests.Session,
+    terminal: requests.Session,
     rating: dict[str, Any],
     expected: list[dict[str, str]],
 ) -> None:
     body = demo_submission()
-    assert submit(http, platform_server, body).status_code == 201
-    answer = http.post(
+    assert submit(terminal, platform_server, body).status_code == 201
+    answer = terminal.post(
         api(platform_server, f"/submissions/{body['submission_id']}/rating"),
         json=rating,
         timeout=TIMEOUT,
@@ -497,9 +530,9 @@ def test_bad_rating_is_refused(
 
 
 def test_rating_an_unknown_submission_is_not_found(
-    platform_server: RunningPlatform, http: requests.Session
+    platform_server: RunningPlatform, terminal: requests.Session
 ) -> None:
-    answer = http.post(
+    answer = terminal.post(
         api(platform_server, f"/submissions/{uuid.uuid4()}/rating"),
         json={"level": "satisfied"},
         timeout=TIMEOUT,
@@ -523,10 +556,10 @@ def test_unknown_route_answers_in_the_error_shape(
 
 
 def test_tracking_page_shows_the_case(
-    platform_server: RunningPlatform, http: requests.Session
+    platform_server: RunningPlatform, http: requests.Session, terminal: requests.Session
 ) -> None:
     body = demo_submission("senior-card")
-    receipt = submit(http, platform_server, body).json()
+    receipt = submit(terminal, platform_server, body).json()
     http.post(
         api(platform_server, f"/submissions/{body['submission_id']}/status"),
         headers=platform_server.back_office_headers,
@@ -549,12 +582,12 @@ def test_tracking_page_shows_the_case(
 
 
 def test_tracking_page_escapes_everything(
-    platform_server: RunningPlatform, http: requests.Session
+    platform_server: RunningPlatform, http: requests.Session, terminal: requests.Session
 ) -> None:
     script = "<script>alert(1)</script>"
     body = demo_submission()
     body["receipt_number"] = f'K01"{script}'
-    receipt = submit(http, platform_server, body).json()
+    receipt = submit(terminal, platform_server, body).json()
     http.post(
         api(platform_server, f"/submissions/{body['submission_id']}/status"),
         headers=platform_server.back_office_headers,
@@ -618,6 +651,7 @@ def _serve_once(db: Path) -> int:
         start_in_thread(db, DEMO_CATALOGUE) as running,
         requests.Session() as session,
     ):
+        session.auth = enrol_terminal(running, db.parent / "terminal").auth()
         assert submit(session, running, demo_submission()).status_code == 201
     assert not running.serving
     return running.port
@@ -658,6 +692,7 @@ def test_faults_are_consulted_before_a_submission(tmp_path: Path) -> None:
         start_in_thread(tmp_path / "platform.sqlite3", DEMO_CATALOGUE, faults=faults) as running,
         requests.Session() as session,
     ):
+        session.auth = enrol_terminal(running, tmp_path / "terminal").auth()
         answer = submit(session, running, demo_submission())
         assert answer.status_code == 503
         assert faults.seen == 1

@@ -28,7 +28,7 @@ from refplatform.backoffice import (
 )
 from refplatform.models import STATUS_TEXTS
 from refplatform.server import RunningPlatform
-from tests.fixtures.platform import demo_submission
+from tests.fixtures.platform import demo_submission, signed_session
 
 TIMEOUT = 10.0
 REPO = Path(__file__).resolve().parents[2]
@@ -36,7 +36,15 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def http() -> Iterator[requests.Session]:
+    """Unsigned: the public, and staff with their token."""
     with requests.Session() as session:
+        yield session
+
+
+@pytest.fixture
+def terminal(platform_server: RunningPlatform, tmp_path: Path) -> Iterator[requests.Session]:
+    """Terminal K01 (the demo bodies' terminal_id), signing every request."""
+    with signed_session(platform_server, tmp_path / "terminal") as session:
         yield session
 
 
@@ -44,9 +52,9 @@ def api(platform: RunningPlatform, path: str) -> str:
     return f"{platform.base_url}{API_PREFIX}{path}"
 
 
-def submitted(http: requests.Session, platform: RunningPlatform) -> dict[str, str]:
+def submitted(terminal: requests.Session, platform: RunningPlatform) -> dict[str, str]:
     body = demo_submission()
-    answer = http.post(
+    answer = terminal.post(
         api(platform, "/submissions"),
         json=body,
         headers={"Idempotency-Key": body["submission_id"]},
@@ -88,9 +96,9 @@ def _assert_refused(answer: requests.Response, case: str) -> None:
 
 @pytest.mark.parametrize("case", list(WRONG))
 def test_a_status_change_needs_the_back_office_token(
-    platform_server: RunningPlatform, http: requests.Session, case: str
+    platform_server: RunningPlatform, http: requests.Session, terminal: requests.Session, case: str
 ) -> None:
-    sid = submitted(http, platform_server)["submission_id"]
+    sid = submitted(terminal, platform_server)["submission_id"]
     refused = http.post(
         api(platform_server, f"/submissions/{sid}/status"),
         json={"status": "approved"},
@@ -138,22 +146,23 @@ def test_an_unknown_case_is_not_told_apart_without_the_token(
 
 @pytest.mark.parametrize("case", list(WRONG))
 def test_the_help_request_list_needs_the_back_office_token(
-    platform_server: RunningPlatform, http: requests.Session, case: str
+    platform_server: RunningPlatform, http: requests.Session, tmp_path: Path, case: str
 ) -> None:
     help_id = str(uuid.uuid4())
-    sent = http.post(
-        api(platform_server, "/help-requests"),
-        json={
-            "help_request_id": help_id,
-            "terminal_id": "K07",
-            "channel": "kiosk",
-            "page": "question",
-            "language": "zh_CN",
-            "requested_at": "2026-11-23T14:32:05+08:00",
-        },
-        headers={"Idempotency-Key": help_id},
-        timeout=TIMEOUT,
-    )
+    with signed_session(platform_server, tmp_path / "terminal", "K07") as terminal:
+        sent = terminal.post(
+            api(platform_server, "/help-requests"),
+            json={
+                "help_request_id": help_id,
+                "terminal_id": "K07",
+                "channel": "kiosk",
+                "page": "question",
+                "language": "zh_CN",
+                "requested_at": "2026-11-23T14:32:05+08:00",
+            },
+            headers={"Idempotency-Key": help_id},
+            timeout=TIMEOUT,
+        )
     assert sent.status_code == 201, sent.text
     refused = http.get(api(platform_server, "/help-requests"), headers=WRONG[case], timeout=TIMEOUT)
     _assert_refused(refused, case)
@@ -168,9 +177,9 @@ def test_the_help_request_list_needs_the_back_office_token(
 
 
 def test_the_tracking_page_stays_public(
-    platform_server: RunningPlatform, http: requests.Session
+    platform_server: RunningPlatform, http: requests.Session, terminal: requests.Session
 ) -> None:
-    receipt = submitted(http, platform_server)
+    receipt = submitted(terminal, platform_server)
     http.post(
         api(platform_server, f"/submissions/{receipt['submission_id']}/status"),
         json={"status": "ready_for_collection"},
@@ -194,15 +203,26 @@ def test_the_openapi_document_names_the_credential(
     document = http.get(api(platform_server, "/openapi.json"), timeout=TIMEOUT).json()
     scheme = document["components"]["securitySchemes"]["backOffice"]
     assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
-    guarded = {
-        (path, method)
-        for path, operations in document["paths"].items()
-        for method, operation in operations.items()
-        if operation.get("security")
+    def guarded_by(scheme: str) -> set[tuple[str, str]]:
+        return {
+            (path, method)
+            for path, operations in document["paths"].items()
+            for method, operation in operations.items()
+            if {scheme: []} in operation.get("security", [])
+        }
+
+    assert guarded_by("terminalSignature") == {
+        (f"{API_PREFIX}/submissions", "post"),
+        (f"{API_PREFIX}/submissions/batch", "post"),
+        (f"{API_PREFIX}/submissions/{{submission_id}}/rating", "post"),
+        (f"{API_PREFIX}/help-requests", "post"),
     }
-    assert guarded == {
+    assert guarded_by("backOffice") == {
         (f"{API_PREFIX}/submissions/{{submission_id}}/status", "post"),
         (f"{API_PREFIX}/help-requests", "get"),
+        # The terminal registry: enrolment codes and revocations are staff's.
+        (f"{API_PREFIX}/terminals", "post"),
+        (f"{API_PREFIX}/terminals/{{terminal_id}}/revoke", "post"),
     }
 
 

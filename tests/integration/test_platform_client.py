@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -21,12 +22,12 @@ from kiosk.platform_client import (
 from offline_queue.outbox import new_item_id
 from refplatform.server import RunningPlatform
 from tests.fixtures.badpeer import RETRY_AFTER_S, BadPeer
-from tests.fixtures.platform import demo_submission
+from tests.fixtures.platform import demo_submission, signed_client
 
 
 @pytest.fixture
-def client(platform_server: RunningPlatform) -> Iterator[PlatformClient]:
-    c = PlatformClient(platform_server.base_url)
+def client(platform_server: RunningPlatform, tmp_path: Path) -> Iterator[PlatformClient]:
+    c = signed_client(platform_server, tmp_path / "terminal")
     yield c
     c.close()
 

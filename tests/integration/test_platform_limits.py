@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ import psutil
 import pytest
 import requests
 
+from kiosk.terminal_auth import TerminalIdentity, sign_headers
 from refplatform.app import API_PREFIX
 from refplatform.backoffice import ENVIRONMENT_VARIABLE, new_token
 from refplatform.bodies import (
@@ -34,7 +36,7 @@ from refplatform.bodies import (
     SUBMISSION_BODY_BYTES,
 )
 from refplatform.models import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS_BYTES
-from tests.fixtures.platform import demo_submission
+from tests.fixtures.platform import demo_submission, enrol_at
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 60.0
@@ -111,6 +113,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         reader.join(timeout=30)
         if process.stderr is not None:
             process.stderr.close()
+
+
+@pytest.fixture(scope="module")
+def identity(served: Served, tmp_path_factory: pytest.TempPathFactory) -> TerminalIdentity:
+    """Terminal K01 (the demo bodies' terminal_id), enrolled with the served platform."""
+    return enrol_at(served.base_url, served.token, tmp_path_factory.mktemp("terminal"))
 
 
 @dataclass(frozen=True)
@@ -192,8 +200,9 @@ def _submission_prefix(body: dict[str, Any]) -> bytes:
     return text.encode("utf-8")
 
 
-def _warm_up(served: Served) -> None:
+def _warm_up(served: Served, identity: TerminalIdentity) -> None:
     with requests.Session() as http:
+        http.auth = identity.auth()
         for _ in range(3):
             body = demo_submission()
             answer = http.post(
@@ -225,9 +234,9 @@ def _assert_too_large(answer: Answer, cap: int) -> None:
 
 @pytest.mark.parametrize("declare_length", [True, False], ids=["content-length", "chunked"])
 def test_a_huge_submission_is_refused_with_memory_bounded_by_the_cap(
-    served: Served, declare_length: bool
+    served: Served, identity: TerminalIdentity, declare_length: bool
 ) -> None:
-    _warm_up(served)
+    _warm_up(served, identity)
     before = served.rss()
     served.reset_peak()
     peak_before = served.peak()
@@ -293,7 +302,9 @@ def _padded(body: dict[str, Any], length: int) -> bytes:
     return text[:-1] + b" " * (length - len(text)) + b"}"
 
 
-def test_a_submission_at_the_cap_is_taken_and_one_byte_more_is_not(served: Served) -> None:
+def test_a_submission_at_the_cap_is_taken_and_one_byte_more_is_not(
+    served: Served, identity: TerminalIdentity
+) -> None:
     body = demo_submission()
     body["attachments"] = _files(MAX_ATTACHMENTS_BYTES)  # the most files a submission may have
     at_cap = _padded(body, SUBMISSION_BODY_BYTES)
@@ -303,6 +314,7 @@ def test_a_submission_at_the_cap_is_taken_and_one_byte_more_is_not(served: Serve
         url,
         data=at_cap + b" ",
         headers={**key, "Content-Type": "application/json"},
+        auth=identity.auth(),
         timeout=TIMEOUT,
     )
     _assert_too_large(
@@ -312,7 +324,11 @@ def test_a_submission_at_the_cap_is_taken_and_one_byte_more_is_not(served: Serve
     served.reset_peak()
     peak_before = served.peak()
     taken = requests.post(
-        url, data=at_cap, headers={**key, "Content-Type": "application/json"}, timeout=TIMEOUT
+        url,
+        data=at_cap,
+        headers={**key, "Content-Type": "application/json"},
+        auth=identity.auth(),
+        timeout=TIMEOUT,
     )
     assert taken.status_code == 201, taken.text
     assert taken.json()["submission_id"] == body["submission_id"]
@@ -326,11 +342,20 @@ def test_a_submission_at_the_cap_is_taken_and_one_byte_more_is_not(served: Serve
     # The body, its text, the files decoded and SQLite's copy of them while storing: not the
     # many whole copies taking a body whole, decoding and hashing it made (over 6 times).
     assert peak_rise < 3 * SUBMISSION_BODY_BYTES, figures
-    # Sent in chunks, without a Content-Length, the same body is a replay of the first.
+    # Sent in chunks, without a Content-Length, the same body is a replay of the first. (A
+    # streamed body is signed here over the whole of it: requests hands auth no bytes to sign.)
+    signed = sign_headers(
+        identity.key,
+        identity.terminal_id,
+        "POST",
+        f"{API_PREFIX}/submissions",
+        at_cap,
+        now=time.time(),
+    )
     replay = requests.post(
         url,
         data=iter([at_cap[i : i + MIB] for i in range(0, len(at_cap), MIB)]),
-        headers={**key, "Content-Type": "application/json"},
+        headers={**key, **signed, "Content-Type": "application/json"},
         timeout=TIMEOUT,
     )
     assert replay.status_code == 201

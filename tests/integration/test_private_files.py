@@ -26,10 +26,11 @@ from kiosk.catalogue import load_catalogue_file
 from kiosk.config import Config
 from kiosk.demo import demo_identities
 from kiosk.session import Draft
+from kiosk.terminal_auth import ENROLMENT_FILE, KEY_FILE
 from offline_queue.outbox import Attachment
 from refplatform.server import RunningPlatform
 from tests.fixtures.child import REPO, run_script
-from tests.fixtures.platform import DEMO_ANSWERS
+from tests.fixtures.platform import DEMO_ANSWERS, enrol_absent, enrol_terminal
 
 CATALOGUE = REPO / "assets" / "catalogue" / "demo_catalogue.json"
 DAY = 86400.0
@@ -87,6 +88,7 @@ def test_outbox_key_and_receipts_are_private_whatever_the_umask(
     counter.write_text("{}")
     os.chmod(counter, 0o644)
     config = Config(data_dir=data, platform_url=platform_server.base_url, voice=False)
+    enrol_terminal(platform_server, data)
     with umask(0o022):  # a umask that leaves new files readable by all
         parts = build_parts(config, demo=False, bundled_catalogue=CATALOGUE)
         try:
@@ -102,7 +104,7 @@ def test_outbox_key_and_receipts_are_private_whatever_the_umask(
             companions = [outbox.with_name(outbox.name + tail) for tail in ("-wal", "-shm")]
             assert all(p.exists() for p in companions)  # looked at while the outbox is open
             private = [outbox, *companions, outbox.with_name(outbox.name + ".lock")]
-            private += [config.key_path, receipt]
+            private += [config.key_path, receipt, data / KEY_FILE, data / ENROLMENT_FILE]
             assert {p.name: oct(mode(p)) for p in private} == {p.name: "0o600" for p in private}
             assert mode(config.receipts_path) == 0o700
         finally:
@@ -142,11 +144,13 @@ def test_every_file_of_a_hardened_terminal_is_private(
     tmp_path: Path, platform_server: RunningPlatform
 ) -> None:
     data = tmp_path / "data"
+    enrol_terminal(platform_server, data)  # as staff do before the terminal's first start
     report = run_script(CHILD, str(data), platform_server.base_url, timeout=90)
     assert report["delivered"]
     modes = report["modes"]
     names = set(modes)
     assert {"outbox.key", "receipt-counter.json", "catalogue.json", "outbox.sqlite3"} <= names
+    assert {KEY_FILE, ENROLMENT_FILE} <= names
     assert any(name.startswith("receipts/") and name.endswith(".pdf") for name in names)
     folders = {".", "receipts"}
     assert {n: m for n, m in modes.items() if n in folders} == dict.fromkeys(folders, "0o700")
@@ -161,6 +165,7 @@ def test_every_file_of_a_hardened_terminal_is_private(
 @pytest.fixture
 def parts(tmp_path: Path) -> Iterator[Parts]:
     config = Config(data_dir=tmp_path / "data", platform_url=closed_port_url(), voice=False)
+    enrol_absent(config)
     built = build_parts(config, demo=False, bundled_catalogue=CATALOGUE)
     yield built
     built.close()

@@ -15,11 +15,12 @@ from kiosk.i18n import set_language
 from kiosk.platform_client import PlatformClient
 from kiosk.sync import SUBMISSION_KIND, SyncEngine, SyncStatus
 from kiosk.sync_messages import describe_item
+from kiosk.terminal_auth import TerminalIdentity
 from offline_queue.keys import load_or_create_key
 from offline_queue.outbox import Outbox, State, new_item_id
 from refplatform.server import RunningPlatform
 from tests.fixtures.badpeer import RETRY_AFTER_S, BadPeer, Gate
-from tests.fixtures.platform import demo_submission
+from tests.fixtures.platform import client_for, demo_submission, enrol_terminal
 
 WAIT_S = 10.0
 
@@ -57,6 +58,12 @@ def outbox(tmp_path: Path) -> Iterator[Outbox]:
     box.close()
 
 
+@pytest.fixture
+def identity(platform_server: RunningPlatform, tmp_path: Path) -> TerminalIdentity:
+    """Terminal K01 (the demo bodies' terminal_id), enrolled with platform_server."""
+    return enrol_terminal(platform_server, tmp_path / "terminal")
+
+
 def enqueue(outbox: Outbox, **answers: Any) -> tuple[str, dict[str, Any]]:
     sid = new_item_id()
     body = demo_submission(submission_id=sid, **answers)
@@ -71,9 +78,9 @@ def enqueue(outbox: Outbox, **answers: Any) -> tuple[str, dict[str, Any]]:
 
 
 def test_twenty_submissions_drain_once_each(
-    outbox: Outbox, platform_server: RunningPlatform
+    outbox: Outbox, platform_server: RunningPlatform, identity: TerminalIdentity
 ) -> None:
-    client = PlatformClient(platform_server.base_url)
+    client = client_for(platform_server, identity)
     engine = SyncEngine(outbox, client)
     ids = [enqueue(outbox)[0] for _ in range(20)]
     assert outbox.pending_count() == 20
@@ -93,9 +100,9 @@ def test_twenty_submissions_drain_once_each(
 
 
 def test_resend_of_a_delivered_id_gets_the_same_answer(
-    outbox: Outbox, platform_server: RunningPlatform
+    outbox: Outbox, platform_server: RunningPlatform, identity: TerminalIdentity
 ) -> None:
-    client = PlatformClient(platform_server.base_url)
+    client = client_for(platform_server, identity)
     sid, body = enqueue(outbox)
     assert SyncEngine(outbox, client).drain_once() == 1
     stored = json.loads(outbox.get_response(sid) or b"null")
@@ -104,8 +111,10 @@ def test_resend_of_a_delivered_id_gets_the_same_answer(
     client.close()
 
 
-def test_background_thread_sends_on_wake(outbox: Outbox, platform_server: RunningPlatform) -> None:
-    client = PlatformClient(platform_server.base_url)
+def test_background_thread_sends_on_wake(
+    outbox: Outbox, platform_server: RunningPlatform, identity: TerminalIdentity
+) -> None:
+    client = client_for(platform_server, identity)
     watch = StatusWatch()
     engine = SyncEngine(outbox, client, on_change=watch)
     engine.start()
@@ -127,10 +136,10 @@ def test_background_thread_sends_on_wake(outbox: Outbox, platform_server: Runnin
 
 
 def test_crash_between_claim_and_mark_is_resent_once(
-    tmp_path: Path, platform_server: RunningPlatform
+    tmp_path: Path, platform_server: RunningPlatform, identity: TerminalIdentity
 ) -> None:
     key = load_or_create_key(tmp_path / "outbox.key")
-    client = PlatformClient(platform_server.base_url)
+    client = client_for(platform_server, identity)
     box = Outbox(tmp_path / "outbox.db", key)
     sid, body = enqueue(box)
     item = box.claim_next()
@@ -149,9 +158,9 @@ def test_crash_between_claim_and_mark_is_resent_once(
 
 
 def test_real_platform_rejection_and_conflict(
-    outbox: Outbox, platform_server: RunningPlatform
+    outbox: Outbox, platform_server: RunningPlatform, identity: TerminalIdentity
 ) -> None:
-    client = PlatformClient(platform_server.base_url)
+    client = client_for(platform_server, identity)
     bad_id, _ = enqueue(outbox, phone="12")
     # The platform already holds this id with other content: a resend cannot settle it.
     clash_id = new_item_id()
@@ -218,9 +227,9 @@ def test_misbehaving_peer_outcomes_map_to_states(
 
 
 def test_offline_engine_probes_and_drains_when_the_network_returns(
-    outbox: Outbox, platform_server: RunningPlatform, net_gate: Gate
+    outbox: Outbox, platform_server: RunningPlatform, identity: TerminalIdentity, net_gate: Gate
 ) -> None:
-    client = PlatformClient(net_gate.base_url, timeout=(1.0, 5.0))
+    client = PlatformClient(net_gate.base_url, timeout=(1.0, 5.0), auth=identity.auth())
     watch = StatusWatch()
     # A long backoff: only the health probe can bring the row back within the test's wait.
     engine = SyncEngine(

@@ -27,12 +27,13 @@ from kiosk.platform_client import (
     classify_batch_answer,
 )
 from kiosk.sync import SUBMISSION_KIND, SyncEngine, SyncStatus
+from kiosk.terminal_auth import TerminalIdentity
 from offline_queue.keys import load_or_create_key
 from offline_queue.outbox import Outbox, State, new_item_id
 from refplatform.app import API_PREFIX
 from refplatform.server import RunningPlatform, start_in_thread
 from tests.fixtures.badpeer import CAPTIVE_PAGE, RETRY_AFTER_S, BadPeer
-from tests.fixtures.platform import DEMO_CATALOGUE, demo_submission
+from tests.fixtures.platform import DEMO_CATALOGUE, client_for, demo_submission, enrol_terminal
 
 TIMEOUT = 10
 WAIT_S = 10.0
@@ -93,8 +94,16 @@ def platform(tmp_path: Path, switch: BatchSwitch) -> Iterator[RunningPlatform]:
 
 
 @pytest.fixture
-def http() -> Iterator[requests.Session]:
+def identity(platform: RunningPlatform, tmp_path: Path) -> TerminalIdentity:
+    """Terminal K01 (the demo bodies' terminal_id), enrolled with the platform."""
+    return enrol_terminal(platform, tmp_path / "terminal")
+
+
+@pytest.fixture
+def http(identity: TerminalIdentity) -> Iterator[requests.Session]:
+    """Requests signed by the enrolled terminal."""
     with requests.Session() as session:
+        session.auth = identity.auth()
         yield session
 
 
@@ -247,8 +256,10 @@ def test_a_body_that_is_not_json_is_a_bad_request(
 # --- the client ---------------------------------------------------------------------------------
 
 
-def test_submit_batch_outcomes_and_a_resend(platform: RunningPlatform) -> None:
-    client = PlatformClient(platform.base_url)
+def test_submit_batch_outcomes_and_a_resend(
+    platform: RunningPlatform, identity: TerminalIdentity
+) -> None:
+    client = client_for(platform, identity)
     held = fresh()
     assert client.submit(held["submission_id"], held).delivered
     items = [fresh(), fresh(phone="12"), {**held, "receipt_number": "other"}, held]
@@ -275,8 +286,10 @@ def test_submit_batch_outcomes_and_a_resend(platform: RunningPlatform) -> None:
     client.close()
 
 
-def test_submit_batch_refuses_bodies_that_do_not_name_their_key(platform: RunningPlatform) -> None:
-    client = PlatformClient(platform.base_url)
+def test_submit_batch_refuses_bodies_that_do_not_name_their_key(
+    platform: RunningPlatform, identity: TerminalIdentity
+) -> None:
+    client = client_for(platform, identity)
     body = fresh()
     with pytest.raises(ValueError, match="idempotency key"):
         client.submit_batch([(new_item_id(), body), (body["submission_id"], body)])
@@ -288,11 +301,11 @@ def test_submit_batch_refuses_bodies_that_do_not_name_their_key(platform: Runnin
 
 @pytest.mark.parametrize("mode", ["missing_404", "missing_405"])
 def test_a_platform_without_batches_gets_single_submissions(
-    platform: RunningPlatform, switch: BatchSwitch, mode: str
+    platform: RunningPlatform, identity: TerminalIdentity, switch: BatchSwitch, mode: str
 ) -> None:
     switch.batch_mode = mode
     now = [0.0]
-    client = PlatformClient(platform.base_url, batch_recheck_s=600.0, monotonic=lambda: now[0])
+    client = client_for(platform, identity, batch_recheck_s=600.0, monotonic=lambda: now[0])
     bodies = [fresh() for _ in range(3)]
 
     outcomes = client.submit_batch([(b["submission_id"], b) for b in bodies])
@@ -388,9 +401,9 @@ def test_only_the_item_whose_body_names_it_is_delivered() -> None:
 
 
 def test_mixed_backlog_drains_in_batches_with_one_notice_per_send(
-    outbox: Outbox, platform: RunningPlatform, switch: BatchSwitch
+    outbox: Outbox, platform: RunningPlatform, identity: TerminalIdentity, switch: BatchSwitch
 ) -> None:
-    client = PlatformClient(platform.base_url)
+    client = client_for(platform, identity)
     held_same, held_other = fresh(), fresh()
     for body in (held_same, held_other):
         assert client.submit(body["submission_id"], body).delivered
@@ -429,9 +442,9 @@ def test_mixed_backlog_drains_in_batches_with_one_notice_per_send(
 
 
 def test_a_captive_portal_answering_the_batch_sends_every_item_again(
-    outbox: Outbox, platform: RunningPlatform, switch: BatchSwitch
+    outbox: Outbox, platform: RunningPlatform, identity: TerminalIdentity, switch: BatchSwitch
 ) -> None:
-    client = PlatformClient(platform.base_url)
+    client = client_for(platform, identity)
     # No jitter: a row to be retried is due again at once, so the second drain takes it.
     engine = SyncEngine(outbox, client, rng=lambda: 0.0)
     ids = [enqueue(outbox, fresh()) for _ in range(5)]
@@ -460,10 +473,10 @@ def test_a_captive_portal_answering_the_batch_sends_every_item_again(
 
 
 def test_a_platform_without_batches_is_drained_one_by_one(
-    outbox: Outbox, platform: RunningPlatform, switch: BatchSwitch
+    outbox: Outbox, platform: RunningPlatform, identity: TerminalIdentity, switch: BatchSwitch
 ) -> None:
     switch.batch_mode = "missing_405"
-    client = PlatformClient(platform.base_url)
+    client = client_for(platform, identity)
     engine = SyncEngine(outbox, client)
     ids = [enqueue(outbox, fresh()) for _ in range(6)]
     assert engine.drain_once() == 6
@@ -476,11 +489,11 @@ def test_a_platform_without_batches_is_drained_one_by_one(
 
 
 def test_batches_that_time_out_are_halved_until_they_fit(
-    outbox: Outbox, platform: RunningPlatform, switch: BatchSwitch
+    outbox: Outbox, platform: RunningPlatform, identity: TerminalIdentity, switch: BatchSwitch
 ) -> None:
     # A slow uplink: a request with more than two submissions does not finish in time.
     switch.stall_batches_over, switch.stall_s = 2, 1.0
-    client = PlatformClient(platform.base_url, timeout=(2.0, 0.4))
+    client = client_for(platform, identity, timeout=(2.0, 0.4))
     engine = SyncEngine(outbox, client, batch_size=8, rng=lambda: 0.0)
     ids = [enqueue(outbox, fresh()) for _ in range(9)]
     drains = 0
@@ -521,11 +534,11 @@ def test_a_busy_platform_puts_the_whole_batch_back_for_its_retry_after(
 
 
 def test_deliver_now_overtakes_a_backlog(
-    outbox: Outbox, platform: RunningPlatform, switch: BatchSwitch
+    outbox: Outbox, platform: RunningPlatform, identity: TerminalIdentity, switch: BatchSwitch
 ) -> None:
     switch.batch_delay_s = 0.1  # each batch takes a while: the backlog needs a second or more
     backlog = [enqueue(outbox, fresh()) for _ in range(300)]
-    client = PlatformClient(platform.base_url)
+    client = client_for(platform, identity)
     notices = StatusLog()
     engine = SyncEngine(outbox, client, on_change=notices, batch_size=50)
     engine.start()

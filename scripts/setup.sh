@@ -56,6 +56,9 @@ hall_setup() (
         libxcb-render-util0 libxcb-image0 libxcb-xinerama0 libxcb-xkb1
         # mount and unshare: the disk-full tests run on a small tmpfs of their own
         mount util-linux
+        # openssl: the passport tests write EC keys with explicit curve parameters, as some
+        # issuers' certificates carry them
+        openssl
     )
     if [[ $with_chromium == 1 ]]; then
         packages+=(chromium)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -132,10 +131,8 @@ def test_signature_schemes_pass(kind: str, cert_scheme: str, options: dict[str, 
     assert (check.status, check.reason) == (CheckStatus.FAILED, "sod_signature_invalid")
 
 
-needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
 
-@needs_openssl
 def test_explicit_curve_parameters_pass() -> None:
     root = pki.make_csca("DE", kind="brainpool")
     root = pki.with_explicit_parameters(root, root.key, "brainpoolP256r1")
@@ -149,7 +146,6 @@ def test_explicit_curve_parameters_pass() -> None:
     assert read(broken, store(root), now=pki.NOW).document_check.reason == "sod_signature_invalid"
 
 
-@needs_openssl
 @pytest.mark.parametrize(
     ("name", "curve"),
     [

@@ -215,6 +215,13 @@ def test_the_terminal_built_behind_a_shown_window_sets_its_objects_aside_from_th
         built.append(parts)
         return parts
 
+    # The terminal's collector collects the whole process once, inside an event-loop pass (here,
+    # as for real, the terminal starts in a callback). A kiosk's process holds the terminal's
+    # objects only; this one holds those of a thousand earlier tests, which are set aside first
+    # so that pass is what a kiosk's is. stop() hands collection back with nothing frozen.
+    gc.collect()
+    gc.freeze()
+    harness = gc.get_freeze_count()
     startup.begin(build)
     shell.resize(1280, 900)
     shell.show()
@@ -223,7 +230,7 @@ def test_the_terminal_built_behind_a_shown_window_sets_its_objects_aside_from_th
         qtbot.waitUntil(lambda: startup._pending == 0, timeout=20_000)
         terminal = startup.terminal
         assert terminal is not None
-        assert gc.get_freeze_count() > 0
+        assert gc.get_freeze_count() > harness
         assert _is_frozen(terminal.visit) and _is_frozen(terminal.visit.question)
         del terminal
     finally:

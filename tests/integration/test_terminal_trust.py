@@ -60,6 +60,25 @@ def https_platform(tmp_path: Path) -> Iterator[RunningPlatform]:
         yield running
 
 
+@pytest.fixture(params=["https", "http"])
+def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningPlatform]:
+    """The platform over https with the tests' own CA, and over loopback http (the demo's)."""
+    tls = _tls(tmp_path / "tls", "platform") if request.param == "https" else None
+    with start_in_thread(tmp_path / "platform.sqlite3", DEFAULT_CATALOGUE, tls=tls) as running:
+        yield running
+
+
+def _verify(platform: RunningPlatform) -> str | bool:
+    """What a test's own requests trust: the platform's CA given each time (requests would take
+    REQUESTS_CA_BUNDLE over a session's setting)."""
+    return str(platform.ca_path) if platform.ca_path is not None else True
+
+
+def _client(platform: RunningPlatform, auth: TerminalAuth) -> PlatformClient:
+    ca = str(platform.ca_path) if platform.ca_path is not None else None
+    return PlatformClient(platform.base_url, auth=auth, ca_path=ca)
+
+
 def _submit(client: PlatformClient, terminal_id: str = "K01") -> tuple[str, OutcomeKind]:
     body = demo_submission(submission_id=new_item_id())
     body["terminal_id"] = terminal_id
@@ -146,53 +165,57 @@ def _post(
         data=json.dumps(body, ensure_ascii=False).encode("utf-8"),
         headers={"Content-Type": "application/json", "Idempotency-Key": str(body["submission_id"])},
         timeout=TIMEOUT,
+        verify=_verify(platform),
     )
 
 
 def _stored(platform: RunningPlatform, submission_id: str) -> bool:
     answer = requests.get(
-        f"{platform.base_url}/api/v1/submissions/{submission_id}", timeout=TIMEOUT
+        f"{platform.base_url}/api/v1/submissions/{submission_id}",
+        timeout=TIMEOUT,
+        verify=_verify(platform),
     )
     return answer.status_code == 200
 
 
-def test_forged_requests_file_nothing(platform_server: RunningPlatform, tmp_path: Path) -> None:
-    k01 = enrol_terminal(platform_server, tmp_path / "k01", "K01")
-    k02 = enrol_terminal(platform_server, tmp_path / "k02", "K02")
+def test_forged_requests_file_nothing(platform: RunningPlatform, tmp_path: Path) -> None:
+    k01 = enrol_terminal(platform, tmp_path / "k01", "K01")
+    k02 = enrol_terminal(platform, tmp_path / "k02", "K02")
     body = demo_submission(submission_id=new_item_id())  # in K01's name
     with requests.Session() as anyone:
-        answer = _post(anyone, platform_server, body)
+        answer = _post(anyone, platform, body)
         assert (answer.status_code, answer.json()["error"]) == (401, "credentials_missing")
         rating = anyone.post(
-            f"{platform_server.base_url}/api/v1/submissions/{body['submission_id']}/rating",
+            f"{platform.base_url}/api/v1/submissions/{body['submission_id']}/rating",
             json={"level": "satisfied", "comment": ""},
             timeout=TIMEOUT,
+            verify=_verify(platform),
         )
         assert rating.status_code == 401
     with requests.Session() as other:
         other.auth = k02.auth()  # K02's genuine credential, filing in K01's name
-        answer = _post(other, platform_server, body)
+        answer = _post(other, platform, body)
         assert (answer.status_code, answer.json()["error"]) == (403, "terminal_mismatch")
     with requests.Session() as forger:
         forger.auth = TerminalAuth(Ed25519PrivateKey.generate(), "K01")  # claims to be K01
-        answer = _post(forger, platform_server, body)
+        answer = _post(forger, platform, body)
         assert (answer.status_code, answer.json()["error"]) == (401, "signature_invalid")
-    assert not _stored(platform_server, str(body["submission_id"]))
+    assert not _stored(platform, str(body["submission_id"]))
     # The genuine terminal's copy is not pre-claimed by any of them.
     with requests.Session() as genuine:
         genuine.auth = k01.auth()
-        assert _post(genuine, platform_server, body).status_code == 201
+        assert _post(genuine, platform, body).status_code == 201
 
 
-def test_a_replayed_request_is_refused(platform_server: RunningPlatform, tmp_path: Path) -> None:
-    identity = enrol_terminal(platform_server, tmp_path / "terminal")
+def test_a_replayed_request_is_refused(platform: RunningPlatform, tmp_path: Path) -> None:
+    identity = enrol_terminal(platform, tmp_path / "terminal")
     body = demo_submission(submission_id=new_item_id())
     with requests.Session() as session:
         session.auth = identity.auth()
         prepared = session.prepare_request(
             requests.Request(
                 "POST",
-                f"{platform_server.base_url}/api/v1/submissions",
+                f"{platform.base_url}/api/v1/submissions",
                 data=json.dumps(body).encode("utf-8"),
                 headers={
                     "Content-Type": "application/json",
@@ -200,17 +223,20 @@ def test_a_replayed_request_is_refused(platform_server: RunningPlatform, tmp_pat
                 },
             )
         )
-        assert session.send(prepared, timeout=TIMEOUT).status_code == 201
-        copied = session.send(prepared, timeout=TIMEOUT)  # the same bytes, headers and nonce
+        verify = _verify(platform)
+        assert session.send(prepared, timeout=TIMEOUT, verify=verify).status_code == 201
+        copied = session.send(
+            prepared, timeout=TIMEOUT, verify=verify
+        )  # the same bytes, headers and nonce
     assert (copied.status_code, copied.json()["error"]) == (401, "request_replayed")
 
 
 def test_a_drifted_clock_is_set_right_by_the_platforms_date(
-    platform_server: RunningPlatform, tmp_path: Path
+    platform: RunningPlatform, tmp_path: Path
 ) -> None:
-    identity = enrol_terminal(platform_server, tmp_path / "terminal")
+    identity = enrol_terminal(platform, tmp_path / "terminal")
     auth = identity.auth(clock=lambda: time.time() - 3 * 3600)  # a village terminal, hours behind
-    client = PlatformClient(platform_server.base_url, auth=auth)
+    client = _client(platform, auth)
     try:
         _, kind = _submit(client)
         assert kind is OutcomeKind.DELIVERED
@@ -220,20 +246,21 @@ def test_a_drifted_clock_is_set_right_by_the_platforms_date(
 
 
 def test_a_revoked_terminal_keeps_its_queue_and_staff_are_told(
-    platform_server: RunningPlatform, tmp_path: Path
+    platform: RunningPlatform, tmp_path: Path
 ) -> None:
     set_language("en")
     data = tmp_path / "terminal"
-    identity = enrol_terminal(platform_server, data)
-    keys = PlatformKeys(default_keys_dir(platform_server.db_path))
+    identity = enrol_terminal(platform, data)
+    keys = PlatformKeys(default_keys_dir(platform.db_path))
     revoked = requests.post(
-        f"{platform_server.base_url}/api/v1/terminals/K01/revoke",
-        headers=platform_server.back_office_headers,
+        f"{platform.base_url}/api/v1/terminals/K01/revoke",
+        headers=platform.back_office_headers,
         timeout=TIMEOUT,
+        verify=_verify(platform),
     )
     assert revoked.status_code == 200
     outbox = Outbox(tmp_path / "outbox.db", load_or_create_key(tmp_path / "outbox.key"))
-    client = PlatformClient(platform_server.base_url, auth=identity.auth())
+    client = _client(platform, identity.auth())
     try:
         sid = new_item_id()
         body = demo_submission(submission_id=sid)
@@ -248,14 +275,14 @@ def test_a_revoked_terminal_keeps_its_queue_and_staff_are_told(
         status = engine.status()
         assert status.last_error == "terminal_revoked"
         assert "withdrawn" in describe_error(status.last_error)
-        assert not _stored(platform_server, sid)
+        assert not _stored(platform, sid)
         # Enrolled again, the same queue goes up: nothing was lost.
-        again = enrol_terminal(platform_server, data)
+        again = enrol_terminal(platform, data)
         client.close()
-        client = PlatformClient(platform_server.base_url, auth=again.auth())
+        client = _client(platform, again.auth())
         outbox.bring_forward()
         assert SyncEngine(outbox, client).drain_once() == 1
-        assert outbox.state_of(sid) is State.DELIVERED and _stored(platform_server, sid)
+        assert outbox.state_of(sid) is State.DELIVERED and _stored(platform, sid)
     finally:
         client.close()
         outbox.close()
@@ -263,12 +290,12 @@ def test_a_revoked_terminal_keeps_its_queue_and_staff_are_told(
 
 
 def test_a_sealed_row_cannot_be_read_with_the_terminals_own_key(
-    platform_server: RunningPlatform, tmp_path: Path
+    platform: RunningPlatform, tmp_path: Path
 ) -> None:
     from kiosk.app import build_parts
 
-    config = Config(data_dir=tmp_path / "data", platform_url=platform_server.base_url)
-    enrol_terminal(platform_server, config.data_dir)
+    config = Config(data_dir=tmp_path / "data", platform_url=platform.base_url)
+    enrol_terminal(platform, config.data_dir)
     parts = build_parts(config, demo=True, bundled_catalogue=DEFAULT_CATALOGUE)
     try:
         from tests.fixtures.platform import DEMO_APPLICANT
@@ -287,7 +314,9 @@ def test_a_sealed_row_cannot_be_read_with_the_terminals_own_key(
             assert secret.encode() not in claimed and secret not in claimed.decode("utf-8")
         assert parts.sync.drain_once() == 1
         state = requests.get(
-            f"{platform_server.base_url}/api/v1/submissions/{sid}", timeout=TIMEOUT
+            f"{platform.base_url}/api/v1/submissions/{sid}",
+            timeout=TIMEOUT,
+            verify=_verify(platform),
         )
         assert state.json()["receipt_number"] == body["receipt_number"]
     finally:
@@ -309,15 +338,17 @@ class _Tamperer(BaseHTTPRequestHandler):
 
 
 def test_a_tampered_catalogue_is_refused_and_the_last_good_one_kept(
-    platform_server: RunningPlatform, tmp_path: Path
+    platform: RunningPlatform, tmp_path: Path
 ) -> None:
-    identity = enrol_terminal(platform_server, tmp_path / "terminal")
+    identity = enrol_terminal(platform, tmp_path / "terminal")
     keys = signing_keys(identity.enrolment.catalogue_keys().values())
     store = CatalogueStore(tmp_path / "catalogue.json", None, signing_keys=keys)
-    client = PlatformClient(platform_server.base_url, auth=identity.auth())
+    client = _client(platform, identity.auth())
     genuine = store.refresh(client)
     client.close()
-    document = requests.get(f"{platform_server.base_url}/api/v1/catalogue", timeout=TIMEOUT).json()
+    document = requests.get(
+        f"{platform.base_url}/api/v1/catalogue", timeout=TIMEOUT, verify=_verify(platform)
+    ).json()
     document["services"][0]["name"] = {"zh_CN": "假冒的服务", "en": "A forged service"}
 
     class Handler(_Tamperer):

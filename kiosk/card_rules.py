@@ -69,13 +69,26 @@ DOCUMENT_NOT_GENUINE = N_(
 )
 
 
+DOCUMENT_NOT_CHECKED = N_(
+    "For staff: this travel document's chip could not be checked for authenticity (it uses a "
+    "method this terminal does not support). Check the document itself before going on."
+)
+
+
 def staff_notice(event: ReaderEvent) -> str:
     """The message id of a notice for staff that event calls for, or "" for none."""
     if event.kind is EventKind.ERROR and event.error is not None:
         return STAFF_NOTICES.get(event.error, "")
     identity = event.identity
-    if isinstance(identity, MrtdIdentity) and identity.document_check.status is CheckStatus.FAILED:
+    if not isinstance(identity, MrtdIdentity):
+        return ""
+    check = identity.document_check
+    if check.status is CheckStatus.FAILED:
         return DOCUMENT_NOT_GENUINE
+    # Only a terminal without a trust store may say nothing: otherwise "not checked" is what a
+    # forger gets by choosing an algorithm the check does not know, and staff must look.
+    if check.status is CheckStatus.NOT_CHECKED and check.reason != "no_trust_store":
+        return DOCUMENT_NOT_CHECKED
     return ""
 
 

@@ -70,6 +70,10 @@ AUTH_REFUSALS = frozenset(
         "terminal_revoked",
         "request_stale",
         "request_replayed",
+        # Queued before the terminal was enrolled again under another id, or sealed to another
+        # platform's key: staff must put that right; the submission is not at fault.
+        "terminal_mismatch",
+        "sealed_invalid",
     }
 )
 REQUEST_STALE = "request_stale"
@@ -583,7 +587,7 @@ def _classify(
             retry_after_s=parse_retry_after(retry_after, now),
             error=f"HTTP {status}" + (f" {code}" if code else ""),
         )
-    if status in (401, 403) and code in AUTH_REFUSALS:
+    if status in (400, 401, 403) and code in AUTH_REFUSALS:
         return SubmitOutcome(
             OutcomeKind.RETRY,
             response=body,

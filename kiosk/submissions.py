@@ -29,7 +29,7 @@ from kiosk.platform_client import attachment_json
 from kiosk.receipt import build_receipt
 from kiosk.receipt_numbers import ReceiptNumbers
 from kiosk.session import Draft
-from kiosk.trust import seal
+from kiosk.trust import SealError, seal
 from offline_queue.errors import AttachmentLimitError, OutboxError
 from offline_queue.outbox import Attachment, new_item_id
 
@@ -224,7 +224,7 @@ class Submitter:
         except AttachmentLimitError as exc:
             log.error("submission not saved: its attachments break a limit (%s)", exc.code)
             raise AttachmentsRefusedError() from exc
-        except (OutboxError, OSError) as exc:
+        except (OutboxError, OSError, SealError) as exc:
             log.error("submission could not be saved: %s", type(exc).__name__)
             raise SaveFailedError() from exc
         log.info("submission %s saved", submission_id)

@@ -69,6 +69,14 @@ ERROR_TEXT: dict[str, str] = {
         "enrol the terminal (hall-terminal --enrol)."
     ),
     "request_stale": N_("This terminal's clock is wrong: set the date and time."),
+    "terminal_mismatch": N_(
+        "This submission was queued under another terminal id than the one this terminal is "
+        "now enrolled as. It stays here; ask the platform's operators."
+    ),
+    "sealed_invalid": N_(
+        "This submission was sealed for another platform than the one this terminal now sends "
+        "to. It stays here; ask the platform's operators."
+    ),
     "request_replayed": N_("The platform took a request for a repeat; it will be sent again."),
     "idempotency_conflict": N_(
         "The platform already holds a different submission with this number."

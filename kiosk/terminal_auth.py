@@ -214,6 +214,7 @@ class Enrolment:
     signing_keys: tuple[PlatformKey, ...]  # the catalogue's signatures verify with one of these
     sealing_key: PlatformKey | None  # submissions are sealed to this one
     pinned_ca: bool  # platform-ca.pem beside it is the only CA trusted for the platform
+    terminal_key: str = ""  # base64 of this terminal's raw public key, as the platform has it
 
     def catalogue_keys(self) -> dict[str, Ed25519PublicKey]:
         return {
@@ -234,6 +235,7 @@ class Enrolment:
             "signing_keys": [vars(k) for k in self.signing_keys],
             "sealing_key": vars(self.sealing_key) if self.sealing_key else None,
             "pinned_ca": self.pinned_ca,
+            "terminal_key": self.terminal_key,
         }
 
     @staticmethod
@@ -246,6 +248,7 @@ class Enrolment:
             signing_keys=tuple(_platform_key(k) for k in data["signing_keys"]),
             sealing_key=_platform_key(sealing) if sealing else None,
             pinned_ca=bool(data["pinned_ca"]),
+            terminal_key=str(data["terminal_key"]),
         )
 
 
@@ -292,6 +295,11 @@ def load_identity(data_dir: Path, platform_url: str) -> TerminalIdentity:
         raise NotEnrolled(NotEnrolled.MESSAGE) from exc
     if not isinstance(loaded, Ed25519PrivateKey):
         raise NotEnrolled(NotEnrolled.MESSAGE)
+    if _public_b64(loaded) != record.terminal_key:
+        # An enrolment cut off half way (the key of one, the record of another): the platform
+        # would refuse every signature; staff enrol again.
+        log.error("the terminal's key is not the one its enrolment names")
+        raise NotEnrolled(NotEnrolled.MESSAGE)
     if _normal_url(record.platform_url) != _normal_url(platform_url):
         log.error("the terminal is enrolled with another platform URL")
         raise NotEnrolled(NotEnrolled.MESSAGE)
@@ -299,6 +307,11 @@ def load_identity(data_dir: Path, platform_url: str) -> TerminalIdentity:
     if ca_path is not None and not ca_path.exists():
         raise NotEnrolled(NotEnrolled.MESSAGE)
     return TerminalIdentity(loaded, record, ca_path)
+
+
+def _public_b64(key: Ed25519PrivateKey) -> str:
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return base64.b64encode(raw).decode("ascii")
 
 
 def _normal_url(url: str) -> str:
@@ -445,28 +458,42 @@ def enrol(
                 signing_keys=tuple(_platform_key(k) for k in body["signing_keys"]),
                 sealing_key=_platform_key(body["sealing_key"]),
                 pinned_ca=ca_pem is not None,
+                terminal_key=_public_b64(key),
             )
         except (KeyError, TypeError, ValueError, binascii.Error) as exc:
             raise EnrolmentError(EnrolmentError.MESSAGE, code="unexpected_answer") from exc
-        _write_private(
-            data_dir / KEY_FILE,
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            ),
-        )
-        if ca_pem is not None:
-            os.replace(ca_tmp, data_dir / CA_FILE)
-        record_text = json.dumps(record.to_json(), ensure_ascii=False, indent=2) + "\n"
-        _write_private(data_dir / ENROLMENT_FILE, record_text.encode("utf-8"))
-        fsync_dir(data_dir)
+        _install(data_dir, key, record, ca_tmp if ca_pem is not None else None)
         log.info("enrolled as terminal %s", record.terminal_id)
         return record
     finally:
         ca_tmp.unlink(missing_ok=True)
         if own_session:
             http.close()
+
+
+def _install(
+    data_dir: Path, key: Ed25519PrivateKey, record: Enrolment, ca_file: Path | None
+) -> None:
+    """Put the new identity in place: everything written beside first, then renamed, the record
+    last. A crash in between leaves a key the record does not name, which load_identity refuses
+    as "not enrolled" rather than signing requests the platform will not take."""
+    key_new = data_dir / (KEY_FILE + ".new")
+    record_new = data_dir / (ENROLMENT_FILE + ".new")
+    _write_private(
+        key_new,
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+    )
+    text = json.dumps(record.to_json(), ensure_ascii=False, indent=2) + "\n"
+    _write_private(record_new, text.encode("utf-8"))
+    os.replace(key_new, data_dir / KEY_FILE)
+    if ca_file is not None:
+        os.replace(ca_file, data_dir / CA_FILE)
+    os.replace(record_new, data_dir / ENROLMENT_FILE)
+    fsync_dir(data_dir)
 
 
 def enrol_locally(
@@ -506,6 +533,7 @@ def enrol_locally(
         signing_keys=signing_keys,
         sealing_key=sealing_key,
         pinned_ca=False,
+        terminal_key=_public_b64(key),
     )
     text = json.dumps(record.to_json(), ensure_ascii=False, indent=2) + "\n"
     _write_private(data_dir / ENROLMENT_FILE, text.encode("utf-8"))
@@ -523,14 +551,26 @@ def _checked_ca(
         return None
     if code.ca_fingerprint is None:
         raise EnrolmentError(EnrolmentError.MESSAGE, code="code_without_fingerprint")
-    ca_pem = fetch_ca(base)
     try:
-        found = ca_fingerprint(ca_pem)
+        certificates = x509.load_pem_x509_certificates(fetch_ca(base))
     except ValueError as exc:
         raise EnrolmentError(EnrolmentError.MESSAGE, code="ca_unreadable") from exc
-    if not hmac.compare_digest(found, code.ca_fingerprint):
+    # Exactly one certificate, and a CA's: anything else served beside it would be pinned too
+    # without the fingerprint having said a word about it.
+    if len(certificates) != 1 or not _is_ca(certificates[0]):
+        raise EnrolmentError(EnrolmentError.MESSAGE, code="ca_unreadable")
+    pem = certificates[0].public_bytes(serialization.Encoding.PEM)
+    if not hmac.compare_digest(ca_fingerprint(pem), code.ca_fingerprint):
         raise EnrolmentError(EnrolmentError.MESSAGE, code="ca_mismatch")
-    return ca_pem
+    return pem
+
+
+def _is_ca(certificate: x509.Certificate) -> bool:
+    try:
+        constraints = certificate.extensions.get_extension_for_class(x509.BasicConstraints)
+    except x509.ExtensionNotFound:
+        return False
+    return constraints.value.ca
 
 
 def fetch_platform_ca(base_url: str) -> bytes:

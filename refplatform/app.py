@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import functools
 import hashlib
@@ -21,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
+from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -48,6 +50,7 @@ from .bodies import (
     RawBody,
     canonical_hash,
     decode_base64,
+    loads_strictly,
     parse_json,
     read_capped,
     read_json,
@@ -125,7 +128,30 @@ async def _too_large(request: Request, exc: Exception) -> Response:
     cap = exc.cap if isinstance(exc, BodyTooLarge) else 0
     answer = _error(413, "body_too_large", f"the body is larger than {cap} bytes, this route's cap")
     answer.headers["Connection"] = "close"
+    # After the answer is out and before the connection closes (a lingering close).
+    answer.background = BackgroundTask(_linger, request)
     return answer
+
+
+LINGER_BYTES = 1024 * 1024
+LINGER_S = 0.5
+
+
+async def _linger(request: Request) -> None:
+    """Read and drop a little more of a refused body, briefly, once the 413 is sent: a socket
+    closed with unread data is reset, and the reset takes the 413 with it before a client that
+    was still sending has read it. What arrives past LINGER_BYTES or LINGER_S is left unread;
+    the connection closes anyway."""
+    drained = 0
+    with contextlib.suppress(TimeoutError, RuntimeError, OSError):
+        async with asyncio.timeout(LINGER_S):
+            while drained < LINGER_BYTES:
+                message = await request.receive()
+                if message.get("type") != "http.request":
+                    return
+                drained += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    return
 
 
 async def _refused(request: Request, exc: Exception) -> Response:
@@ -165,7 +191,10 @@ def _unsealed(keys: PlatformKeys, doc: object, id_field: str) -> object:
         opened = keys.open_sealed(envelope, item_id.encode("utf-8"))
     except SealError as exc:
         raise ValueError(f"the sealed body does not open ({exc.code})") from exc
-    inner = json.loads(opened.decode("utf-8"))
+    try:
+        inner = loads_strictly(opened.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ValueError("the sealed body is not UTF-8") from exc
     if not isinstance(inner, dict) or inner.get(id_field) != item_id:
         raise ValueError("the sealed body is for another id")
     return inner
@@ -293,7 +322,12 @@ class _Platform:
 
     async def _signed(self, request: Request, cap: int) -> tuple[str, RawBody | None]:
         """The terminal that signed this request, and its body (None when empty) read up to
-        cap. AuthRefused when no enrolled terminal signed it (its exception handler answers)."""
+        cap. AuthRefused when no enrolled terminal signed it (its exception handler answers).
+        Whatever can be refused without the body is refused before a byte of it is read."""
+        declared = request.headers.get("content-length", "")
+        if declared.isdecimal() and int(declared) > cap:
+            raise BodyTooLarge(cap)  # before anything else: it costs nothing to say
+        await self.run(self.terminals.precheck, request.headers)
         raw = await read_capped(request, cap)
         try:
             with raw.view() as view:
@@ -557,12 +591,18 @@ class _Platform:
     async def post_rating(self, submission_id: str, request: Request) -> Response:
         """The citizen's satisfaction rating (GB/T 39735-2020); a second one replaces the first."""
         try:
-            _, doc = await self._signed_json(request, RATING_BODY_BYTES)
+            terminal_id, doc = await self._signed_json(request, RATING_BODY_BYTES)
             rating = RatingRequest.model_validate(doc)
         except ValidationError as exc:
             return _error(422, "validation_failed", "not a valid rating", fields=_problems(exc))
         except ValueError:
             return _error(400, "bad_request", "the body is not JSON")
+        filed_by = await self.run(self.storage.terminal_of, submission_id)
+        if filed_by is None:
+            return _not_found()
+        if filed_by != terminal_id:
+            # The citizen rates at the terminal they applied at; no other may speak for them.
+            return _terminal_mismatch()
         rated_at = self.now()
         known = await self.run(
             self.storage.rate, submission_id, rating.level, rating.comment, rated_at

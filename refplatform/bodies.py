@@ -117,10 +117,16 @@ def parse_json(raw: RawBody) -> object:
             text = raw.text()
         except UnicodeDecodeError as exc:
             raise ValueError(str(exc)) from exc
+    return loads_strictly(text)
+
+
+def loads_strictly(text: str) -> object:
+    """Strict JSON (no NaN or Infinity); ValueError for anything else, nesting too deep for the
+    parser included."""
     try:
         return json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise ValueError(str(exc)) from exc
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ValueError(type(exc).__name__) from exc
 
 
 async def read_json(request: Request, cap: int) -> object:

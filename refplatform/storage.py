@@ -266,6 +266,16 @@ class Storage:
             return StoredAnswer(Outcome.CONFLICT, 409, b"")
         return StoredAnswer(Outcome.REPLAYED, int(row[1]), bytes(row[2]))
 
+    def terminal_of(self, submission_id: str) -> str | None:
+        """The terminal that filed this submission; None when there is no such submission."""
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT json_extract(request_json, '$.terminal_id') FROM submissions"
+                " WHERE submission_id = ?",
+                (submission_id,),
+            ).fetchone()
+        return None if row is None else str(row[0])
+
     def submission(self, submission_id: str) -> SubmissionRecord | None:
         with self._connect() as db:
             return self._record(db, submission_id)

@@ -179,6 +179,35 @@ class TerminalRegistry:
 
     # -- every signed request ----------------------------------------------------------------
 
+    def precheck(self, headers: Mapping[str, str]) -> None:
+        """What can be refused before a body is read: no or malformed credentials, a terminal
+        nobody enrolled, a time far from ours. AuthRefused as authenticate() raises it; the
+        signature itself needs the body and is checked by authenticate()."""
+        terminal_id, stamp = self._headers(headers)
+        with closing(sqlite3.connect(self._path, timeout=30)) as db:
+            row = db.execute(
+                "SELECT public_key FROM terminals WHERE terminal_id = ?", (terminal_id,)
+            ).fetchone()
+        if row is None or row[0] is None:
+            raise AuthRefused(401, "terminal_unknown", "no such terminal is enrolled")
+        if abs(self._clock() - stamp) > MAX_SKEW_S:
+            raise AuthRefused(401, "request_stale", "the request's time is too far from ours")
+
+    @staticmethod
+    def _headers(headers: Mapping[str, str]) -> tuple[str, int]:
+        terminal_id = headers.get(HEADER_TERMINAL, "")
+        timestamp = headers.get(HEADER_TIMESTAMP, "")
+        nonce = headers.get(HEADER_NONCE, "")
+        signature = headers.get(HEADER_SIGNATURE, "")
+        if not (terminal_id and timestamp and nonce and signature):
+            raise AuthRefused(401, "credentials_missing", "the request is not signed")
+        if not _TERMINAL_ID.fullmatch(terminal_id) or not _NONCE.fullmatch(nonce):
+            raise AuthRefused(401, "signature_invalid", "malformed signature headers")
+        try:
+            return terminal_id, int(timestamp)
+        except ValueError as exc:
+            raise AuthRefused(401, "signature_invalid", "malformed timestamp") from exc
+
     def authenticate(
         self,
         method: str,
@@ -190,18 +219,10 @@ class TerminalRegistry:
     ) -> str:
         """The terminal that signed this request, or AuthRefused (401 for a request that proves
         nothing, 403 for a terminal that is known and no longer allowed)."""
-        terminal_id = headers.get(HEADER_TERMINAL, "")
-        timestamp = headers.get(HEADER_TIMESTAMP, "")
-        nonce = headers.get(HEADER_NONCE, "")
-        signature = headers.get(HEADER_SIGNATURE, "")
-        if not (terminal_id and timestamp and nonce and signature):
-            raise AuthRefused(401, "credentials_missing", "the request is not signed")
-        if not _TERMINAL_ID.fullmatch(terminal_id) or not _NONCE.fullmatch(nonce):
-            raise AuthRefused(401, "signature_invalid", "malformed signature headers")
-        try:
-            stamp = int(timestamp)
-        except ValueError as exc:
-            raise AuthRefused(401, "signature_invalid", "malformed timestamp") from exc
+        terminal_id, stamp = self._headers(headers)
+        timestamp = headers[HEADER_TIMESTAMP]
+        nonce = headers[HEADER_NONCE]
+        signature = headers[HEADER_SIGNATURE]
         with closing(sqlite3.connect(self._path, timeout=30)) as db:
             row = db.execute(
                 "SELECT public_key, status FROM terminals WHERE terminal_id = ?", (terminal_id,)

@@ -66,7 +66,14 @@ def _log_failure(what: str) -> Callable[[BaseException], None]:
 # The platform refused the terminal itself (not one submission): nothing will upload until staff
 # act, so they are told on the screen.
 REFUSED_TERMINAL = frozenset(
-    {"terminal_revoked", "terminal_unknown", "signature_invalid", "credentials_missing"}
+    {
+        "terminal_revoked",
+        "terminal_unknown",
+        "signature_invalid",
+        "credentials_missing",
+        "terminal_mismatch",
+        "sealed_invalid",
+    }
 )
 
 

@@ -174,8 +174,12 @@ def post_raw(
                     conn.sendall(b"0\r\n\r\n")
         except (BrokenPipeError, ConnectionResetError):
             pass  # the platform stopped reading and closed; its answer is still to be read
-        with contextlib.suppress(OSError):
-            conn.shutdown(socket.SHUT_WR)
+        if sent < total:
+            # Stopped part way: the platform has answered already. A client that sent its
+            # whole body keeps its side open, as HTTP clients do (a half-close would read as
+            # the client going away before the answer).
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_WR)
         while not _complete(received):
             try:
                 chunk = conn.recv(65536)
@@ -224,6 +228,14 @@ def _warm_up(served: Served, identity: TerminalIdentity) -> None:
             )
 
 
+def _signature(identity: TerminalIdentity, path: str) -> dict[str, str]:
+    """Signature headers of an enrolled terminal, as they stand before the body is read: the
+    platform refuses an oversize body on its length before it could check the digest."""
+    return sign_headers(
+        identity.key, identity.terminal_id, "POST", API_PREFIX + path, b"", now=time.time()
+    )
+
+
 def _assert_too_large(answer: Answer, cap: int) -> None:
     assert answer.status == 413, answer
     error = json.loads(answer.body)
@@ -247,7 +259,7 @@ def test_a_huge_submission_is_refused_with_memory_bounded_by_the_cap(
         _submission_prefix(body),
         HUGE,
         declare_length=declare_length,
-        headers={"Idempotency-Key": body["submission_id"]},
+        headers={"Idempotency-Key": body["submission_id"], **_signature(identity, "/submissions")},
     )
     _assert_too_large(answer, SUBMISSION_BODY_BYTES)
     assert answer.sent < HUGE  # refused before the client was done
@@ -363,8 +375,31 @@ def test_a_submission_at_the_cap_is_taken_and_one_byte_more_is_not(
 
 
 @pytest.mark.parametrize("declare_length", [True, False], ids=["content-length", "chunked"])
-def test_oversize_batch_rating_help_and_status_bodies_are_refused(
+def test_an_unsigned_huge_body_is_refused_before_it_is_read(
     served: Served, declare_length: bool
+) -> None:
+    served.reset_peak()
+    peak_before = served.peak()
+    body = demo_submission()
+    answer = post_raw(
+        served,
+        "/submissions",
+        _submission_prefix(body),
+        HUGE,
+        declare_length=declare_length,
+        headers={"Idempotency-Key": body["submission_id"]},
+    )
+    # A declared length over the cap is refused first (it costs nothing to see); without one, the
+    # missing signature is, before a byte of the body is read.
+    expected = (413, "body_too_large") if declare_length else (401, "credentials_missing")
+    assert (answer.status, json.loads(answer.body)["error"]) == expected
+    assert answer.sent < HUGE
+    assert served.peak() - peak_before < BOUND
+
+
+@pytest.mark.parametrize("declare_length", [True, False], ids=["content-length", "chunked"])
+def test_oversize_batch_rating_help_and_status_bodies_are_refused(
+    served: Served, identity: TerminalIdentity, declare_length: bool
 ) -> None:
     sid = demo_submission()["submission_id"]
     batch = post_raw(
@@ -373,6 +408,7 @@ def test_oversize_batch_rating_help_and_status_bodies_are_refused(
         b'{"submissions": [' + _submission_prefix(demo_submission()),
         BATCH_BODY_BYTES + 1,
         declare_length=declare_length,
+        headers=_signature(identity, "/submissions/batch"),
     )
     _assert_too_large(batch, BATCH_BODY_BYTES)
     rating = post_raw(
@@ -381,6 +417,7 @@ def test_oversize_batch_rating_help_and_status_bodies_are_refused(
         b'{"level": 5, "comment": "',
         RATING_BODY_BYTES + 1,
         declare_length=declare_length,
+        headers=_signature(identity, f"/submissions/{sid}/rating"),
     )
     _assert_too_large(rating, RATING_BODY_BYTES)
     help_request = post_raw(
@@ -389,7 +426,7 @@ def test_oversize_batch_rating_help_and_status_bodies_are_refused(
         b'{"help_request_id": "',
         HELP_BODY_BYTES + 1,
         declare_length=declare_length,
-        headers={"Idempotency-Key": sid},
+        headers={"Idempotency-Key": sid, **_signature(identity, "/help-requests")},
     )
     _assert_too_large(help_request, HELP_BODY_BYTES)
     status = post_raw(

@@ -398,3 +398,104 @@ def test_plain_http_to_another_computer_is_refused_at_start_up(tmp_path: Path) -
     assert done.returncode == 1
     assert "https://" in done.stderr and "http://" in done.stderr
     assert "服务平台地址必须以 https:// 开头" in done.stderr
+
+
+def test_only_the_platforms_one_ca_is_pinned(
+    https_platform: RunningPlatform, tmp_path: Path
+) -> None:
+    assert https_platform.ca_path is not None
+    genuine = https_platform.ca_path.read_bytes()
+    attacker = make_tls(tmp_path / "attacker", "attacker")
+    served_with_extra = genuine + attacker.ca.read_bytes()  # the fingerprint is still the first's
+    code = issue_code(https_platform, "K01")
+    for served, why in (
+        (served_with_extra, "ca_unreadable"),
+        (attacker.cert.read_bytes(), "ca_unreadable"),  # not a CA at all
+        (attacker.ca.read_bytes(), "ca_mismatch"),
+    ):
+        with pytest.raises(EnrolmentError) as refused:
+            enrol(
+                tmp_path / "terminal",
+                https_platform.base_url,
+                code,
+                fetch_ca=lambda _u, s=served: s,
+            )
+        assert refused.value.code == why
+        assert not (tmp_path / "terminal" / KEY_FILE).exists()
+    record = enrol(tmp_path / "terminal", https_platform.base_url, code)
+    assert record.pinned_ca
+    pinned = (tmp_path / "terminal" / CA_FILE).read_bytes()
+    assert pinned.count(b"BEGIN CERTIFICATE") == 1
+
+
+def test_a_key_its_enrolment_does_not_name_is_not_used(
+    platform_server: RunningPlatform, tmp_path: Path
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    from kiosk.terminal_auth import NotEnrolled
+
+    data = tmp_path / "terminal"
+    enrol_terminal(platform_server, data)
+    # As an enrolment cut off half way would leave it: another key beside the record.
+    other = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    (data / KEY_FILE).write_bytes(other)
+    with pytest.raises(NotEnrolled):
+        load_identity(data, platform_server.base_url)
+
+
+def test_only_the_terminal_that_filed_a_case_rates_it(
+    platform_server: RunningPlatform, tmp_path: Path
+) -> None:
+    k01 = enrol_terminal(platform_server, tmp_path / "k01", "K01")
+    k02 = enrol_terminal(platform_server, tmp_path / "k02", "K02")
+    filing = PlatformClient(platform_server.base_url, auth=k01.auth())
+    other = PlatformClient(platform_server.base_url, auth=k02.auth())
+    try:
+        submission_id, _ = _submit(filing)
+        from kiosk.platform_client import PlatformRefused
+
+        with pytest.raises(PlatformRefused):
+            other.rate(submission_id, "very_dissatisfied")
+        assert filing.rate(submission_id, "satisfied")["level"] == "satisfied"
+    finally:
+        filing.close()
+        other.close()
+
+
+def test_a_row_queued_under_the_old_terminal_id_stays_queued(
+    platform_server: RunningPlatform, tmp_path: Path
+) -> None:
+    enrol_terminal(platform_server, tmp_path / "terminal", "K01")
+    moved = enrol_terminal(platform_server, tmp_path / "terminal", "K09")  # enrolled again as K09
+    outbox = Outbox(tmp_path / "outbox.db", load_or_create_key(tmp_path / "outbox.key"))
+    client = PlatformClient(platform_server.base_url, auth=moved.auth())
+    try:
+        sid = new_item_id()
+        body = demo_submission(submission_id=sid)  # queued as K01, before
+        outbox.enqueue(SUBMISSION_KIND, json.dumps(body).encode(), b"{}", item_id=sid)
+        engine = SyncEngine(outbox, client)
+        engine.drain_once()
+        assert outbox.state_of(sid) is State.QUEUED
+        assert engine.status().last_error == "terminal_mismatch"
+    finally:
+        client.close()
+        outbox.close()
+
+
+def test_enrolment_takes_no_malformed_or_deeply_nested_body(
+    platform_server: RunningPlatform,
+) -> None:
+    url = f"{platform_server.base_url}/api/v1/terminals/enrol"
+    for body in (b"[" * 4000, b'{"code": NaN}', b"\xff", b'{"code": "x"}'):
+        answer = requests.post(url, data=body, timeout=TIMEOUT)
+        assert answer.status_code == 400, body[:20]
+        assert answer.json()["error"] == "bad_request"
+    unknown = requests.post(
+        url,
+        json={"code": "0000-0000-0000-0000", "public_key": "A" * 43 + "="},
+        timeout=TIMEOUT,
+    )
+    assert (unknown.status_code, unknown.json()["error"]) == (403, "enrolment_code_unknown")

@@ -9,7 +9,7 @@ import pytest
 from devices.cards.document_check import CheckStatus, DocumentCheck
 from devices.cards.mrz import parse, to_identity
 from devices.readers.base import EventKind, ReaderEvent
-from kiosk.card_rules import DOCUMENT_NOT_GENUINE, staff_notice
+from kiosk.card_rules import DOCUMENT_NOT_CHECKED, DOCUMENT_NOT_GENUINE, staff_notice
 from kiosk.submissions import submission_body
 
 TD3 = (
@@ -34,6 +34,12 @@ def _passport(check: DocumentCheck) -> ReaderEvent:
 )
 def test_staff_are_told_of_a_chip_that_failed(check: DocumentCheck, told: bool) -> None:
     assert (staff_notice(_passport(check)) == DOCUMENT_NOT_GENUINE) is told
+
+
+@pytest.mark.parametrize("reason", ["unsupported_algorithm", "check_error"])
+def test_a_chip_that_could_not_be_checked_is_not_passed_over_in_silence(reason: str) -> None:
+    notice = staff_notice(_passport(DocumentCheck(CheckStatus.NOT_CHECKED, reason)))
+    assert notice == DOCUMENT_NOT_CHECKED
 
 
 def test_the_check_goes_with_the_submission() -> None:

@@ -103,6 +103,18 @@ class UploadQueue:
         )
 
 
+_WAITING = (State.QUEUED, State.SENDING)
+
+
+def oldest_waiting(rows: list[QueueRow], now: dt.datetime) -> dt.timedelta | None:
+    """How long the oldest submission still to upload has waited; None when nothing waits."""
+    waiting = [row.created_at for row in rows if row.state in _WAITING]
+    if not waiting:
+        return None
+    oldest = min(waiting)
+    return max(dt.timedelta(0), now.replace(tzinfo=oldest.tzinfo) - oldest)
+
+
 def _summary(blob: bytes | None) -> dict[str, object]:
     if blob is None:
         return {}

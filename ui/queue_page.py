@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from kiosk.i18n import _
-from kiosk.queue_view import QueueRow
+from kiosk.queue_view import QueueRow, oldest_waiting
 from kiosk.sync import SyncStatus
 from kiosk.sync_messages import describe_error, describe_row
 from ui.screens import Page, shortcut
@@ -45,6 +45,18 @@ def status_line(status: SyncStatus) -> str:
     return _("Waiting to upload: {count} · Last contact: {when}").format(
         count=status.pending, when=format_contact(last_contact(status))
     )
+
+
+def format_age(age: dt.timedelta) -> str:
+    """'3 days 4 hours', '2 hours 5 minutes', '7 minutes'."""
+    minutes = int(age.total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return _("{days} d {hours} h").format(days=days, hours=hours)
+    if hours:
+        return _("{hours} h {minutes} min").format(hours=hours, minutes=minutes)
+    return _("{minutes} min").format(minutes=minutes)
 
 
 def last_contact(status: SyncStatus) -> float | None:
@@ -92,6 +104,9 @@ class QueuePage(Page):
         super().__init__()
         self.summary = label(name="question")
         self.contact = label(name="help")
+        # How long the oldest waiting submission has waited, and which catalogue is in use: a
+        # village assistant offline for days sees at a glance how stale things are.
+        self.ages = label(name="help")
         self.notice = label(name="field_error")
         self.notice.hide()
         self.progress = QProgressBar()
@@ -112,7 +127,7 @@ class QueuePage(Page):
         self.table.itemSelectionChanged.connect(self._selection_changed)
         finger_scrolling(self.table)
         self.empty = label(name="help")
-        for widget in (self.summary, self.contact, self.notice, self.progress):
+        for widget in (self.summary, self.contact, self.ages, self.notice, self.progress):
             self.body.addWidget(widget)
         self.body.addWidget(self.table, 1)
         self.body.addWidget(self.empty)
@@ -125,6 +140,7 @@ class QueuePage(Page):
         self.actions.addWidget(self.retry_all_button)
         shortcut(self, "Ctrl+R", self._retry_selected)
         self._rows: list[QueueRow] = []
+        self._catalogue = ""
         self.retranslate()
 
     def retranslate(self) -> None:
@@ -143,11 +159,31 @@ class QueuePage(Page):
             ]
         )
 
+    def show_catalogue(self, version: str) -> None:
+        self._catalogue = version
+        self._show_ages()
+
+    def _show_ages(self, now: dt.datetime | None = None) -> None:
+        at = now or dt.datetime.now()
+        age = oldest_waiting(self._rows, at)
+        parts = [
+            _("Oldest waiting: {age}").format(age=format_age(age))
+            if age is not None
+            else _("Nothing has been waiting")
+        ]
+        if self._catalogue:
+            parts.append(_("Service catalogue: version {version}").format(version=self._catalogue))
+        self.ages.setText(" · ".join(parts))
+
     def show_status(self, status: SyncStatus, progress: tuple[int, int] | None) -> None:
-        counts = _("Waiting: {pending} · Not accepted: {rejected} · Needs attention: {attention}")
+        counts = _(
+            "Waiting: {pending} · Sent: {sent} · Not accepted: {rejected} · "
+            "Needs attention: {attention}"
+        )
         self.summary.setText(
             counts.format(
                 pending=status.pending,
+                sent=status.delivered_total,
                 rejected=status.rejected,
                 attention=status.needs_attention,
             )
@@ -209,6 +245,7 @@ class QueuePage(Page):
                 if row.item_id == selected:
                     self.table.selectRow(index)
         self.table.resizeRowsToContents()
+        self._show_ages()
         self.table.setVisible(bool(self._rows))
         self.empty.setVisible(not self._rows)
         self._selection_changed()

@@ -57,6 +57,7 @@ class QueueJourney(Journey):
 
     def set_catalogue(self, catalogue: Catalogue) -> None:
         self._catalogue = catalogue
+        self.queue_page.show_catalogue(catalogue.version)
 
     def retranslate(self) -> None:
         self._show_queue_status()

@@ -108,6 +108,8 @@ class Parts:
     # MRZ data staff typed for a travel document's chip (PC/SC readers ask it for keys).
     access_keys: AccessKeys = field(default_factory=AccessKeys)
     photos: PhotoSource = field(default_factory=PhotoSource)
+    # When the catalogue in use was taken from the platform; None: the one shipped with it.
+    catalogue_fetched_at: float | None = None
 
     def retry_card_read(self, reader: str) -> None:
         """Read the card on this reader again (staff have just typed its MRZ data)."""
@@ -225,8 +227,10 @@ def build_parts(config: Config, *, demo: bool, bundled_catalogue: Path | None) -
     )
     catalogue: Catalogue | None = None
     error: CatalogueError | None = None
+    fetched_at: float | None = None
     try:
         catalogue = store.load_local()
+        fetched_at = store.fetched_at()
     except CatalogueError as exc:
         error = exc
     printer = DeferredPdfPrinter(config.receipts_path, config.receipt_font)
@@ -267,4 +271,5 @@ def build_parts(config: Config, *, demo: bool, bundled_catalogue: Path | None) -
         access_keys=access_keys,
         photos=PhotoSource.from_library(config.photo_decoder),
         after_first_paint=[printer.warm],
+        catalogue_fetched_at=fetched_at,
     )

@@ -47,6 +47,7 @@ class CatalogueStore:
         self._cache = cache_path
         self._bundled = bundled_path
         self._keys = None if signing_keys is None else dict(signing_keys)
+        self._from_cache = False  # the catalogue last loaded came from the platform's copy
 
     def load_local(self) -> Catalogue:
         """The cached copy, or the bundled one; CatalogueError when neither can be used."""
@@ -56,11 +57,24 @@ class CatalogueStore:
             if path is None or not path.exists():
                 continue
             try:
-                return load_catalogue_file(path) if keys is None else _load_signed(path, keys)
+                loaded = load_catalogue_file(path) if keys is None else _load_signed(path, keys)
             except CatalogueError as exc:
                 log.error("catalogue %s unusable: %s", path.name, exc.detail)
                 problems.append(exc.detail)
+                continue
+            self._from_cache = path == self._cache
+            return loaded
         raise CatalogueError("; ".join(problems) or "no catalogue available")
+
+    def fetched_at(self) -> float | None:
+        """When the catalogue last loaded or refreshed was taken from the platform; None when
+        it is the bundled one."""
+        if not self._from_cache:
+            return None
+        try:
+            return self._cache.stat().st_mtime
+        except OSError:
+            return None
 
     def refresh(self, source: CatalogueSource) -> Catalogue:
         """Fetch, check and cache the platform's catalogue. Raises on any failure, and then the
@@ -83,6 +97,7 @@ class CatalogueStore:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self._cache)
+        self._from_cache = True
         return catalogue
 
 

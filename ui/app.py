@@ -8,6 +8,7 @@ and the shell holds no reference back to the Terminal.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 import shiboken6
@@ -145,8 +146,9 @@ class CatalogueUpdates(QObject):
         self._refreshing = False
         self._fresh = True
         self._parts.catalogue = catalogue
+        self._parts.catalogue_fetched_at = time.time()  # just taken from the platform
         if self._queue is not None:
-            self._queue.set_catalogue(catalogue)
+            self._queue.set_catalogue(catalogue, self._parts.catalogue_fetched_at)
         if self._browse is not None:
             self._browse.set_catalogue(catalogue)
         if self._visit.offer_catalogue(catalogue) and self._parts.catalogue_error:
@@ -223,7 +225,7 @@ class Terminal:
         self.queue: QueueJourney | None = None
         if staff_view:
             self.queue = QueueJourney(shell, UploadQueue(parts.outbox, parts.sync), self.background)
-            self.queue.set_catalogue(catalogue)
+            self.queue.set_catalogue(catalogue, parts.catalogue_fetched_at)
             self.status.changed.connect(self.queue.update_queue_status)
         # The service guide without a card, from the welcome page.
         self.browse = BrowseJourney(

@@ -140,7 +140,7 @@ class QueuePage(Page):
         self.actions.addWidget(self.retry_all_button)
         shortcut(self, "Ctrl+R", self._retry_selected)
         self._rows: list[QueueRow] = []
-        self._catalogue = ""
+        self._catalogue: tuple[str, float | None] | None = None
         self.retranslate()
 
     def retranslate(self) -> None:
@@ -149,6 +149,7 @@ class QueuePage(Page):
         self.retry_button.setText(_("Retry this one now"))
         self.retry_all_button.setText(_("Retry all waiting now"))
         self.empty.setText(_("Nothing is waiting to upload."))
+        self._show_ages()
         self.table.setHorizontalHeaderLabels(
             [
                 _("Receipt / saved"),
@@ -159,8 +160,8 @@ class QueuePage(Page):
             ]
         )
 
-    def show_catalogue(self, version: str) -> None:
-        self._catalogue = version
+    def show_catalogue(self, version: str, fetched_at: float | None) -> None:
+        self._catalogue = (version, fetched_at)
         self._show_ages()
 
     def _show_ages(self, now: dt.datetime | None = None) -> None:
@@ -171,8 +172,13 @@ class QueuePage(Page):
             if age is not None
             else _("Nothing has been waiting")
         ]
-        if self._catalogue:
-            parts.append(_("Service catalogue: version {version}").format(version=self._catalogue))
+        if self._catalogue is not None:
+            version, fetched_at = self._catalogue
+            if fetched_at is None:
+                text = _("Service catalogue: version {version}, as shipped")
+            else:
+                text = _("Service catalogue: version {version}, from {when}")
+            parts.append(text.format(version=version, when=format_contact(fetched_at)))
         self.ages.setText(" · ".join(parts))
 
     def show_status(self, status: SyncStatus, progress: tuple[int, int] | None) -> None:

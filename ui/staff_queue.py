@@ -55,9 +55,10 @@ class QueueJourney(Journey):
         shell.add_shortcut("F9", self.open_queue)
         self.retranslate()
 
-    def set_catalogue(self, catalogue: Catalogue) -> None:
+    def set_catalogue(self, catalogue: Catalogue, fetched_at: float | None = None) -> None:
+        """fetched_at: when it came from the platform; None for the one shipped."""
         self._catalogue = catalogue
-        self.queue_page.show_catalogue(catalogue.version)
+        self.queue_page.show_catalogue(catalogue.version, fetched_at)
 
     def retranslate(self) -> None:
         self._show_queue_status()

@@ -96,7 +96,7 @@ def test_rural_offline_shows_the_unsent_count_everywhere_and_lists_the_row(
     assert "待上传：1" in page.summary.text() and "已上传：0" in page.summary.text()
     assert "最早一份已等待：" in page.ages.text() and "分钟" in page.ages.text()
     version = terminal.parts.catalogue.version if terminal.parts.catalogue else "?"
-    assert f"服务目录版本：{version}" in page.ages.text()
+    assert f"服务目录版本：{version}（随软件提供）" in page.ages.text()  # offline since start
 
     # leaving the queue forgets the rows it showed
     qtbot.mouseClick(queue.queue_page.back_button, Qt.MouseButton.LeftButton)

@@ -209,3 +209,17 @@ def test_a_platform_key_rotation_with_both_keys_trusted(
     assert store.refresh(Source(signed_by(_catalogue("old"), platform_key))).version == "old"
     assert store.refresh(Source(signed_by(_catalogue("new"), new_key))).version == "new"
     assert store.load_local().version == "new"
+
+
+def test_the_store_says_when_its_catalogue_came_from_the_platform(
+    store: CatalogueStore, cache: Path, bundled: Path, platform_key: Ed25519PrivateKey
+) -> None:
+    assert store.load_local().version == "bundled"
+    assert store.fetched_at() is None  # the shipped one
+    store.refresh(Source(signed_by(_catalogue("v2"), platform_key)))
+    taken = store.fetched_at()
+    assert taken is not None and taken == cache.stat().st_mtime
+    again = CatalogueStore(cache, bundled, signing_keys([platform_key.public_key()]))
+    assert again.load_local().version == "v2" and again.fetched_at() == taken
+    _edit_version(cache)  # refused on the next load: the bundled one is in use again
+    assert again.load_local().version == "bundled" and again.fetched_at() is None

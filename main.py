@@ -74,8 +74,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="forget which serial card reader this terminal trusts, then exit; the next start "
         "records the reader it finds. Exit status 0: forgotten or none recorded, 1: failed",
     )
+    parser.add_argument(
+        "--add-staff",
+        metavar="ID",
+        help="let a staff member (ID: 1-16 letters or digits) sign in at a counter or service "
+        "point, or give one a new PIN, then exit. Needs --staff-name. The PIN (6-12 digits) is "
+        "typed twice; from a script, one line on standard input",
+    )
+    parser.add_argument("--staff-name", metavar="NAME", help="the name --add-staff shows on screen")
+    parser.add_argument(
+        "--remove-staff", metavar="ID", help="stop a staff member signing in, then exit"
+    )
+    parser.add_argument(
+        "--list-staff", action="store_true", help="list the staff who may sign in, then exit"
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.add_staff is not None and not args.staff_name:
+        parser.error("--add-staff needs --staff-name")
+    return args
+
+
+def wants_staff_command(args: argparse.Namespace) -> bool:
+    return args.add_staff is not None or args.remove_staff is not None or bool(args.list_staff)
 
 
 def enrol_terminal(config: Config, code: str) -> int:
@@ -151,7 +172,30 @@ def one_off(args: argparse.Namespace, config: Config) -> int:
         return recover_outbox(config, args.recover_outbox)
     if args.forget_reader_pin:
         return forget_reader_pin(config)
+    if wants_staff_command(args):
+        return staff_command(args, config)
     return enrol_terminal(config, args.enrol)
+
+
+def staff_command(args: argparse.Namespace, config: Config) -> int:
+    """--add-staff, --remove-staff, --list-staff: no Qt; the PIN is never an argument."""
+    from kiosk.staff import (
+        add_staff_command,
+        console_pin_reader,
+        list_staff_command,
+        remove_staff_command,
+    )
+
+    if args.add_staff is not None:
+        done, sentence = add_staff_command(
+            config.data_dir, args.add_staff, args.staff_name, console_pin_reader()
+        )
+    elif args.remove_staff is not None:
+        done, sentence = remove_staff_command(config.data_dir, args.remove_staff)
+    else:
+        done, sentence = list_staff_command(config.data_dir)
+    print(sentence, file=sys.stdout if done else sys.stderr)
+    return 0 if done else 1
 
 
 def forget_reader_pin(config: Config) -> int:
@@ -235,7 +279,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{message_for(exc)} ({exc.detail})", file=sys.stderr)
         return 2
     set_language(config.language)
-    if args.recover_outbox is not None or args.enrol is not None or args.forget_reader_pin:
+    if (
+        args.recover_outbox is not None
+        or args.enrol is not None
+        or args.forget_reader_pin
+        or wants_staff_command(args)
+    ):
         return one_off(args, config)
 
     stop_platform = None

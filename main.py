@@ -88,6 +88,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--list-staff", action="store_true", help="list the staff who may sign in, then exit"
     )
+    parser.add_argument(
+        "--verify-audit",
+        nargs="?",
+        const="",
+        metavar="PATH",
+        help="check the audit log (PATH: an audit file or a data directory; default: this "
+        "terminal's) against the terminal's enrolled key, print the first broken entry, and exit."
+        " Exit status 0: whole, 1: broken or not checked",
+    )
+    parser.add_argument(
+        "--export-bundle",
+        type=Path,
+        metavar="PATH",
+        help="write the applications waiting on this terminal to a signed bundle file at PATH "
+        "(a USB stick) for a hall terminal to upload, then exit; they stay queued here. The "
+        "terminal must not be running. Exit status 0: written, 1: nothing written",
+    )
+    parser.add_argument(
+        "--import-bundle",
+        type=Path,
+        metavar="PATH",
+        help="check a village terminal's bundle file at PATH and queue it for upload with this "
+        "terminal's queue, then exit (a bundle imported before is ignored). The terminal must "
+        "not be running. Exit status 0: queued or already queued, 1: refused",
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     if args.add_staff is not None and not args.staff_name:
@@ -174,7 +199,39 @@ def one_off(args: argparse.Namespace, config: Config) -> int:
         return forget_reader_pin(config)
     if wants_staff_command(args):
         return staff_command(args, config)
+    if args.verify_audit is not None:
+        return verify_audit(config, args.verify_audit)
+    if args.export_bundle is not None or args.import_bundle is not None:
+        return bundle_command(args, config)
     return enrol_terminal(config, args.enrol)
+
+
+def verify_audit(config: Config, path: str) -> int:
+    """--verify-audit [PATH]: no Qt; staff read the outcome in the terminal's language."""
+    from kiosk.audit_log import enrolled_public_key, verify_command
+    from kiosk.errors import UserFacingError, message_for
+
+    try:
+        public_key = enrolled_public_key(config.data_dir)
+    except UserFacingError as exc:
+        print(message_for(exc), file=sys.stderr)
+        return 1
+    ok, sentence = verify_command(Path(path) if path else config.data_dir, public_key)
+    print(sentence, file=sys.stdout if ok else sys.stderr)
+    return 0 if ok else 1
+
+
+def bundle_command(args: argparse.Namespace, config: Config) -> int:
+    """--export-bundle, --import-bundle: no Qt, no platform; staff read the outcome in the
+    terminal's language."""
+    from kiosk.bundles import export_to, import_from
+
+    if args.export_bundle is not None:
+        done, sentence = export_to(config, args.export_bundle)
+    else:
+        done, sentence = import_from(config, args.import_bundle)
+    print(sentence, file=sys.stdout if done else sys.stderr)
+    return 0 if done else 1
 
 
 def staff_command(args: argparse.Namespace, config: Config) -> int:
@@ -284,6 +341,9 @@ def main(argv: list[str] | None = None) -> int:
         or args.enrol is not None
         or args.forget_reader_pin
         or wants_staff_command(args)
+        or args.verify_audit is not None
+        or args.export_bundle is not None
+        or args.import_bundle is not None
     ):
         return one_off(args, config)
 

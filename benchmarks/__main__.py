@@ -43,6 +43,7 @@ TARGETS: dict[str, Target] = {
     "startup_rss_mb": Target(180.0, "MB"),
     "receipt_render_ms_median": Target(50.0, "ms"),
     "sync_per_s": Target(500.0, "/s", floor=True),
+    "bundle_import_per_s": Target(500.0, "/s", floor=True),
     "sync_max_stall_ms": Target(50.0, "ms"),
     "card_prefill_pcsc_ms_median": Target(250.0, "ms"),
     "card_prefill_serial_ms_median": Target(168.0, "ms"),  # 1.5 × the reply's 112 ms wire time
@@ -131,6 +132,15 @@ def _run_pinyin(settings: Settings) -> Figures:
     return dict(run_module("benchmarks.pinyin", str(10 if settings.quick else 30)))
 
 
+def _run_bundles(settings: Settings) -> Figures:
+    from benchmarks._launch import run_module
+
+    directory = settings.tmp / "bundles"
+    directory.mkdir()
+    items = str(1000 if settings.quick else 5000)
+    return dict(run_module("benchmarks.bundles", items, str(directory)))
+
+
 BENCHMARKS: dict[str, Callable[[Settings], Figures]] = {
     "startup": _run_startup,
     "chromium": _run_chromium,
@@ -143,6 +153,7 @@ BENCHMARKS: dict[str, Callable[[Settings], Figures]] = {
     "visits": _run_visits,
     "handwriting": _run_handwriting,
     "pinyin": _run_pinyin,
+    "bundles": _run_bundles,
 }
 
 # The benchmarks are imported only when they run, so one that is missing or broken is reported as
@@ -189,6 +200,7 @@ PLACEHOLDERS: dict[str, tuple[str, ...]] = {
         "handwriting_first_candidates_ms",
     ),
     "pinyin": ("pinyin_candidates_ms_median",),
+    "bundles": ("bundle_import_per_s", "bundle_import_s", "bundle_export_s", "bundle_mb"),
 }
 
 

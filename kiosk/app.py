@@ -16,6 +16,7 @@ from devices.printing import PrintResult, ReceiptDocument, ReceiptLine
 from devices.readers.base import CardReader
 from devices.readers.simulated import SimulatedReader
 from kiosk.access_keys import AccessKeys
+from kiosk.audit_log import AuditLog, open_audit_log
 from kiosk.catalogue import Catalogue, CatalogueError
 from kiosk.catalogue_store import CatalogueStore
 from kiosk.config import Config
@@ -110,6 +111,8 @@ class Parts:
     photos: PhotoSource = field(default_factory=PhotoSource)
     # When the catalogue in use was taken from the platform; None: the one shipped with it.
     catalogue_fetched_at: float | None = None
+    # Who signed in and out, what was submitted: hash-chained and signed (kiosk/audit_log.py).
+    audit: AuditLog | None = None
 
     def retry_card_read(self, reader: str) -> None:
         """Read the card on this reader again (staff have just typed its MRZ data)."""
@@ -136,6 +139,8 @@ class Parts:
         self.sync.stop()
         self.client.close()
         self.outbox.close()
+        if self.audit is not None:
+            self.audit.close()
         for callback in reversed(self.on_close):
             callback()
 
@@ -216,6 +221,7 @@ def build_parts(config: Config, *, demo: bool, bundled_catalogue: Path | None) -
     key = load_outbox_key(config.outbox_path, config.key_path, config.outbox_key_store)
     log.info("outbox key from %s", key.source.value)
     opened = open_outbox(config.outbox_path, key.key)
+    audit = open_audit_log(config.data_dir, identity.key)
     outbox = opened.outbox
     sync = SyncEngine(outbox, client)
     # Only a catalogue signed by the platform the terminal enrolled with is taken from it (or
@@ -241,6 +247,7 @@ def build_parts(config: Config, *, demo: bool, bundled_catalogue: Path | None) -
         printer=printer,
         numbers=ReceiptNumbers(config.counters_path, config.terminal_id),
         seal_to=identity.enrolment.sealing_public_key(),
+        audit=audit,
     )
     access_keys = AccessKeys()
     readers: list[CardReader] = build_readers(
@@ -272,4 +279,5 @@ def build_parts(config: Config, *, demo: bool, bundled_catalogue: Path | None) -
         photos=PhotoSource.from_library(config.photo_decoder),
         after_first_paint=[printer.warm],
         catalogue_fetched_at=fetched_at,
+        audit=audit,
     )

@@ -50,6 +50,7 @@ class Config:
     idle_timeout_s: float = 90.0  # no touch for this long: ask "are you still there?"
     idle_warning_s: float = 30.0  # then this long to answer before the session ends
     done_reset_s: float = 30.0  # after the receipt, back to the start
+    staff_idle_s: float = 600.0  # counter and rural: staff signed out after this long untouched
     voice: bool = True
     font_scale: float = 1.0
     receipt_font: Path | None = None

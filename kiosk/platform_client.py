@@ -13,6 +13,13 @@ item is delivered only when its own result is a 2xx whose body names it. An answ
 that is not a well-formed result list for exactly these items proves nothing about any of them,
 so every item is tried again. A platform without the batch endpoint (404/405) gets single
 submissions, and is asked again only after a while.
+
+send_bundle() hands the platform a bundle a village terminal signed (kiosk/bundles.py), as the
+file's bytes, in a request this terminal signs like every other. The bundle is delivered when
+the platform has answered for every one of its submissions: accepted (a 2xx naming it) or
+refused for good (its error body); a refusal is reported, never sent again. Anything short of
+an answer for each item tries the whole bundle again later; the platform takes each submission
+id once, so nothing is stored twice.
 """
 
 from __future__ import annotations
@@ -84,6 +91,11 @@ MAX_BATCH = 100  # the most submissions one batch request carries (the platform'
 BATCH_RECHECK_S = 600.0
 _NO_BATCH_ENDPOINT = frozenset({404, 405})
 _CHUNK = 64 * 1024
+# A bundle of thousands of submissions is opened, checked and stored before the platform
+# answers: its read timeout is longer than a single submission's, and its answer, one result
+# per submission, is allowed this much per item beyond the usual cap.
+BUNDLE_READ_TIMEOUT_S = 300.0
+BUNDLE_RESULT_BYTES = 2048
 
 
 class OutcomeKind(StrEnum):
@@ -360,6 +372,37 @@ class PlatformClient:
             return self._submit_singly(items)
         return outcomes
 
+    def send_bundle(
+        self, bundle_id: str, data: bytes, submission_ids: Sequence[str]
+    ) -> SubmitOutcome:
+        """Hand the platform a village terminal's bundle (the file's bytes, as imported), with
+        its id as the Idempotency-Key; never raises for the network. submission_ids are the
+        bundle's items, in order: the answer must name each of them."""
+        if not submission_ids:
+            raise ValueError("a bundle holds at least one submission")
+        read_s = max(self._timeout[1], BUNDLE_READ_TIMEOUT_S)
+        try:
+            answer = self._send(
+                "POST",
+                "/bundles",
+                data=data,
+                headers={"Content-Type": "application/json", "Idempotency-Key": bundle_id},
+                cap=self._max_response + len(submission_ids) * BUNDLE_RESULT_BYTES,
+                timeout=(self._timeout[0], read_s),
+            )
+        except requests.RequestException as exc:
+            return _transport_outcome(exc)
+        except _TooLarge as exc:
+            return _too_large_outcome(exc)
+        return classify_bundle_answer(
+            bundle_id,
+            submission_ids,
+            answer.status,
+            answer.headers.get("Retry-After"),
+            answer.content,
+            now=self._clock(),
+        )
+
     def _submit_singly(self, items: Sequence[tuple[str, Mapping[str, Any]]]) -> list[SubmitOutcome]:
         """submit() each item; once the platform stops answering, the rest share that outcome
         instead of each waiting out the same timeout."""
@@ -384,6 +427,7 @@ class PlatformClient:
         data: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         cap: int | None = None,
+        timeout: tuple[float, float] | None = None,
     ) -> _Answer:
         """One request; its answer read up to `cap` bytes (the response cap by default).
 
@@ -391,25 +435,27 @@ class PlatformClient:
         not followed: they come from a portal or a misconfiguration.
         """
         limit = self._max_response if cap is None else cap
-        answer = self._send_once(method, path, data, headers, limit)
+        wait = self._timeout if timeout is None else timeout
+        answer = self._send_once(method, path, data, headers, limit, wait)
         if self._clock_corrected(answer):
-            answer = self._send_once(method, path, data, headers, limit)
+            answer = self._send_once(method, path, data, headers, limit, wait)
         return answer
 
-    def _send_once(
+    def _send_once(  # noqa: PLR0917 - one request's parts, passed on from _send
         self,
         method: str,
         path: str,
         data: bytes | None,
         headers: Mapping[str, str] | None,
         limit: int,
+        timeout: tuple[float, float],
     ) -> _Answer:
         resp = self._session.request(
             method,
             self._url(path),
             data=data,
             headers=headers,
-            timeout=self._timeout,
+            timeout=timeout,
             allow_redirects=False,
             stream=True,
             verify=self._verify,
@@ -562,6 +608,66 @@ def classify_batch_answer(
     if 400 <= status < 500 and _error_code(body) is not None:
         return None
     return [_unexpected(status)] * count
+
+
+def classify_bundle_answer(
+    bundle_id: str,
+    submission_ids: Sequence[str],
+    status: int,
+    retry_after: str | None,
+    content: bytes,
+    *,
+    now: float,
+) -> SubmitOutcome:
+    """What an answer to POST /bundles means for the bundle's outbox row.
+
+    DELIVERED when every item has its answer: a 2xx naming it, or the platform's refusal of it
+    (kept in the response as {"submission_id", "status", "error"}, never sent again). An item
+    the platform could not settle now (5xx) sends the whole bundle again later. A refusal of the
+    bundle itself is read as a refusal of a submission: the platform's error body says whether
+    it is for good (an altered bundle, a village terminal it does not know) or for now.
+    """
+    body = _json_object(content)
+    if not 200 <= status < 300:
+        return _classify(bundle_id, status, retry_after, body, now, id_field="bundle_id")
+    results = body.get("results") if body is not None else None
+    if (
+        body is None
+        or body.get("bundle_id") != bundle_id
+        or not isinstance(results, list)
+        or len(results) != len(submission_ids)
+    ):
+        return _unexpected(status)
+    delivered = 0
+    refused: list[dict[str, Any]] = []
+    for submission_id, result in zip(submission_ids, results, strict=True):
+        item_status = result.get("status") if isinstance(result, dict) else None
+        item_body = result.get("body") if isinstance(result, dict) else None
+        if (
+            not isinstance(result, dict)
+            or result.get("submission_id") != submission_id
+            or type(item_status) is not int
+            or not isinstance(item_body, dict)
+        ):
+            return _unexpected(status)
+        if 200 <= item_status < 300 and item_body.get("submission_id") == submission_id:
+            delivered += 1
+            continue
+        code = _error_code(item_body)
+        if 400 <= item_status < 500 and item_status not in _RETRY_STATUSES and code is not None:
+            refused.append({"submission_id": submission_id, "status": item_status, "error": code})
+            continue
+        return SubmitOutcome(
+            OutcomeKind.RETRY,
+            http_status=status,
+            error_code=code or f"http_{item_status}",
+            error=f"bundle item answered HTTP {item_status}",
+        )
+    return SubmitOutcome(
+        OutcomeKind.DELIVERED,
+        response={"bundle_id": bundle_id, "delivered": delivered, "refused": refused},
+        http_status=status,
+    )
 
 
 def _classify(

@@ -426,6 +426,10 @@ class StaffSessions:
         self._session: StaffSession | None = None
         self._last_activity = 0.0
 
+    @property
+    def idle_s(self) -> float:
+        return self._idle_s
+
     def sign_in(self, session: StaffSession) -> None:
         self._session = session
         self._last_activity = self._clock()

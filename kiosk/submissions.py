@@ -10,7 +10,7 @@ import datetime as dt
 import json
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -75,6 +75,12 @@ class Enqueuer(Protocol):
     ) -> str: ...
 
     def check_attachments(self, files: Sequence[Attachment]) -> None: ...
+
+
+class AuditSink(Protocol):
+    def append(
+        self, kind: str, staff: str = "", details: Mapping[str, Any] | None = None
+    ) -> object: ...
 
 
 class Uploader(Protocol):
@@ -161,12 +167,14 @@ class Submitter:
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now().astimezone(),
         upload_wait_s: float = 4.0,
         seal_to: X25519PublicKey | None = None,
+        audit: AuditSink | None = None,
     ) -> None:
         """seal_to: the platform's sealing key. With it, what is queued is the submission (and
         its files) sealed to the platform: this terminal's own key, or anyone who steals the
         terminal, can no longer read it; only the receipt summary stays readable here."""
         self._config = config
         self._seal_to = seal_to
+        self._audit = audit
         self._outbox = outbox
         self._uploader = uploader
         self._printer = printer
@@ -228,6 +236,7 @@ class Submitter:
             log.error("submission could not be saved: %s", type(exc).__name__)
             raise SaveFailedError() from exc
         log.info("submission %s saved", submission_id)
+        self._record(submission_id, receipt_number, draft.service.id, operator_id)
         # From here on the submission is the outbox's: nothing that goes wrong may report it as
         # not saved (the citizen would submit again under a new id). An upload that fails is
         # an upload the sync engine makes later.
@@ -256,6 +265,27 @@ class Submitter:
             tracking_url=url,
             print_result=printed,
         )
+
+    def _record(
+        self, submission_id: str, receipt_number: str, service_id: str, operator_id: str | None
+    ) -> None:
+        """The audit entry of a saved submission: who (a staff number, at a counter), what, when;
+        nothing of the citizen. It never turns a saved submission into a failed one."""
+        if self._audit is None:
+            return
+        try:
+            self._audit.append(
+                "submission",
+                operator_id or "",
+                {
+                    "submission_id": submission_id,
+                    "receipt_number": receipt_number,
+                    "service_id": service_id,
+                    "channel": self._config.mode.value,
+                },
+            )
+        except Exception:
+            log.exception("the audit entry of submission %s was not written", submission_id)
 
     def _payload(
         self, submission_id: str, body: dict[str, Any], attachments: Sequence[Attachment]

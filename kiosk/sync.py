@@ -17,6 +17,11 @@ The outbox keeps a submission's files apart from its JSON payload; the body sent
 "attachments" list of docs/api.md, each with its SHA-256 (the outbox has checked on claiming it
 that the data still has the digest taken when it was queued), so the platform can tell a file
 that changed on the way.
+
+A bundle imported from a village terminal (kiosk/bundles.py) is one row of its own kind: it goes
+alone, as the file's bytes, and is delivered once the platform has answered for every
+submission in it; submissions it refused are logged by id and code and kept in the row's
+response, not sent again.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from kiosk.bundles import BUNDLE_KIND, bundle_submission_ids
 from kiosk.platform_client import (
     MAX_BATCH,
     TIMEOUT,
@@ -409,25 +415,20 @@ class SyncEngine:
         outcomes: list[SubmitOutcome | None] = [None] * len(items)
         sendable: list[tuple[int, dict[str, object]]] = []
         calls: list[tuple[int, dict[str, object]]] = []  # help requests: one request each
+        bundles: list[tuple[int, tuple[str, ...]]] = []  # bundles: one request each
         for index, item in enumerate(items):
-            if item.kind == HELP_REQUEST_KIND:
-                if self._clock() - item.created_at > HELP_REQUEST_TTL_S:
-                    outcomes[index] = SubmitOutcome(
-                        OutcomeKind.REJECTED,
-                        error_code=HELP_REQUEST_EXPIRED,
-                        error="help request too old to send",
-                    )
-                    continue
-                body = _help_request_body(item)
-                if body is not None:
-                    calls.append((index, body))
-                continue
-            body = _submission_body(item)
-            if body is not None:
+            if item.kind == BUNDLE_KIND:
+                ids = None if item.attachments else bundle_submission_ids(item.payload)
+                if ids is not None:
+                    bundles.append((index, ids))
+            elif item.kind == HELP_REQUEST_KIND:
+                self._sort_help_request(index, item, outcomes, calls)
+            elif (body := _submission_body(item)) is not None:
                 sendable.append((index, body))
-        if calls:
-            for index, answer in self._send_help_requests(items, calls):
-                outcomes[index] = answer
+        # Help requests and bundles go one request each (an empty list sends nothing).
+        singles = [*self._send_help_requests(items, calls), *self._send_bundles(items, bundles)]
+        for index, answer in singles:
+            outcomes[index] = answer
         if sendable:
             sent = self._send(items, sendable)
             for (index, _), answer in zip(sendable, sent, strict=True):
@@ -444,6 +445,25 @@ class SyncEngine:
         if len(items) > 1:
             _log_batch(outcomes)
         return outcomes
+
+    def _sort_help_request(
+        self,
+        index: int,
+        item: OutboxItem,
+        outcomes: list[SubmitOutcome | None],
+        calls: list[tuple[int, dict[str, object]]],
+    ) -> None:
+        """A help request goes to calls, or is refused here when too old to be worth sending."""
+        if self._clock() - item.created_at > HELP_REQUEST_TTL_S:
+            outcomes[index] = SubmitOutcome(
+                OutcomeKind.REJECTED,
+                error_code=HELP_REQUEST_EXPIRED,
+                error="help request too old to send",
+            )
+            return
+        body = _help_request_body(item)
+        if body is not None:
+            calls.append((index, body))
 
     def _send(
         self, items: list[OutboxItem], sendable: list[tuple[int, dict[str, object]]]
@@ -472,6 +492,26 @@ class SyncEngine:
             except Exception:
                 log.exception("sync: sending help request %s failed unexpectedly", items[index].id)
                 outcome = SubmitOutcome(OutcomeKind.RETRY, error_code=INTERNAL_ERROR)
+            answers.append((index, outcome))
+        return answers
+
+    def _send_bundles(
+        self, items: list[OutboxItem], bundles: list[tuple[int, tuple[str, ...]]]
+    ) -> list[tuple[int, SubmitOutcome]]:
+        """Each bundle in a request of its own; once the platform stops answering, the rest
+        share that outcome."""
+        answers: list[tuple[int, SubmitOutcome]] = []
+        for index, submission_ids in bundles:
+            item = items[index]
+            if answers and answers[-1][1].offline:
+                answers.append((index, answers[-1][1]))
+                continue
+            try:
+                outcome = self._client.send_bundle(item.id, item.payload, submission_ids)
+            except Exception:
+                log.exception("sync: sending bundle %s failed unexpectedly", item.id)
+                outcome = SubmitOutcome(OutcomeKind.RETRY, error_code=INTERNAL_ERROR)
+            _log_bundle(item.id, len(submission_ids), outcome)
             answers.append((index, outcome))
         return answers
 
@@ -565,7 +605,7 @@ class SyncEngine:
 
 
 def _unreadable_code(item: OutboxItem) -> str:
-    known = item.kind in (SUBMISSION_KIND, HELP_REQUEST_KIND)
+    known = item.kind in (SUBMISSION_KIND, HELP_REQUEST_KIND, BUNDLE_KIND)
     return PAYLOAD_UNREADABLE if known else UNKNOWN_KIND
 
 
@@ -596,6 +636,23 @@ def _log_batch(outcomes: list[SubmitOutcome | None]) -> None:
         len(outcomes),
         ", ".join(f"{count} {key}" for key, count in sorted(tally.items())),
     )
+
+
+def _log_bundle(bundle_id: str, count: int, outcome: SubmitOutcome) -> None:
+    """What the platform made of a bundle's submissions: ids and error codes only."""
+    if not outcome.delivered or outcome.response is None:
+        return
+    refused = outcome.response.get("refused")
+    refused = refused if isinstance(refused, list) else []
+    log.info("sync: bundle %s answered: %d of %d accepted", bundle_id, count - len(refused), count)
+    for entry in refused:
+        log.warning(
+            "sync: bundle %s: submission %s refused by the platform (HTTP %s, %s)",
+            bundle_id,
+            entry.get("submission_id"),
+            entry.get("status"),
+            entry.get("error"),
+        )
 
 
 def _submission_body(item: OutboxItem) -> dict[str, object] | None:

@@ -78,6 +78,16 @@ ERROR_TEXT: dict[str, str] = {
         "to. It stays here; ask the platform's operators."
     ),
     "request_replayed": N_("The platform took a request for a repeat; it will be sent again."),
+    "bundle_invalid": N_("The platform could not read this bundle from a village terminal."),
+    "bundle_signature_invalid": N_(
+        "The platform found this village bundle changed after it was signed; it was not taken."
+    ),
+    "bundle_signer_unknown": N_(
+        "The platform does not know the village terminal this bundle comes from."
+    ),
+    "bundle_signer_revoked": N_(
+        "The village terminal this bundle comes from no longer has access to the platform."
+    ),
     "idempotency_conflict": N_(
         "The platform already holds a different submission with this number."
     ),

@@ -828,6 +828,27 @@ class Outbox:
             ).fetchone()
         return None if row[0] is None else float(row[0])
 
+    def waiting_payloads(self, kind: str) -> list[tuple[str, bytes]]:
+        """(id, payload) of the queued rows of kind, oldest first, read only: nothing is
+        claimed or counted as an attempt. Rows with files apart, and rows whose payload does
+        not decrypt, are left out (the second logged)."""
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT id, payload,"
+                " (SELECT COUNT(*) FROM attachments WHERE item_id = outbox.id)"
+                " FROM outbox WHERE state = ? AND kind = ? ORDER BY created_at, id",
+                (State.QUEUED.value, kind),
+            ).fetchall()
+        found: list[tuple[str, bytes]] = []
+        for row_id, blob, files in rows:
+            if blob is None or files:
+                continue
+            try:
+                found.append((row_id, self._sealer.open(row_id, "payload", bytes(blob))))
+            except InvalidTag:
+                log.error("outbox item %s does not decrypt; left out", row_id)
+        return found
+
     def items(
         self, limit: int = 100, states: Collection[State | str] | None = None, offset: int = 0
     ) -> list[OutboxItemInfo]:

@@ -55,6 +55,7 @@ from .bodies import (
     read_capped,
     read_json,
 )
+from .bundles import BUNDLE_REQUEST_SCHEMA, BundleAnswer, BundleRoute
 from .catalogue import Catalogue, FieldProblem
 from .faults import NoFaults, SubmissionFaults, install_fault_switch
 from .keys import PlatformKeys, default_keys_dir
@@ -805,7 +806,7 @@ _TERMINAL_SECURITY = {
 }
 
 
-def _add_routes(app: FastAPI, platform: _Platform) -> None:
+def _add_routes(app: FastAPI, platform: _Platform, bundles: BundleRoute) -> None:
     route = app.add_api_route
     v1 = API_PREFIX
     route(f"{v1}/health", platform.health, response_model=models.Health)
@@ -841,6 +842,22 @@ def _add_routes(app: FastAPI, platform: _Platform) -> None:
             200, models.BatchAnswer, "One result per submission, in order", 400, 413
         ),
         openapi_extra={**_json_body(BatchRequest), **_SIGNED},
+    )
+    route(
+        f"{v1}/bundles",
+        bundles.post_bundle,
+        methods=["POST"],
+        response_class=Response,
+        responses=_answers(
+            200, BundleAnswer, "One result per item, in the bundle's order", 400, 403, 413
+        ),
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {_JSON: {"schema": BUNDLE_REQUEST_SCHEMA}},
+            },
+            **_SIGNED,
+        },
     )
     route(
         f"{v1}/submissions/{{submission_id}}",
@@ -1022,7 +1039,14 @@ def create_app(
     app.state.catalogue = platform.catalogue
     app.state.terminals = platform.terminals
     app.state.keys = platform.keys
-    _add_routes(app, platform)
+    bundles = BundleRoute(
+        signed_json=platform._signed_json,
+        run=platform.run,
+        settle=platform._settle_batch,
+        error=_error,
+        keys=platform.terminals,
+    )
+    _add_routes(app, platform, bundles)
     _add_error_handlers(app)
     install_fault_switch(app, platform.faults)
 

@@ -75,6 +75,12 @@ class AuthRefused(Exception):
 
 
 @dataclass(frozen=True)
+class EnrolledKey:
+    public_key: bytes  # raw Ed25519
+    active: bool  # False once revoked
+
+
+@dataclass(frozen=True)
 class IssuedCode:
     terminal_id: str
     secret: str
@@ -147,6 +153,16 @@ class TerminalRegistry:
         )
         # A nonce the old key used means nothing for the new one.
         db.execute("DELETE FROM request_nonces WHERE terminal_id = ?", (terminal_id,))
+
+    def key_of(self, terminal_id: str) -> EnrolledKey | None:
+        """The key a terminal enrolled with, and whether it may still use it."""
+        with closing(sqlite3.connect(self._path, timeout=30)) as db:
+            row = db.execute(
+                "SELECT public_key, status FROM terminals WHERE terminal_id = ?", (terminal_id,)
+            ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return EnrolledKey(bytes(row[0]), row[1] == "active")
 
     # -- enrolment ---------------------------------------------------------------------------
 

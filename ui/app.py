@@ -27,6 +27,7 @@ from kiosk.help_requests import HelpDesk
 from kiosk.i18n import _
 from kiosk.platform_client import PlatformClient
 from kiosk.queue_view import UploadQueue
+from kiosk.staff import StaffDirectory, StaffSessions
 from kiosk.sync import SyncStatus
 from kiosk.sync_messages import describe_error, describe_recovery
 from offline_queue.errors import OutboxCorruptError
@@ -39,6 +40,7 @@ from ui.help import HelpJourney
 from ui.screens import WelcomePage
 from ui.shell import Shell
 from ui.staff_queue import QueueJourney
+from ui.staff_signin import StaffGate
 from ui.visit import VisitJourney
 from ui.voice import VoiceGuide
 
@@ -200,6 +202,17 @@ class Terminal:
             if parts.demo_reader is not None
             else None
         )
+        # Counter and rural terminals: nothing without a signed-in staff member.
+        self.staff: StaffGate | None = None
+        if staff_view:
+            self.staff = StaffGate(
+                shell,
+                StaffDirectory(config.data_dir),
+                StaffSessions(idle_s=config.staff_idle_s),
+                self.background,
+                audit=parts.audit,
+            )
+            shell.touched.connect(self.staff.touch)
         self.visit = VisitJourney(
             shell,
             config=config,
@@ -211,6 +224,7 @@ class Terminal:
             rate=parts.client.rate,
             photos=parts.photos,
             welcome=welcome,
+            staff=self.staff,
         )
         shell.set_visit(self.visit)
         self.card = CardJourney(
@@ -224,7 +238,9 @@ class Terminal:
         )
         self.queue: QueueJourney | None = None
         if staff_view:
-            self.queue = QueueJourney(shell, UploadQueue(parts.outbox, parts.sync), self.background)
+            self.queue = QueueJourney(
+                shell, UploadQueue(parts.outbox, parts.sync), self.background, staff=self.staff
+            )
             self.queue.set_catalogue(catalogue, parts.catalogue_fetched_at)
             self.status.changed.connect(self.queue.update_queue_status)
         # The service guide without a card, from the welcome page.

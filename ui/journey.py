@@ -50,6 +50,17 @@ class ShellPort(Protocol):
         """Someone is there: the idle clock starts again."""
 
 
+class StaffPort(Protocol):
+    """Who is signed in at a counter or rural terminal (ui/staff_signin.py)."""
+
+    def needs_sign_in(self) -> bool: ...
+
+    def show(self) -> None:
+        """Put the sign-in page on the screen."""
+
+    def operator_id(self) -> str | None: ...
+
+
 class Journey(QObject):
     """Base of every journey: a QObject owned by the shell (deleted with it, on the GUI thread)."""
 

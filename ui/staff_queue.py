@@ -15,7 +15,7 @@ from kiosk.i18n import _, pick
 from kiosk.queue_view import QueueRow, UploadQueue
 from kiosk.sync import HELP_REQUEST_KIND, SyncStatus
 from ui.background import Background
-from ui.journey import Journey, ShellPort
+from ui.journey import Journey, ShellPort, StaffPort
 from ui.queue_page import DrainProgress, QueuePage, status_line
 from ui.widgets import button
 
@@ -25,9 +25,17 @@ ROWS_REFRESH_MS = 500
 
 
 class QueueJourney(Journey):
-    def __init__(self, shell: ShellPort, queue: UploadQueue, background: Background) -> None:
+    def __init__(
+        self,
+        shell: ShellPort,
+        queue: UploadQueue,
+        background: Background,
+        staff: StaffPort | None = None,
+    ) -> None:
+        """staff: the queue is for a signed-in staff member only."""
         super().__init__(shell)
         self._shell = shell
+        self._staff = staff
         self._queue = queue
         self._background = background
         self._catalogue: Catalogue | None = None
@@ -97,6 +105,9 @@ class QueueJourney(Journey):
         self.queue_page.show_status(status, progress)
 
     def open_queue(self) -> None:
+        if self._staff is not None and self._staff.needs_sign_in():
+            self._staff.show()
+            return
         self.queue_page.retranslate()
         if self._sync_status is not None:
             self.queue_page.show_status(self._sync_status, self._drain.update(self._sync_status))

@@ -19,10 +19,10 @@ from kiosk.forms import FieldError, display_value, validate, validate_field
 from kiosk.i18n import N_, _
 from kiosk.identity import mask_id_number, mask_name
 from kiosk.photos import PhotoSource
-from kiosk.session import Draft, EndReason, Session, Step, StepError
+from kiosk.session import EndReason, Session, Step, StepError
 from kiosk.submissions import SubmissionResult
 from ui.background import Background
-from ui.journey import Journey, ShellPort
+from ui.journey import Journey, ShellPort, StaffPort
 from ui.out_of_service import OutOfServicePage
 from ui.screens import (
     BusyPage,
@@ -65,15 +65,18 @@ class VisitJourney(Journey):
         *,
         config: Config,
         catalogue: Catalogue,
-        submit: Callable[[Draft], SubmissionResult],
+        submit: Callable[..., SubmissionResult],
         background: Background,
         staff_view: bool,
         demo_card: Callable[[], None] | None = None,
         rate: Callable[[str, str], None] | None = None,
         photos: PhotoSource | None = None,
         welcome: WelcomePage | None = None,
+        staff: StaffPort | None = None,
     ) -> None:
-        """`welcome` is the page already on the screen while the terminal started, if any."""
+        """`welcome` is the page already on the screen while the terminal started, if any.
+        `staff`: who is signed in at a counter or rural terminal; a visit starts only then, and
+        its submission carries their number."""
         super().__init__(shell)
         self._shell = shell
         self.config = config
@@ -84,6 +87,7 @@ class VisitJourney(Journey):
         self._demo_card = demo_card
         self._rate = rate
         self._photos = photos
+        self._staff = staff
         # bumps on every end of a visit: late callbacks of an old visit are dropped
         self._generation = 0
         self._checking = False  # an answer or the whole form is being checked on a worker
@@ -187,6 +191,10 @@ class VisitJourney(Journey):
     def render(self) -> None:
         """Show the page for the session's step, in the active language."""
         step = self.session.step
+        if step is Step.WELCOME and self._staff is not None and self._staff.needs_sign_in():
+            self._anim.stop()
+            self._staff.show()
+            return
         page: QWidget = self.welcome
         if self._out_of_service and step is Step.WELCOME:
             self._anim.stop()
@@ -329,6 +337,9 @@ class VisitJourney(Journey):
 
     def card_read(self, identity: Identity) -> None:
         """A card was read (the card journey has checked it): the visit starts."""
+        if self._staff is not None and self._staff.needs_sign_in():
+            self._shell.flash(_("A staff member must sign in before a card is read."))
+            return
         already_read = self.session.identity is not None
         self.session.card_read(identity)
         self.welcome.show_message("")
@@ -471,10 +482,15 @@ class VisitJourney(Journey):
             return
         self.render()
         self._background.run(
-            functools.partial(self._submit, outcome),
+            functools.partial(self._submit, outcome, **self._attribution()),
             functools.partial(self._submitted, self._generation),
             functools.partial(self._submit_error, self._generation),
         )
+
+    def _attribution(self) -> dict[str, str]:
+        """The signed-in staff member a counter or rural submission is made by."""
+        operator = self._staff.operator_id() if self._staff is not None else None
+        return {"operator_id": operator} if operator else {}
 
     def _submitted(self, generation: int, result: SubmissionResult) -> None:
         self.submission_done.emit(result)

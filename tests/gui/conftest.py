@@ -44,7 +44,9 @@ def make_terminal(
 ) -> Iterator[MakeTerminal]:
     made: list[Terminal] = []
 
-    def make(*, bundled: Path = CATALOGUE, **overrides: Any) -> Terminal:
+    def make(*, bundled: Path = CATALOGUE, signed_in: bool = True, **overrides: Any) -> Terminal:
+        """A terminal with the settings given; at a counter or rural terminal a staff member
+        (STAFF_ID) is signed in unless signed_in=False."""
         values: dict[str, Any] = {
             "data_dir": tmp_path / "data",
             "platform_url": platform_server.base_url,
@@ -64,6 +66,8 @@ def make_terminal(
         terminal.window.show()
         terminal.start()
         made.append(terminal)
+        if terminal.staff is not None and signed_in:
+            sign_in_staff(terminal)
         return terminal
 
     yield make
@@ -71,6 +75,22 @@ def make_terminal(
         terminal.stop()  # deletes the window and everything Qt of the terminal
         terminal.parts.close()
     made.clear()
+
+
+STAFF_ID = "S0001"
+STAFF_NAME = "测试员"
+STAFF_PIN = "135790"
+
+
+def sign_in_staff(terminal: Terminal) -> None:
+    """A staff member provisioned and signed in, as the sign-in page would (a cheap scrypt cost:
+    each entry records its own, and the rules under test do not depend on it)."""
+    from kiosk.staff import ScryptCost, StaffDirectory
+
+    assert terminal.staff is not None
+    directory = StaffDirectory(terminal.parts.config.data_dir, cost=ScryptCost(n=2**4, r=1, p=1))
+    directory.add(STAFF_ID, STAFF_NAME, STAFF_PIN)
+    terminal.staff.signed_in(directory.sign_in(STAFF_ID, STAFF_PIN))
 
 
 def enrol_elsewhere(config: Config) -> None:

@@ -15,7 +15,7 @@ from kiosk.app import build_parts
 from kiosk.config import Config
 from refplatform.server import RunningPlatform
 from tests.fixtures.platform import enrol_behind, enrol_terminal
-from tests.gui.conftest import CATALOGUE
+from tests.gui.conftest import CATALOGUE, sign_in_staff
 from ui.app import Terminal
 
 
@@ -44,6 +44,8 @@ def enrolled_terminal(
         terminal.window.resize(1280, 900)
         terminal.window.show()
         terminal.start()
+        if terminal.staff is not None:
+            sign_in_staff(terminal)
         yield terminal
     finally:
         terminal.stop()  # deletes the window and everything Qt of the terminal

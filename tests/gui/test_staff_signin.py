@@ -1,0 +1,146 @@
+"""Counter and rural terminals: a staff member signs in before anything, is named in the header,
+is named on every submission, and is signed out on demand and when the terminal sits idle."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
+
+from kiosk.config import Mode
+from kiosk.session import Step
+from kiosk.staff import ScryptCost, StaffDirectory
+from refplatform.server import RunningPlatform
+from tests.gui.conftest import STAFF_ID, STAFF_NAME, STAFF_PIN, MakeTerminal, visible_texts
+from tests.gui.test_visit import (
+    PERSON_ID,
+    PERSON_NAME,
+    PHONE,
+    answer_residence_permit,
+    open_form,
+    submit,
+    wait_step,
+)
+from ui.app import Terminal
+
+CHEAP = ScryptCost(n=2**4, r=1, p=1)
+
+
+def _provision(terminal: Terminal) -> None:
+    StaffDirectory(terminal.parts.config.data_dir, cost=CHEAP).add(STAFF_ID, STAFF_NAME, STAFF_PIN)
+
+
+def _type_and_sign_in(qtbot: QtBot, terminal: Terminal, number: str, pin: str) -> None:
+    assert terminal.staff is not None
+    page = terminal.staff.page
+    page.number.setFocus()
+    qtbot.keyClicks(page.number, number)
+    qtbot.keyClick(page.number, Qt.Key.Key_Return)  # on to the PIN
+    assert terminal.window.focusWidget() is page.pin
+    qtbot.keyClicks(page.pin, pin)
+    qtbot.keyClick(page.pin, Qt.Key.Key_Return)
+
+
+def test_nothing_happens_at_a_counter_before_a_staff_member_signs_in(
+    qtbot: QtBot, make_terminal: MakeTerminal, platform_server: RunningPlatform
+) -> None:
+    terminal = make_terminal(mode=Mode.COUNTER, signed_in=False)
+    assert terminal.staff is not None
+    _provision(terminal)
+    page = terminal.staff.page
+    qtbot.waitUntil(lambda: terminal.window.current_page() is page, timeout=5000)
+    # A card is not read, and the queue is not opened, for nobody.
+    terminal.visit.card_read(terminal.parts.demo_people[0])
+    assert terminal.visit.session.step is Step.WELCOME
+    assert terminal.window.current_page() is page
+    assert terminal.queue is not None
+    terminal.queue.open_queue()
+    assert terminal.window.current_page() is page
+
+    _type_and_sign_in(qtbot, terminal, STAFF_ID, "999999")
+    qtbot.waitUntil(page.error.isVisible, timeout=5000)
+    assert page.error.text() == "工号或密码不正确，请重新输入。"
+    assert page.pin.text() == ""  # the PIN leaves the screen whatever the outcome
+    assert terminal.window.current_page() is page
+
+    page.number.setText("")
+    _type_and_sign_in(qtbot, terminal, STAFF_ID.lower(), STAFF_PIN)
+    wait_step(qtbot, terminal, Step.WELCOME)
+    header = terminal.staff.sign_out_button
+    assert header.isVisible() and header.text() == f"{STAFF_NAME}（{STAFF_ID}）· 退出登录"
+    assert STAFF_PIN not in " ".join(visible_texts(terminal.window))
+
+    open_form(qtbot, terminal)
+    answer_residence_permit(qtbot, terminal)
+    result = submit(qtbot, terminal)
+    assert result.delivered
+    with sqlite3.connect(platform_server.db_path) as db:
+        row = db.execute(
+            "SELECT request_json FROM submissions WHERE submission_id = ?",
+            (result.submission_id,),
+        ).fetchone()
+    stored = json.loads(row[0])
+    assert stored["operator_id"] == STAFF_ID and stored["channel"] == "counter"
+
+    # The audit log has it all, chained and signed, and nothing of the citizen.
+    audit = terminal.parts.audit
+    assert audit is not None
+    qtbot.waitUntil(lambda: len(audit.entries()) >= 3, timeout=5000)
+    entries = audit.entries()
+    assert [e.kind for e in entries][:3] == ["sign_in_refused", "sign_in", "submission"]
+    assert entries[1].staff == STAFF_ID and entries[2].staff == STAFF_ID
+    assert entries[2].details["submission_id"] == result.submission_id
+    from kiosk.audit_log import verify
+    from kiosk.terminal_auth import load_identity
+
+    identity = load_identity(terminal.parts.config.data_dir, terminal.parts.config.platform_url)
+    checked = verify(terminal.parts.config.data_dir / "audit.sqlite3", identity.key.public_key())
+    assert checked.ok and checked.entries == len(entries)
+    raw = (terminal.parts.config.data_dir / "audit.sqlite3").read_bytes()
+    for personal in (PERSON_NAME, PERSON_ID, PHONE, STAFF_PIN):
+        assert personal.encode() not in raw
+
+
+def test_signing_out_ends_the_visit_and_asks_again(
+    qtbot: QtBot, make_terminal: MakeTerminal
+) -> None:
+    terminal = make_terminal(mode=Mode.RURAL)
+    assert terminal.staff is not None
+    open_form(qtbot, terminal)
+    qtbot.mouseClick(terminal.staff.sign_out_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: terminal.window.current_page() is terminal.staff.page, timeout=5000)
+    assert terminal.visit.session.step is Step.WELCOME and terminal.visit.session.identity is None
+    assert not terminal.staff.sign_out_button.isVisible()
+    assert terminal.staff.operator_id() is None
+
+
+def test_an_idle_counter_signs_its_staff_member_out(
+    qtbot: QtBot, make_terminal: MakeTerminal
+) -> None:
+    terminal = make_terminal(mode=Mode.COUNTER, staff_idle_s=0.5)
+    assert terminal.staff is not None
+    wait_step(qtbot, terminal, Step.WELCOME)
+    qtbot.waitUntil(lambda: terminal.window.current_page() is terminal.staff.page, timeout=5000)
+    assert terminal.staff.needs_sign_in()
+
+
+def test_repeated_wrong_pins_lock_the_number_for_a_while(
+    qtbot: QtBot, make_terminal: MakeTerminal
+) -> None:
+    terminal = make_terminal(mode=Mode.COUNTER, signed_in=False)
+    assert terminal.staff is not None
+    _provision(terminal)
+    page = terminal.staff.page
+    for _attempt in range(3):
+        page.number.setText("")
+        page.show_error("")
+        _type_and_sign_in(qtbot, terminal, STAFF_ID, "999999")
+        qtbot.waitUntil(page.error.isVisible, timeout=5000)
+    assert page.error.text().startswith("输错次数过多，请等待")  # and says how long
+    page.number.setText("")
+    page.show_error("")
+    _type_and_sign_in(qtbot, terminal, STAFF_ID, STAFF_PIN)  # even the right PIN, for now
+    qtbot.waitUntil(page.error.isVisible, timeout=5000)
+    assert terminal.staff.needs_sign_in()

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from devices.identity import Identity
 from devices.printing import PrintResult, ReceiptDocument, ReceiptLine
@@ -204,6 +207,16 @@ def recover_outbox(config: Config, source: Path) -> SalvageResult:
         return recover_set_aside(source, outbox, key.key)
 
 
+def _open_audit(config: Config, key: Ed25519PrivateKey) -> AuditLog | None:
+    """The audit log; a damaged one is logged and left alone rather than keep a citizen from
+    being served (its chain shows the break to whoever verifies it)."""
+    try:
+        return open_audit_log(config.data_dir, key)
+    except (sqlite3.Error, OSError, ValueError) as exc:
+        log.error("the audit log cannot be opened: %s (%s)", type(exc).__name__, exc)
+        return None
+
+
 def build_parts(config: Config, *, demo: bool, bundled_catalogue: Path | None) -> Parts:
     """Raises NotEnrolled when the terminal has no enrolment for config.platform_url, and
     PlainHttpRefused for a plain-http platform on another computer: nothing is opened then."""
@@ -221,7 +234,7 @@ def build_parts(config: Config, *, demo: bool, bundled_catalogue: Path | None) -
     key = load_outbox_key(config.outbox_path, config.key_path, config.outbox_key_store)
     log.info("outbox key from %s", key.source.value)
     opened = open_outbox(config.outbox_path, key.key)
-    audit = open_audit_log(config.data_dir, identity.key)
+    audit = _open_audit(config, identity.key)
     outbox = opened.outbox
     sync = SyncEngine(outbox, client)
     # Only a catalogue signed by the platform the terminal enrolled with is taken from it (or

@@ -89,8 +89,10 @@ class Broken(StrEnum):
 
 _CODE = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _SERVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
-_RECEIPT_NUMBER = re.compile(r"[A-Za-z0-9]{1,16}-\d{8}-\d{4,6}")
+# The terminal id (as the platform enrols them) before the date and the day's number.
+_RECEIPT_NUMBER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}-\d{8}-\d{4,6}")
 _STAFF_ID = re.compile(r"[A-Za-z0-9]{1,16}")
+_STRUCTURED = frozenset({"receipt_number", "submission_id", "corrects"})
 _CHANNELS = frozenset({"kiosk", "counter", "rural"})
 
 
@@ -162,10 +164,12 @@ def check_details(details: Mapping[str, Any] | None) -> dict[str, str | int]:
             continue
         if not isinstance(value, str) or not 0 < len(value) <= MAX_VALUE_CHARS:
             raise ValueError(f"{name!r} is a string of 1 to {MAX_VALUE_CHARS} characters")
-        if looks_personal(value):
-            raise ValueError(f"{name!r} looks like an ID or phone number; it is not kept")
         if not _STRING_KEYS[name](value):
             raise ValueError(f"{name!r} does not have the form of a {name}")
+        # A receipt number or a submission id has a form of its own that a phone number does
+        # not take ("0755-20261123-0007" is a receipt number, not a landline).
+        if name not in _STRUCTURED and looks_personal(value):
+            raise ValueError(f"{name!r} looks like an ID or phone number; it is not kept")
         kept[name] = value
     return kept
 

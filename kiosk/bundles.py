@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -362,7 +363,10 @@ def write_private_atomically(path: Path, data: bytes) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_TRUNC, PRIVATE_FILE)
     try:
         try:
-            os.fchmod(fd, PRIVATE_FILE)
+            with contextlib.suppress(PermissionError):
+                # A FAT stick mounted for a user refuses to narrow modes; the file is signed
+                # and its items sealed whoever can read it.
+                os.fchmod(fd, PRIVATE_FILE)
             view = memoryview(data)
             while view:
                 written = os.write(fd, view)

@@ -122,6 +122,8 @@ def from_mapping(values: dict[str, Any], base: Config | None = None) -> Config:
     result = replace(config, **changes)
     if result.language not in LANGUAGES:
         raise ConfigError(f"language must be one of {LANGUAGES}")
+    if result.staff_idle_s <= 0:
+        raise ConfigError("staff_idle_s must be positive")
     if result.idle_timeout_s <= 0 or result.idle_warning_s < 20:
         # WCAG 2.2.1: at least 20 seconds to answer a time-limit warning
         raise ConfigError("idle_timeout_s must be positive and idle_warning_s at least 20")

@@ -117,6 +117,9 @@ class CardJourney(Journey):
         elif act is Act.ASK_STAFF:
             self._ask_after_card_removal()
         elif act is Act.ASK_MRZ:
+            if self._visit.needs_staff():
+                self._shell.flash(_("A staff member must sign in before a card is read."))
+                return
             self._ask_for_mrz(event.reader, _(decision.advice))
 
     def _card_read(self, event: ReaderEvent) -> None:

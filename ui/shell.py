@@ -170,7 +170,7 @@ class Shell(QMainWindow):
     language_changed = Signal()
     first_frame = Signal()  # the first paint of the window has been handled
     help_requested = Signal()  # the citizen pressed "Call staff"
-    touched = Signal()  # a key, a click or a touch: someone is at the terminal
+    touched = Signal()  # a key, a click or a touch by a person at the terminal
     text_step_changed = Signal(int)  # an index into ui.theme.TEXT_STEPS
     contrast_changed = Signal(bool)  # True: the high-contrast palette is on
 
@@ -433,6 +433,7 @@ class Shell(QMainWindow):
             QEvent.Type.MouseButtonPress,
             QEvent.Type.TouchBegin,
         ):
+            self.touched.emit()  # a person, not the terminal's own calls to touch()
             self.touch()
         return False
 
@@ -444,7 +445,6 @@ class Shell(QMainWindow):
 
     def touch(self) -> None:
         """Someone is there: restart the idle clock and withdraw any warning."""
-        self.touched.emit()
         if self._tick.isActive():
             self.keep_going()
         if self._visit is not None and self._visit.idle_applies():

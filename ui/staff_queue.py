@@ -9,6 +9,7 @@ import logging
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QProgressBar
 
+from kiosk.bundles import BUNDLE_KIND
 from kiosk.catalogue import Catalogue
 from kiosk.errors import message_for
 from kiosk.i18n import _, pick
@@ -145,6 +146,8 @@ class QueueJourney(Journey):
     def _service_name(self, service_id: str) -> str:
         if service_id == HELP_REQUEST_KIND:
             return _("Call for staff")
+        if service_id == BUNDLE_KIND:
+            return _("Applications from a village service point")
         catalogue = self._catalogue
         if catalogue is not None:
             for service in catalogue.services:

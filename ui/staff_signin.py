@@ -108,7 +108,7 @@ class StaffGate(Journey):
         self._sessions = sessions
         self._background = background
         self._busy = False
-        self._signed_in = False
+        self._member: StaffSession | None = None  # who signed in, until signed out
         self.page = SignInPage()
         shell.add_page(self.page)
         self.page.sign_in.connect(self._sign_in_clicked)
@@ -124,10 +124,19 @@ class StaffGate(Journey):
 
     # -- what the rest of the terminal asks --------------------------------------------------
     def needs_sign_in(self) -> bool:
-        return self._sessions.current() is None
+        return self._current() is None
 
     def operator_id(self) -> str | None:
-        return self._sessions.operator_id
+        session = self._current()
+        return session.staff_id if session is not None else None
+
+    def _current(self) -> StaffSession | None:
+        """The signed-in member; None once idle has ended the session, and then the sign-out
+        (the visit's end, the sign-in page) follows at once, not at the next idle check."""
+        session = self._sessions.current()
+        if session is None and self._member is not None:
+            QTimer.singleShot(0, self._expired)
+        return session
 
     def show(self) -> None:
         self.page.retranslate()
@@ -135,6 +144,7 @@ class StaffGate(Journey):
         self.page.number.setFocus()
 
     def touch(self) -> None:
+        self._current()  # a touch after the idle time does not bring anyone back
         self._sessions.touch()
 
     # -- signing in and out ------------------------------------------------------------------
@@ -158,7 +168,7 @@ class StaffGate(Journey):
         self._busy = False
         self.page.set_busy(False)
         self._sessions.sign_in(session)
-        self._signed_in = True
+        self._member = session
         self.page.clear()
         self._show_who()
         log.info("staff %s signed in", session.staff_id)
@@ -169,23 +179,31 @@ class StaffGate(Journey):
     def _refused(self, exc: BaseException) -> None:
         self._busy = False
         self.page.set_busy(False)
-        # Not the number typed: a PIN typed into the number field would be kept.
+        # Not the number typed: a PIN typed into the number field would be kept. Nor is it left
+        # on the screen, with nobody signed in to clear it.
+        self.page.number.setText("")
+        self.page.number.setFocus()
         self._record("sign_in_refused", "", {"reason": _reason(exc)})
         text = message_for(exc)
         self.page.show_error(text)
         self._shell.say(text)
-        self.page.pin.setFocus()
 
     def sign_out(self) -> None:
-        """On demand or after idle: the visit in progress ends, the sign-in page comes back."""
-        if not self._signed_in:
+        """On demand: the visit in progress ends, the sign-in page comes back."""
+        self._end_session("")
+
+    def _expired(self) -> None:
+        self._end_session("idle")
+
+    def _end_session(self, reason: str) -> None:
+        member = self._member
+        if member is None:
             return
-        gone = self._sessions.sign_out()
-        self._signed_in = False
+        self._member = None
+        self._sessions.sign_out()
         self._show_who()
-        if gone is not None:
-            log.info("staff %s signed out", gone.staff_id)
-            self._record("sign_out", gone.staff_id)
+        log.info("staff %s signed out%s", member.staff_id, f" ({reason})" if reason else "")
+        self._record("sign_out", member.staff_id, {"reason": reason} if reason else None)
         self.changed.emit()
         # The visit ends and its start page asks for a sign-in; a visit whose submission is
         # being saved shows its outcome first.
@@ -200,11 +218,10 @@ class StaffGate(Journey):
             )
 
     def _check_idle(self) -> None:
-        if self._signed_in and self._sessions.current() is None:
-            self.sign_out()
+        self._current()
 
     def _show_who(self) -> None:
-        session = self._sessions.current()
+        session = self._member
         if session is None:
             self.sign_out_button.hide()
             return

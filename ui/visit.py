@@ -335,9 +335,13 @@ class VisitJourney(Journey):
         if self._demo_card is not None and self.session.step is Step.WELCOME:
             self._demo_card()
 
+    def needs_staff(self) -> bool:
+        """A counter or rural terminal with nobody signed in: no card, no document is taken."""
+        return self._staff is not None and self._staff.needs_sign_in()
+
     def card_read(self, identity: Identity) -> None:
         """A card was read (the card journey has checked it): the visit starts."""
-        if self._staff is not None and self._staff.needs_sign_in():
+        if self.needs_staff():
             self._shell.flash(_("A staff member must sign in before a card is read."))
             return
         already_read = self.session.identity is not None
@@ -469,6 +473,8 @@ class VisitJourney(Journey):
         self._checking = False
         if self.session.step is not Step.REVIEW:
             return
+        if self._staff is not None and self._staff.operator_id() is None:
+            return  # signed out meanwhile: that ends this visit; nothing goes unattributed
         outcome = self.session.begin_submit(problems)
         if isinstance(outcome, list):
             if self.session.step is Step.QUESTION:

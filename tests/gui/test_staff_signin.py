@@ -62,7 +62,7 @@ def test_nothing_happens_at_a_counter_before_a_staff_member_signs_in(
     _type_and_sign_in(qtbot, terminal, STAFF_ID, "999999")
     qtbot.waitUntil(page.error.isVisible, timeout=5000)
     assert page.error.text() == "工号或密码不正确，请重新输入。"
-    assert page.pin.text() == ""  # the PIN leaves the screen whatever the outcome
+    assert page.pin.text() == "" and page.number.text() == ""  # nothing typed stays on screen
     assert terminal.window.current_page() is page
 
     page.number.setText("")
@@ -144,3 +144,24 @@ def test_repeated_wrong_pins_lock_the_number_for_a_while(
     _type_and_sign_in(qtbot, terminal, STAFF_ID, STAFF_PIN)  # even the right PIN, for now
     qtbot.waitUntil(page.error.isVisible, timeout=5000)
     assert terminal.staff.needs_sign_in()
+
+
+def test_a_session_that_ran_out_submits_nothing_and_ends_the_visit(
+    qtbot: QtBot, make_terminal: MakeTerminal
+) -> None:
+    terminal = make_terminal(mode=Mode.COUNTER)
+    assert terminal.staff is not None
+    open_form(qtbot, terminal)
+    answer_residence_permit(qtbot, terminal)
+    wait_step(qtbot, terminal, Step.REVIEW)
+    # The staff member walked away longer than the idle time allows, then Submit is pressed.
+    terminal.staff._sessions._idle_s = 0.001
+    qtbot.mouseClick(terminal.visit.review.submit_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: terminal.window.current_page() is terminal.staff.page, timeout=5000)
+    assert terminal.visit.session.identity is None  # the citizen's form is gone with the visit
+    assert terminal.parts.outbox.pending_count() == 0  # and nothing was saved unattributed
+    audit = terminal.parts.audit
+    assert audit is not None
+    qtbot.waitUntil(lambda: any(e.kind == "sign_out" for e in audit.entries()), timeout=5000)
+    out = next(e for e in audit.entries() if e.kind == "sign_out")
+    assert out.staff == STAFF_ID and out.details == {"reason": "idle"}

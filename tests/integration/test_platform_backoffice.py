@@ -216,6 +216,7 @@ def test_the_openapi_document_names_the_credential(
         (f"{API_PREFIX}/submissions/batch", "post"),
         (f"{API_PREFIX}/submissions/{{submission_id}}/rating", "post"),
         (f"{API_PREFIX}/help-requests", "post"),
+        (f"{API_PREFIX}/bundles", "post"),  # relayed by a hall terminal, itself signed
     }
     assert guarded_by("backOffice") == {
         (f"{API_PREFIX}/submissions/{{submission_id}}/status", "post"),

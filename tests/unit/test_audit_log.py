@@ -557,3 +557,10 @@ def test_enrolled_public_key(tmp_path: Path, key: Ed25519PrivateKey) -> None:
     finally:
         opened.close()
     assert verify(tmp_path / AUDIT_FILE, audit_log.enrolled_public_key(tmp_path)).ok
+
+
+def test_receipt_numbers_of_every_enrolled_terminal_id_are_kept() -> None:
+    from kiosk.audit_log import check_details
+
+    for number in ("0755-20261123-0007", "V.01_a-20261123-0001", "K01-20261129-0001"):
+        assert check_details({"receipt_number": number}) == {"receipt_number": number}

@@ -127,6 +127,21 @@ def main() -> int:  # noqa: PLR0915 - one visit, step by step, reads best in one
     return 0
 
 
+def staff_signs_in(app: QApplication, terminal: Terminal, data: Path, shot: Path) -> None:
+    """A service point starts at the staff sign-in (shot taken); an assistant is provisioned
+    and signs in."""
+    from kiosk.staff import StaffDirectory
+
+    gate = terminal.staff
+    if gate is None:
+        raise RuntimeError("a rural terminal has a staff sign-in")
+    settle(app, lambda: terminal.window.current_page() is gate.page)
+    terminal.window.grab().save(str(shot))
+    directory = StaffDirectory(data)
+    directory.add("S0012", "李敏", "135790")
+    gate.signed_in(directory.sign_in("S0012", "135790"))
+
+
 def queue_shots(app: QApplication, data: Path, catalogue: Path, out: Path, suffix: str) -> None:
     """A rural terminal that has been offline: rows waiting, one refused, one for staff."""
     import json
@@ -164,6 +179,7 @@ def queue_shots(app: QApplication, data: Path, catalogue: Path, out: Path, suffi
     window.resize(*SIZE)
     window.show()
     terminal.start()
+    staff_signs_in(app, terminal, data, out / f"staff-sign-in{suffix}.png")
     settle(app, lambda: "4" in queue.queue_button.text() or "2" in queue.queue_button.text())
     queue.open_queue()
     settle(app, lambda: queue.queue_page.table.rowCount() == len(rows))

@@ -213,6 +213,8 @@ class Terminal:
                 audit=parts.audit,
             )
             shell.touched.connect(self.staff.touch)
+            # Staff are the ones called: at a counter or a service point they are already here.
+            shell.call_staff_button.hide()
         self.visit = VisitJourney(
             shell,
             config=config,

@@ -71,6 +71,7 @@ def test_nothing_happens_at_a_counter_before_a_staff_member_signs_in(
     header = terminal.staff.sign_out_button
     assert header.isVisible() and header.text() == f"{STAFF_NAME}（{STAFF_ID}）· 退出登录"
     assert STAFF_PIN not in " ".join(visible_texts(terminal.window))
+    assert not terminal.window.call_staff_button.isVisible()  # staff are already here
 
     open_form(qtbot, terminal)
     answer_residence_permit(qtbot, terminal)

@@ -37,6 +37,7 @@ class QueueRow:
     last_error: str | None  # an error code (kiosk.sync_messages turns it into a sentence)
     next_attempt_at: dt.datetime | None
     damaged: bool  # the summary did not decrypt: only the id is known
+    operator_id: str = ""  # the staff member who made it, at a counter or service point
 
     @property
     def can_retry(self) -> bool:
@@ -100,6 +101,7 @@ class UploadQueue:
                 else dt.datetime.fromtimestamp(info.next_attempt_at, tz)
             ),
             damaged=info.summary is None,
+            operator_id=str(summary.get("operator_id", "")),
         )
 
 
@@ -113,6 +115,24 @@ def oldest_waiting(rows: list[QueueRow], now: dt.datetime) -> dt.timedelta | Non
         return None
     oldest = min(waiting)
     return max(dt.timedelta(0), now.replace(tzinfo=oldest.tzinfo) - oldest)
+
+
+def filter_rows(
+    rows: list[QueueRow], text: str, *, mine: str | None = None, today: dt.date | None = None
+) -> list[QueueRow]:
+    """The rows whose receipt number or masked name holds text (any case); with mine, only
+    that staff member's rows made today."""
+    needle = text.strip().casefold()
+    kept = []
+    for row in rows:
+        if needle and needle not in row.receipt_number.casefold() and needle not in (
+            row.masked_name.casefold()
+        ):
+            continue
+        if mine is not None and (row.operator_id != mine or row.created_at.date() != today):
+            continue
+        kept.append(row)
+    return kept
 
 
 def _summary(blob: bytes | None) -> dict[str, object]:

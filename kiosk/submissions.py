@@ -220,6 +220,8 @@ class Submitter:
             "created_at": body["created_at"],
             "masked_name": mask_name(draft.identity.name),
         }
+        if operator_id:
+            summary["operator_id"] = operator_id  # a staff number: "today's" list at a counter
         try:
             payload, files = self._payload(submission_id, body, attachments)
             self._outbox.enqueue(

@@ -12,7 +12,9 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QAbstractScrollArea,
+    QHBoxLayout,
     QHeaderView,
+    QLineEdit,
     QProgressBar,
     QScroller,
     QTableWidget,
@@ -20,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from kiosk.i18n import _
-from kiosk.queue_view import QueueRow, oldest_waiting
+from kiosk.queue_view import QueueRow, filter_rows, oldest_waiting
 from kiosk.sync import SyncStatus
 from kiosk.sync_messages import describe_error, describe_row
 from ui.screens import Page, shortcut
@@ -126,9 +128,21 @@ class QueuePage(Page):
         header.setSectionResizeMode(self.STATUS_COLUMN, QHeaderView.ResizeMode.Stretch)
         self.table.itemSelectionChanged.connect(self._selection_changed)
         finger_scrolling(self.table)
+        # Finding one: by receipt number or masked name; "only mine today" at a counter.
+        self.search = QLineEdit()
+        self.search.setObjectName("queue_search")
+        self.search.textChanged.connect(self._filter_changed)
+        self.mine_button = button("", self._filter_changed)
+        self.mine_button.setCheckable(True)
+        self.mine_button.hide()
+        self._mine: str | None = None  # the signed-in staff member's number, when there is one
         self.empty = label(name="help")
         for widget in (self.summary, self.contact, self.ages, self.notice, self.progress):
             self.body.addWidget(widget)
+        finder = QHBoxLayout()
+        finder.addWidget(self.search, 1)
+        finder.addWidget(self.mine_button)
+        self.body.addLayout(finder)
         self.body.addWidget(self.table, 1)
         self.body.addWidget(self.empty)
         self.back_button = button("", self.back)
@@ -140,6 +154,8 @@ class QueuePage(Page):
         self.actions.addWidget(self.retry_all_button)
         shortcut(self, "Ctrl+R", self._retry_selected)
         self._rows: list[QueueRow] = []
+        self._all_rows: list[QueueRow] = []
+        self._labels: tuple[ServiceName, FieldLabel | None] | None = None
         self._catalogue: tuple[str, float | None] | None = None
         self.retranslate()
 
@@ -149,6 +165,9 @@ class QueuePage(Page):
         self.retry_button.setText(_("Retry this one now"))
         self.retry_all_button.setText(_("Retry all waiting now"))
         self.empty.setText(_("Nothing is waiting to upload."))
+        self.search.setPlaceholderText(_("Find by receipt number or name"))
+        self.search.setAccessibleName(_("Find by receipt number or name"))
+        self.mine_button.setText(_("Only mine today"))
         self._show_ages()
         self.table.setHorizontalHeaderLabels(
             [
@@ -166,7 +185,7 @@ class QueuePage(Page):
 
     def _show_ages(self, now: dt.datetime | None = None) -> None:
         at = now or dt.datetime.now()
-        age = oldest_waiting(self._rows, at)
+        age = oldest_waiting(self._all_rows, at)
         parts = [
             _("Oldest waiting: {age}").format(age=format_age(age))
             if age is not None
@@ -218,6 +237,17 @@ class QueuePage(Page):
         self.notice.setText(text)
         self.notice.setVisible(bool(text))
 
+    def set_staff(self, staff_id: str | None) -> None:
+        """The signed-in staff member (None: nobody, or a kiosk): offers "only mine today"."""
+        self._mine = staff_id
+        self.mine_button.setVisible(staff_id is not None)
+        if staff_id is None:
+            self.mine_button.setChecked(False)
+
+    def _filter_changed(self) -> None:
+        if self._labels is not None:
+            self.show_rows(self._all_rows, *self._labels)
+
     def show_rows(
         self,
         rows: Sequence[QueueRow],
@@ -225,7 +255,12 @@ class QueuePage(Page):
         field_label: FieldLabel | None = None,
     ) -> None:
         selected = self.selected_id()
-        self._rows = list(rows)
+        self._all_rows = list(rows)
+        self._labels = (service_name, field_label)
+        mine = self._mine if self.mine_button.isChecked() else None
+        self._rows = filter_rows(
+            self._all_rows, self.search.text(), mine=mine, today=dt.date.today()
+        )
         with self._widths_held():
             self.table.setRowCount(len(self._rows))
             for index, row in enumerate(self._rows):
@@ -275,6 +310,9 @@ class QueuePage(Page):
 
     def clear_rows(self) -> None:
         self._rows = []
+        self._all_rows = []
+        self._labels = None
+        self.search.setText("")
         self.table.clearContents()
         self.table.setRowCount(0)
 

@@ -109,6 +109,7 @@ class QueueJourney(Journey):
         if self._staff is not None and self._staff.needs_sign_in():
             self._staff.show()
             return
+        self.queue_page.set_staff(self._staff.operator_id() if self._staff is not None else None)
         self.queue_page.retranslate()
         if self._sync_status is not None:
             self.queue_page.show_status(self._sync_status, self._drain.update(self._sync_status))

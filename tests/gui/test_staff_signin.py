@@ -166,3 +166,51 @@ def test_a_session_that_ran_out_submits_nothing_and_ends_the_visit(
     qtbot.waitUntil(lambda: any(e.kind == "sign_out" for e in audit.entries()), timeout=5000)
     out = next(e for e in audit.entries() if e.kind == "sign_out")
     assert out.staff == STAFF_ID and out.details == {"reason": "idle"}
+
+
+def test_staff_find_a_submission_and_see_only_their_own_of_today(
+    qtbot: QtBot, make_terminal: MakeTerminal
+) -> None:
+    from tests.gui.conftest import closed_port_url
+    from tests.gui.test_queue import open_queue
+
+    terminal = make_terminal(mode=Mode.COUNTER, platform_url=closed_port_url())
+    terminal.parts.submitter._upload_wait_s = 0.2
+    mine = []
+    for _round in range(2):  # two of this staff member's, made through the real form
+        open_form(qtbot, terminal)
+        answer_residence_permit(qtbot, terminal)
+        mine.append(submit(qtbot, terminal))
+        qtbot.mouseClick(terminal.visit.done.finish_button, Qt.MouseButton.LeftButton)
+        wait_step(qtbot, terminal, Step.WELCOME)
+    # And one from another member's session, earlier (queued with its own summary).
+    from offline_queue.outbox import new_item_id
+
+    other = new_item_id()
+    summary = {
+        "receipt_number": "C09-20261129-0001",
+        "service_id": "senior-card",
+        "created_at": "2026-11-29T09:00:00+08:00",
+        "masked_name": "王*",
+        "operator_id": "S0002",
+    }
+    terminal.parts.outbox.enqueue(
+        "submission",
+        json.dumps({"submission_id": other}).encode(),
+        json.dumps(summary, ensure_ascii=False).encode(),
+        item_id=other,
+    )
+    open_queue(qtbot, terminal)
+    page = terminal.queue.queue_page if terminal.queue else None
+    assert page is not None
+    qtbot.waitUntil(lambda: page.table.rowCount() == 3, timeout=5000)
+    assert page.mine_button.isVisible()
+    qtbot.keyClicks(page.search, mine[1].receipt_number[-4:])
+    qtbot.waitUntil(lambda: page.table.rowCount() == 1, timeout=2000)
+    assert page.table.item(0, 0).text().startswith(mine[1].receipt_number)
+    page.search.setText("")
+    qtbot.waitUntil(lambda: page.table.rowCount() == 3, timeout=2000)
+    qtbot.mouseClick(page.mine_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: page.table.rowCount() == 2, timeout=2000)
+    shown = {page.table.item(i, 0).text().split("\n")[0] for i in range(2)}
+    assert shown == {r.receipt_number for r in mine}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 from kiosk.queue_view import QueueRow, oldest_waiting
@@ -38,3 +39,28 @@ def test_the_oldest_waiting_row_counts_and_delivered_ones_do_not() -> None:
 def test_nothing_waiting_has_no_age() -> None:
     assert oldest_waiting([_row(NOW, State.DELIVERED)], NOW) is None
     assert oldest_waiting([], NOW) is None
+
+
+def test_rows_found_by_receipt_number_or_name_and_by_whose_today() -> None:
+    from kiosk.queue_view import filter_rows
+
+    def made(number: str, name: str, operator: str, when: dt.datetime) -> QueueRow:
+        return dataclasses.replace(
+            _row(when, State.QUEUED),
+            receipt_number=number,
+            masked_name=name,
+            operator_id=operator,
+            item_id=number,
+        )
+
+    rows = [
+        made("C03-20261129-0001", "张*英", "S0001", NOW),
+        made("C03-20261129-0002", "李*国", "S0002", NOW),
+        made("C03-20261128-0009", "王*", "S0001", NOW - dt.timedelta(days=1)),
+    ]
+    ids = [r.item_id for r in filter_rows(rows, "0002")]
+    assert ids == ["C03-20261129-0002"]
+    assert [r.item_id for r in filter_rows(rows, "张")] == ["C03-20261129-0001"]
+    mine = filter_rows(rows, "", mine="S0001", today=NOW.date())
+    assert [r.item_id for r in mine] == ["C03-20261129-0001"]  # not yesterday's, not S0002's
+    assert len(filter_rows(rows, "  ")) == 3

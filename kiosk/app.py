@@ -20,6 +20,7 @@ from devices.readers.base import CardReader
 from devices.readers.simulated import SimulatedReader
 from kiosk.access_keys import AccessKeys
 from kiosk.audit_log import AuditLog, open_audit_log
+from kiosk.audit_upload import AuditUploader
 from kiosk.catalogue import Catalogue, CatalogueError
 from kiosk.catalogue_store import CatalogueStore
 from kiosk.config import Config
@@ -237,6 +238,9 @@ def build_parts(config: Config, *, demo: bool, bundled_catalogue: Path | None) -
     audit = _open_audit(config, identity.key)
     outbox = opened.outbox
     sync = SyncEngine(outbox, client)
+    if audit is not None:
+        # The platform keeps its own checked copy: a log rolled back here shows there as a fork.
+        sync.set_audit_uploader(AuditUploader(audit, client))
     # Only a catalogue signed by the platform the terminal enrolled with is taken from it (or
     # from the cache); the bundled one ships with the software and is trusted as code is.
     store = CatalogueStore(

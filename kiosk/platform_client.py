@@ -85,6 +85,7 @@ AUTH_REFUSALS = frozenset(
 )
 REQUEST_STALE = "request_stale"
 _MAX_TEXT = 200
+MAX_AUDIT_BATCH = 200  # the most audit log entries one upload carries (the platform's limit)
 MAX_BATCH = 100  # the most submissions one batch request carries (the platform's limit too)
 # How long a platform that answered the batch endpoint with 404/405 is sent single submissions
 # before the endpoint is tried again (a portal's 404 must not turn batches off for good).
@@ -402,6 +403,41 @@ class PlatformClient:
             answer.content,
             now=self._clock(),
         )
+
+    def send_audit(self, entries: Sequence[Mapping[str, Any]]) -> SubmitOutcome:
+        """Upload audit log entries (AuditEntry.to_json(), oldest first, at most
+        MAX_AUDIT_BATCH) to POST /audit; never raises for the network.
+
+        DELIVERED only for a 2xx that names this terminal and a last_seq at least the last
+        entry's: the platform holds them all. A 409 (audit_fork) is a CONFLICT, a refused entry
+        (422 audit_entry_invalid, naming its seq) is REJECTED; both carry the platform's body."""
+        if not 1 <= len(entries) <= MAX_AUDIT_BATCH:
+            raise ValueError(f"an audit upload holds 1 to {MAX_AUDIT_BATCH} entries")
+        last = entries[-1].get("seq")
+        if type(last) is not int:
+            raise ValueError("each audit entry has an integer seq")
+        data = b'{"entries":[' + b",".join(_dump(entry) for entry in entries) + b"]}"
+        try:
+            answer = self._send(
+                "POST", "/audit", data=data, headers={"Content-Type": "application/json"}
+            )
+        except requests.RequestException as exc:
+            return _transport_outcome(exc)
+        except _TooLarge as exc:
+            return _too_large_outcome(exc)
+        outcome = _classify(
+            self.terminal_id or "",
+            answer.status,
+            answer.headers.get("Retry-After"),
+            _json_object(answer.content),
+            self._clock(),
+            id_field="terminal_id",
+        )
+        if outcome.delivered:
+            held = outcome.response.get("last_seq") if outcome.response is not None else None
+            if type(held) is not int or held < last:
+                return _unexpected(answer.status)
+        return outcome
 
     def _submit_singly(self, items: Sequence[tuple[str, Mapping[str, Any]]]) -> list[SubmitOutcome]:
         """submit() each item; once the platform stops answering, the rest share that outcome

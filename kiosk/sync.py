@@ -33,6 +33,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from kiosk.bundles import BUNDLE_KIND, bundle_submission_ids
 from kiosk.platform_client import (
@@ -46,6 +47,9 @@ from kiosk.platform_client import (
 from offline_queue.errors import OutboxError
 from offline_queue.outbox import Outbox, OutboxItem, Settlement, State
 from offline_queue.retry import DEFAULT_BASE_S, DEFAULT_CAP_S, retry_delay
+
+if TYPE_CHECKING:
+    from kiosk.audit_upload import AuditUploader
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +118,7 @@ class SyncEngine:
         rng: Callable[[], float] = random.random,
         batch_size: int = MAX_BATCH,
         batch_bytes: int = DEFAULT_BATCH_BYTES,
+        audit_uploader: AuditUploader | None = None,
     ) -> None:
         if not 1 <= batch_size <= MAX_BATCH:
             raise ValueError(f"batch_size must be 1 to {MAX_BATCH}")
@@ -153,6 +158,8 @@ class SyncEngine:
         self._recover_sending = False
         self._last_status: SyncStatus | None = None
         self._urgent: set[str] = set()  # ids deliver_now waits for, not yet tried
+        # Sends the audit log's new entries once per drain while the platform answers.
+        self._audit_uploader = audit_uploader
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -185,6 +192,10 @@ class SyncEngine:
         with self._lock:
             self._awaiting_network = False
         self._wake.set()
+
+    def set_audit_uploader(self, uploader: AuditUploader | None) -> None:
+        """What uploads the audit log after each drain; set before start()."""
+        self._audit_uploader = uploader
 
     def set_listener(self, on_change: Callable[[SyncStatus], None] | None) -> None:
         """Who hears about status changes; set before start() (the UI's bridge)."""
@@ -255,10 +266,37 @@ class SyncEngine:
                     if any(o is not None and o.offline for o in outcomes):
                         break
                     size = self._batch_limit
+                self._upload_audit()
             finally:
                 self._set_draining(False)
                 self._notify()
         return delivered
+
+    def _upload_audit(self) -> None:
+        """One audit upload pass, while the platform is not known to be away. A fork or a
+        refused entry stops the uploads and stays the status's last error, pass after pass."""
+        uploader = self._audit_uploader
+        if uploader is None or self._stop.is_set():
+            return
+        with self._lock:
+            away = self._online is False or self._awaiting_network
+        if away and uploader.stopped is None:
+            return
+        try:
+            result = uploader.upload()
+        except Exception:
+            log.exception("sync: the audit upload failed unexpectedly")
+            return
+        if result.stopped:
+            with self._lock:
+                self._last_error = result.error_code
+        elif result.offline:
+            with self._lock:
+                self._online = False
+        elif result.sent:
+            with self._lock:
+                self._online = True
+                self._last_contact_at = self._clock()
 
     def status(self) -> SyncStatus:
         """The current status, read now (any thread; reads do not wait for the sync thread)."""

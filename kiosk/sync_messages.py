@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from kiosk.audit_upload import AUDIT_FORK, AUDIT_REFUSED
 from kiosk.i18n import N_, _
 from kiosk.platform_client import (
     CONNECTION_FAILED,
@@ -122,6 +123,15 @@ ERROR_TEXT: dict[str, str] = {
     "salvage_source": N_(
         "The file to recover is missing, is not a set-aside upload queue, or is too damaged to "
         "read."
+    ),
+    AUDIT_FORK: N_(
+        "The platform holds a different audit record than this terminal: the terminal's audit "
+        "log was put back to an older copy. Uploading the audit log has stopped; call technical "
+        "support."
+    ),
+    AUDIT_REFUSED: N_(
+        "The platform refused this terminal's audit log: an entry in it was changed. Uploading "
+        "the audit log has stopped; call technical support."
     ),
     "http_429": N_("The platform is busy."),
     "http_503": N_("The platform is busy."),

@@ -31,6 +31,7 @@ from kiosk.terminal_auth import ca_fingerprint
 from kiosk.trust import SealError
 
 from . import models
+from .audit import AUDIT_REQUEST_SCHEMA, AuditAnswer, AuditRoute, AuditStore
 from .backoffice import (
     CHALLENGE,
     CHALLENGE_INVALID,
@@ -806,7 +807,9 @@ _TERMINAL_SECURITY = {
 }
 
 
-def _add_routes(app: FastAPI, platform: _Platform, bundles: BundleRoute) -> None:
+def _add_routes(
+    app: FastAPI, platform: _Platform, bundles: BundleRoute, audit: AuditRoute
+) -> None:
     route = app.add_api_route
     v1 = API_PREFIX
     route(f"{v1}/health", platform.health, response_model=models.Health)
@@ -855,6 +858,22 @@ def _add_routes(app: FastAPI, platform: _Platform, bundles: BundleRoute) -> None
             "requestBody": {
                 "required": True,
                 "content": {_JSON: {"schema": BUNDLE_REQUEST_SCHEMA}},
+            },
+            **_SIGNED,
+        },
+    )
+    route(
+        f"{v1}/audit",
+        audit.post_audit,
+        methods=["POST"],
+        response_class=Response,
+        responses=_answers(
+            200, AuditAnswer, "The last entry of the terminal's log now held", 400, 409, 413, 422
+        ),
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {_JSON: {"schema": AUDIT_REQUEST_SCHEMA}},
             },
             **_SIGNED,
         },
@@ -1046,7 +1065,17 @@ def create_app(
         error=_error,
         keys=platform.terminals,
     )
-    _add_routes(app, platform, bundles)
+    app.state.audit = AuditStore(db_path)
+    audit = AuditRoute(
+        store=app.state.audit,
+        signed_json=platform._signed_json,
+        run=platform.run,
+        error=_error,
+        answer=_json,
+        keys=platform.terminals,
+        now=platform.now,
+    )
+    _add_routes(app, platform, bundles, audit)
     _add_error_handlers(app)
     install_fault_switch(app, platform.faults)
 

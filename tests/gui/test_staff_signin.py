@@ -99,6 +99,18 @@ def test_nothing_happens_at_a_counter_before_a_staff_member_signs_in(
     identity = load_identity(terminal.parts.config.data_dir, terminal.parts.config.platform_url)
     checked = verify(terminal.parts.config.data_dir / "audit.sqlite3", identity.key.public_key())
     assert checked.ok and checked.entries == len(entries)
+    # The platform has its own checked copy, uploaded with the queue.
+    def on_platform() -> list[str]:
+        with sqlite3.connect(platform_server.db_path) as db:
+            rows = db.execute(
+                "SELECT kind FROM audit_entries WHERE terminal_id = ? ORDER BY seq",
+                (terminal.parts.config.terminal_id,),
+            ).fetchall()
+        return [kind for (kind,) in rows]
+
+    terminal.parts.sync.wake()
+    qtbot.waitUntil(lambda: "submission" in on_platform(), timeout=10_000)
+    assert on_platform()[:3] == ["sign_in_refused", "sign_in", "submission"]
     raw = (terminal.parts.config.data_dir / "audit.sqlite3").read_bytes()
     for personal in (PERSON_NAME, PERSON_ID, PHONE, STAFF_PIN):
         assert personal.encode() not in raw

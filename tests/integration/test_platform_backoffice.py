@@ -217,6 +217,7 @@ def test_the_openapi_document_names_the_credential(
         (f"{API_PREFIX}/submissions/{{submission_id}}/rating", "post"),
         (f"{API_PREFIX}/help-requests", "post"),
         (f"{API_PREFIX}/bundles", "post"),  # relayed by a hall terminal, itself signed
+        (f"{API_PREFIX}/audit", "post"),  # the terminal's own audit log
     }
     assert guarded_by("backOffice") == {
         (f"{API_PREFIX}/submissions/{{submission_id}}/status", "post"),

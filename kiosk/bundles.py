@@ -24,11 +24,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import datetime as dt
 import json
 import logging
-import os
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -44,7 +42,7 @@ from kiosk.errors import UserFacingError, message_for
 from kiosk.i18n import N_, _
 from kiosk.trust import canonical_json, key_id, public_key_b64, raw_public_bytes
 from offline_queue.errors import DuplicateItemError, OutboxError, OutboxLockedError
-from offline_queue.files import PRIVATE_FILE, fsync_dir
+from offline_queue.files import write_private_atomically
 from offline_queue.keys import load_outbox_key
 from offline_queue.outbox import (
     Outbox,
@@ -340,7 +338,8 @@ def export_bundle(
     )
     data = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     try:
-        write_private_atomically(path, data)
+        # A stick refuses 0600 as often as not; the bundle is signed and its items sealed.
+        write_private_atomically(path, data, narrow=False)
     except OSError as exc:
         log.error("bundle not written: %s", type(exc).__name__)
         raise BundleError(_MESSAGES[WRITE_FAILED], code=WRITE_FAILED) from exc
@@ -355,30 +354,6 @@ def waiting_submissions(outbox: Outbox) -> list[tuple[str, bytes]]:
     (they stay queued, their attempts and due times as they were). A sealed row carries its
     files inside its payload; a row with files apart is not sealed and is left out."""
     return outbox.waiting_payloads(SUBMISSION_KIND)
-
-
-def write_private_atomically(path: Path, data: bytes) -> None:
-    """data at path, mode 0600: written beside it, fsync'd, renamed over it, the folder fsync'd."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_TRUNC, PRIVATE_FILE)
-    try:
-        try:
-            with contextlib.suppress(PermissionError):
-                # A FAT stick mounted for a user refuses to narrow modes; the file is signed
-                # and its items sealed whoever can read it.
-                os.fchmod(fd, PRIVATE_FILE)
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
 
 
 # -- the hall terminal: import -----------------------------------------------------------------

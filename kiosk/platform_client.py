@@ -281,21 +281,9 @@ class PlatformClient:
         """Send one submission with its id as the Idempotency-Key; never raises for the network."""
         if body.get("submission_id") != submission_id:
             raise ValueError("the body's submission_id must be the idempotency key")
-        data = _dump(body)
-        try:
-            answer = self._send(
-                "POST",
-                "/submissions",
-                data=data,
-                headers={
-                    "Content-Type": "application/json",
-                    "Idempotency-Key": submission_id,
-                },
-            )
-        except requests.RequestException as exc:
-            return _transport_outcome(exc)
-        except _TooLarge as exc:
-            return _too_large_outcome(exc)
+        answer = self._post("/submissions", _dump(body), idempotency_key=submission_id)
+        if isinstance(answer, SubmitOutcome):
+            return answer
         return classify_submit_answer(
             submission_id,
             answer.status,
@@ -309,17 +297,9 @@ class PlatformClient:
         raises for the network. The answer is read like a submission's."""
         if body.get("help_request_id") != help_request_id:
             raise ValueError("the body's help_request_id must be the idempotency key")
-        try:
-            answer = self._send(
-                "POST",
-                "/help-requests",
-                data=_dump(body),
-                headers={"Content-Type": "application/json", "Idempotency-Key": help_request_id},
-            )
-        except requests.RequestException as exc:
-            return _transport_outcome(exc)
-        except _TooLarge as exc:
-            return _too_large_outcome(exc)
+        answer = self._post("/help-requests", _dump(body), idempotency_key=help_request_id)
+        if isinstance(answer, SubmitOutcome):
+            return answer
         return _classify(
             help_request_id,
             answer.status,
@@ -382,19 +362,15 @@ class PlatformClient:
         if not submission_ids:
             raise ValueError("a bundle holds at least one submission")
         read_s = max(self._timeout[1], BUNDLE_READ_TIMEOUT_S)
-        try:
-            answer = self._send(
-                "POST",
-                "/bundles",
-                data=data,
-                headers={"Content-Type": "application/json", "Idempotency-Key": bundle_id},
-                cap=self._max_response + len(submission_ids) * BUNDLE_RESULT_BYTES,
-                timeout=(self._timeout[0], read_s),
-            )
-        except requests.RequestException as exc:
-            return _transport_outcome(exc)
-        except _TooLarge as exc:
-            return _too_large_outcome(exc)
+        answer = self._post(
+            "/bundles",
+            data,
+            idempotency_key=bundle_id,
+            cap=self._max_response + len(submission_ids) * BUNDLE_RESULT_BYTES,
+            timeout=(self._timeout[0], read_s),
+        )
+        if isinstance(answer, SubmitOutcome):
+            return answer
         return classify_bundle_answer(
             bundle_id,
             submission_ids,
@@ -417,14 +393,9 @@ class PlatformClient:
         if type(last) is not int:
             raise ValueError("each audit entry has an integer seq")
         data = b'{"entries":[' + b",".join(_dump(entry) for entry in entries) + b"]}"
-        try:
-            answer = self._send(
-                "POST", "/audit", data=data, headers={"Content-Type": "application/json"}
-            )
-        except requests.RequestException as exc:
-            return _transport_outcome(exc)
-        except _TooLarge as exc:
-            return _too_large_outcome(exc)
+        answer = self._post("/audit", data)
+        if isinstance(answer, SubmitOutcome):
+            return answer
         outcome = _classify(
             self.terminal_id or "",
             answer.status,
@@ -452,6 +423,27 @@ class PlatformClient:
 
     def close(self) -> None:
         self._session.close()
+
+    def _post(
+        self,
+        path: str,
+        data: bytes,
+        *,
+        idempotency_key: str | None = None,
+        cap: int | None = None,
+        timeout: tuple[float, float] | None = None,
+    ) -> _Answer | SubmitOutcome:
+        """POST a JSON body for the outbox: the answer, or, when none came (or it was too
+        large), the outcome that says so. Never raises for the network."""
+        headers = {"Content-Type": "application/json"}
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
+        try:
+            return self._send("POST", path, data=data, headers=headers, cap=cap, timeout=timeout)
+        except requests.RequestException as exc:
+            return _transport_outcome(exc)
+        except _TooLarge as exc:
+            return _too_large_outcome(exc)
 
     # -- helpers -----------------------------------------------------------------------------
 

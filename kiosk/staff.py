@@ -43,7 +43,7 @@ from typing import Any, TextIO
 
 from kiosk.errors import UserFacingError
 from kiosk.i18n import N_, _
-from offline_queue.files import PRIVATE_DIR, PRIVATE_FILE, fsync_dir
+from offline_queue.files import PRIVATE_DIR, PRIVATE_FILE, write_private_atomically
 
 log = logging.getLogger(__name__)
 
@@ -389,16 +389,7 @@ class StaffDirectory:
 
     def _write(self, data: dict[str, Any]) -> None:
         text = json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
-        try:
-            os.fchmod(fd, PRIVATE_FILE)
-            os.write(fd, text.encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path)
-        fsync_dir(self._dir)
+        write_private_atomically(self.path, text.encode("utf-8"))
 
 
 def _b64(data: bytes) -> str:

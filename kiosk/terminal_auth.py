@@ -51,7 +51,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from kiosk.errors import UserFacingError
 from kiosk.i18n import N_, _
-from offline_queue.files import PRIVATE_FILE, fsync_dir
+from offline_queue.files import fsync_dir, write_private_atomically
 
 log = logging.getLogger(__name__)
 
@@ -423,7 +423,7 @@ def enrol(
     try:
         verify: bool | str = True
         if ca_pem is not None:
-            _write_private(ca_tmp, ca_pem)
+            write_private_atomically(ca_tmp, ca_pem)
             verify = str(ca_tmp)
         try:
             answer = http.post(
@@ -479,7 +479,7 @@ def _install(
     as "not enrolled" rather than signing requests the platform will not take."""
     key_new = data_dir / (KEY_FILE + ".new")
     record_new = data_dir / (ENROLMENT_FILE + ".new")
-    _write_private(
+    write_private_atomically(
         key_new,
         key.private_bytes(
             serialization.Encoding.PEM,
@@ -488,7 +488,7 @@ def _install(
         ),
     )
     text = json.dumps(record.to_json(), ensure_ascii=False, indent=2) + "\n"
-    _write_private(record_new, text.encode("utf-8"))
+    write_private_atomically(record_new, text.encode("utf-8"))
     os.replace(key_new, data_dir / KEY_FILE)
     if ca_file is not None:
         os.replace(ca_file, data_dir / CA_FILE)
@@ -518,7 +518,7 @@ def enrol_locally(
         key = loaded if isinstance(loaded, Ed25519PrivateKey) else None
     if key is None:
         key = Ed25519PrivateKey.generate()
-        _write_private(
+        write_private_atomically(
             key_path,
             key.private_bytes(
                 serialization.Encoding.PEM,
@@ -536,7 +536,7 @@ def enrol_locally(
         terminal_key=_public_b64(key),
     )
     text = json.dumps(record.to_json(), ensure_ascii=False, indent=2) + "\n"
-    _write_private(data_dir / ENROLMENT_FILE, text.encode("utf-8"))
+    write_private_atomically(data_dir / ENROLMENT_FILE, text.encode("utf-8"))
     return key.public_key().public_bytes(
         serialization.Encoding.Raw, serialization.PublicFormat.Raw
     )
@@ -620,15 +620,3 @@ def _answer_json(answer: requests.Response) -> dict[str, Any] | None:
     except (UnicodeDecodeError, ValueError):
         return None
     return body if isinstance(body, dict) else None
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
-    try:
-        os.fchmod(fd, PRIVATE_FILE)
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)

@@ -63,3 +63,31 @@ def narrow_mode(path: Path, allowed: int) -> bool:
         return False
     log.warning("%s had mode %o; narrowed to %o", path, current, current & allowed)
     return True
+
+
+def write_private_atomically(path: Path, data: bytes, *, narrow: bool = True) -> None:
+    """data at path, mode 0600: written beside it, fsync'd, renamed over it, the folder fsync'd.
+    A reader sees the old file or the new one, never part of either.
+
+    narrow=False: a file system that refuses to narrow modes (a FAT stick mounted for a user)
+    is not an error; the caller's data is protected otherwise (signed, sealed)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_TRUNC, PRIVATE_FILE)
+    try:
+        try:
+            try:
+                os.fchmod(fd, PRIVATE_FILE)  # the umask may have narrowed it; 0600 exactly
+            except PermissionError:
+                if narrow:
+                    raise
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)

@@ -20,8 +20,8 @@ import binascii
 import json
 import logging
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import closing, contextmanager
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Protocol
@@ -34,6 +34,7 @@ from starlette.responses import Response
 
 from kiosk.audit_log import ZERO_HASH, entry_hash, entry_signing_input
 from kiosk.trust import canonical_json, key_id, raw_public_bytes
+from refplatform.storage import writing
 
 from .bodies import MIB
 from .terminals import EnrolledKey
@@ -209,16 +210,8 @@ class AuditStore:
         with closing(sqlite3.connect(self._path, timeout=30)) as db:
             db.executescript(_SCHEMA)
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with closing(sqlite3.connect(self._path, timeout=30, isolation_level=None)) as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        return writing(self._path)
 
     def append(
         self,

@@ -72,6 +72,29 @@ def canonical_hash(body: object) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+@contextmanager
+def immediate(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction on db (opened with isolation_level=None): BEGIN IMMEDIATE, so
+    writers serialise on the database lock before they read; committed, or rolled back on any
+    exception."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+@contextmanager
+def writing(path: Path, timeout: float = 30.0) -> Iterator[sqlite3.Connection]:
+    """A connection of its own to the platform's database, in one write transaction."""
+    with closing(sqlite3.connect(path, timeout=timeout, isolation_level=None)) as db:
+        db.execute("PRAGMA synchronous=FULL")
+        with immediate(db):
+            yield db
+
+
 class Outcome(Enum):
     """What storing a submission under its key came to."""
 
@@ -179,14 +202,8 @@ class Storage:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+        with self._connect() as db, immediate(db):
+            yield db
 
     def store_submission(self, new: NewSubmission) -> StoredAnswer:
         """Insert the submission unless its key exists; then say what the key's answer is."""

@@ -16,8 +16,8 @@ import hashlib
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import closing, contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +34,7 @@ from kiosk.terminal_auth import (
     signing_input_for_digest,
     verify_signature,
 )
+from refplatform.storage import writing
 
 ENROLMENT_CODE_TTL_S = 7 * 86400
 _TERMINAL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
@@ -99,16 +100,8 @@ class TerminalRegistry:
         with closing(sqlite3.connect(self._path, timeout=30)) as db:
             db.executescript(_SCHEMA)
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with closing(sqlite3.connect(self._path, timeout=30, isolation_level=None)) as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        return writing(self._path)
 
     # -- the back office -------------------------------------------------------------------
 

@@ -71,6 +71,10 @@ class AuditKind(StrEnum):
     EXPORT = "export"
     IMPORT = "import"
     UPLOAD = "upload"
+    # Bundles (kiosk/bundles.py) and the staff list from the platform (kiosk/staff_sync.py).
+    BUNDLE_EXPORTED = "bundle_exported"
+    BUNDLE_IMPORTED = "bundle_imported"
+    STAFF_LIST_UPDATED = "staff_list_updated"
 
 
 class Broken(StrEnum):
@@ -92,7 +96,7 @@ _SERVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 # The terminal id (as the platform enrols them) before the date and the day's number.
 _RECEIPT_NUMBER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}-\d{8}-\d{4,6}")
 _STAFF_ID = re.compile(r"[A-Za-z0-9]{1,16}")
-_STRUCTURED = frozenset({"receipt_number", "submission_id", "corrects"})
+_STRUCTURED = frozenset({"receipt_number", "submission_id", "corrects", "bundle_id"})
 _CHANNELS = frozenset({"kiosk", "counter", "rural"})
 
 
@@ -119,11 +123,17 @@ _STRING_KEYS: Final[Mapping[str, Callable[[str], bool]]] = {
     "field": _matches(_CODE),
     "result": _matches(_CODE),
     "channel": _CHANNELS.__contains__,
+    "bundle_id": _uuid_text,  # a bundle exported or imported
 }
 _INT_KEYS: Final = frozenset(
     {"count", "copies", "attempt", "delivered", "rejected", "failed", "first_seq", "last_seq"}
+    | {"version", "added", "changed", "removed"}  # the staff list from the platform
 )
-ALLOWED_DETAILS: Final = frozenset(_STRING_KEYS) | _INT_KEYS
+# Lists of a form's field names (which answers a correction changed; never the answers).
+_LIST_KEYS: Final[Mapping[str, Callable[[str], bool]]] = {"fields": _matches(_CODE)}
+MAX_LIST_ITEMS: Final = 32
+ALLOWED_DETAILS: Final = frozenset(_STRING_KEYS) | _INT_KEYS | frozenset(_LIST_KEYS)
+Detail = str | int | list[str]
 
 _ID_NUMBER_CANDIDATE = re.compile(r"(?=(\d{17}[\dXx]))")
 _LONG_DIGITS = re.compile(r"\d{15,}")  # the old 15-digit ID numbers, bank cards
@@ -145,7 +155,7 @@ def check_staff_id(staff: str) -> str:
     return staff
 
 
-def check_details(details: Mapping[str, Any] | None) -> dict[str, str | int]:
+def check_details(details: Mapping[str, Any] | None) -> dict[str, Detail]:
     """details as they are kept, once every key is allowed and every value is a short code.
 
     ValueError names the key, never the value (the value may be the very thing refused)."""
@@ -153,10 +163,13 @@ def check_details(details: Mapping[str, Any] | None) -> dict[str, str | int]:
         return {}
     if len(details) > MAX_DETAILS:
         raise ValueError(f"an audit entry has at most {MAX_DETAILS} details")
-    kept: dict[str, str | int] = {}
+    kept: dict[str, Detail] = {}
     for name, value in details.items():
         if name not in ALLOWED_DETAILS:
             raise ValueError(f"{name!r} is not a detail an audit entry may hold")
+        if name in _LIST_KEYS:
+            kept[name] = _checked_list(name, value, _LIST_KEYS[name])
+            continue
         if name in _INT_KEYS:
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_INT:
                 raise ValueError(f"{name!r} is a count from 0 to {MAX_INT}")
@@ -172,6 +185,16 @@ def check_details(details: Mapping[str, Any] | None) -> dict[str, str | int]:
             raise ValueError(f"{name!r} looks like an ID or phone number; it is not kept")
         kept[name] = value
     return kept
+
+
+def _checked_list(name: str, value: object, check: Callable[[str], bool]) -> list[str]:
+    """A list detail as kept: 1 to MAX_LIST_ITEMS short codes, none that looks personal."""
+    if not isinstance(value, list | tuple) or not 0 < len(value) <= MAX_LIST_ITEMS:
+        raise ValueError(f"{name!r} is a list of 1 to {MAX_LIST_ITEMS} names")
+    for item in value:
+        if not isinstance(item, str) or not check(item) or looks_personal(item):
+            raise ValueError(f"{name!r} holds something that is not a name")
+    return list(value)
 
 
 # -- hashes and signatures ----------------------------------------------------------------------
@@ -220,7 +243,7 @@ class AuditEntry:
     time: str  # RFC 3339 with offset, e.g. 2026-11-29T20:09:41.123+08:00
     kind: str
     staff: str
-    details: Mapping[str, str | int]
+    details: Mapping[str, Detail]
     prev_hash: str
     hash: str
     signature: str  # base64 of the Ed25519 signature of entry_signing_input(hash)

@@ -18,25 +18,33 @@ file (size, format, signature against the key it carries: any edited byte is ref
 the bundle as one outbox row of kind "bundle" whose id is the bundle's id, so the same file
 imported twice is noticed and ignored. The platform checks the signature again, with the key it
 enrolled the village terminal with, never with the key in the file (refplatform/bundles.py).
+
+Every export and import, done or refused, is one entry in the terminal's audit log
+("bundle_exported", "bundle_imported") with the bundle's id when it is known, how many
+submissions it holds, and the outcome as a code; never anything about the people in it.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import datetime as dt
 import json
 import logging
 import re
+import sqlite3
 import time
-from collections.abc import Callable, Mapping
+import uuid
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from kiosk.audit_log import AuditLog, open_audit_log
 from kiosk.config import Config
 from kiosk.errors import UserFacingError, message_for
 from kiosk.i18n import N_, _
@@ -88,6 +96,9 @@ class BundleError(UserFacingError):
     def __init__(self, message: str, /, *, code: str, **params: object) -> None:
         super().__init__(message, **params)
         self.code = code
+        # What is known of the bundle when it was refused (for its audit entry).
+        self.bundle_id: str | None = None
+        self.count: int | None = None
 
 
 UNREADABLE: Final = "bundle_unreadable"  # not there, not a file, or larger than the cap
@@ -99,8 +110,7 @@ WRITE_FAILED: Final = "bundle_write_failed"
 _MESSAGES: Final = {
     UNREADABLE: N_("The bundle file could not be read. Check the USB stick and try again."),
     MALFORMED: N_(
-        "This file is not a bundle of waiting applications, or it is damaged. Nothing was "
-        "imported."
+        "This file is not a bundle of waiting applications, or it is damaged. Nothing was imported."
     ),
     BAD_SIGNATURE: N_(
         "This bundle has been changed since the village terminal made it, so it cannot be "
@@ -112,6 +122,50 @@ _MESSAGES: Final = {
         "room, then try again. The applications are still waiting on this terminal."
     ),
 }
+
+
+# -- the audit log ------------------------------------------------------------------------------
+
+AUDIT_EXPORTED: Final = "bundle_exported"
+AUDIT_IMPORTED: Final = "bundle_imported"
+# The outcomes an entry names besides a BundleError's or an OutboxError's code.
+EXPORTED: Final = "exported"
+IMPORTED: Final = "imported"
+ALREADY_IMPORTED: Final = "already_imported"
+
+
+class AuditSink(Protocol):
+    """Where exports and imports are recorded (kiosk.audit_log.AuditLog)."""
+
+    def append(
+        self, kind: str, staff: str = "", details: Mapping[str, Any] | None = None
+    ) -> object: ...
+
+
+def _record(
+    audit: AuditSink | None, kind: str, result: str, bundle_id: str | None, count: int | None
+) -> None:
+    """One audit entry; a bundle id that is not a UUID (a file made elsewhere) is left out
+    rather than kept as the file spells it. A failure to record is logged: the bundle's own
+    outcome stands."""
+    if audit is None:
+        return
+    details: dict[str, str | int] = {"result": result}
+    if bundle_id is not None and _is_uuid(bundle_id):
+        details["bundle_id"] = bundle_id
+    if count is not None:
+        details["count"] = count
+    try:
+        audit.append(kind, "", details)
+    except (ValueError, OSError, sqlite3.Error) as exc:
+        log.error("the audit entry for a bundle was not written: %s", type(exc).__name__)
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        return str(uuid.UUID(text)) == text
+    except ValueError:
+        return False
 
 
 def _error(code: str, detail: str) -> BundleError:
@@ -301,12 +355,34 @@ def export_bundle(
     *,
     clock: Callable[[], float] = time.time,
     max_bytes: int = MAX_BUNDLE_BYTES,
+    audit: AuditSink | None = None,
 ) -> ExportResult:
     """Write the waiting submissions, oldest first, to a bundle at path (0600, atomically).
 
     The rows stay queued here. BundleError(NOTHING_TO_EXPORT) when none can go in a bundle,
     BundleError(WRITE_FAILED) when the file cannot be written (nothing is left at path then).
+    audit gets a "bundle_exported" entry either way.
     """
+    try:
+        result = _export(outbox, key, terminal_id, path, clock, max_bytes)
+    except BundleError as exc:
+        _record(audit, AUDIT_EXPORTED, exc.code, exc.bundle_id, exc.count)
+        raise
+    except OutboxError as exc:
+        _record(audit, AUDIT_EXPORTED, exc.code, None, None)
+        raise
+    _record(audit, AUDIT_EXPORTED, EXPORTED, result.bundle_id, result.written)
+    return result
+
+
+def _export(  # noqa: PLR0917 - export_bundle's arguments, passed on
+    outbox: Outbox,
+    key: Ed25519PrivateKey,
+    terminal_id: str,
+    path: Path,
+    clock: Callable[[], float],
+    max_bytes: int,
+) -> ExportResult:
     waiting = waiting_submissions(outbox)
     items: list[dict[str, str]] = []
     size = 1024  # the metadata and the signature
@@ -342,7 +418,9 @@ def export_bundle(
         write_private_atomically(path, data, narrow=False)
     except OSError as exc:
         log.error("bundle not written: %s", type(exc).__name__)
-        raise BundleError(_MESSAGES[WRITE_FAILED], code=WRITE_FAILED) from exc
+        failed = BundleError(_MESSAGES[WRITE_FAILED], code=WRITE_FAILED)
+        failed.bundle_id, failed.count = bundle_id, len(items)
+        raise failed from exc
     if skipped:
         log.warning("bundle %s: %d waiting submission(s) left out", bundle_id, skipped)
     log.info("bundle %s written with %d submission(s)", bundle_id, len(items))
@@ -359,12 +437,24 @@ def waiting_submissions(outbox: Outbox) -> list[tuple[str, bytes]]:
 # -- the hall terminal: import -----------------------------------------------------------------
 
 
-def import_bundle(outbox: Outbox, path: Path) -> ImportResult:
+def import_bundle(outbox: Outbox, path: Path, *, audit: AuditSink | None = None) -> ImportResult:
     """Check the bundle at path and queue it as one row for the platform.
 
     BundleError when it is unreadable, malformed or altered (nothing is queued then). A bundle
     queued here before is not queued again: already_imported says so, and nothing changed.
+    audit gets a "bundle_imported" entry either way.
     """
+    try:
+        result = _import(outbox, path, audit)
+    except BundleError as exc:
+        _record(audit, AUDIT_IMPORTED, exc.code, None, None)
+        raise
+    outcome = ALREADY_IMPORTED if result.already_imported else IMPORTED
+    _record(audit, AUDIT_IMPORTED, outcome, result.bundle_id, result.items)
+    return result
+
+
+def _import(outbox: Outbox, path: Path, audit: AuditSink | None) -> ImportResult:
     data = read_bundle_file(path)
     bundle = parse_bundle(data)
     summary = {
@@ -384,6 +474,9 @@ def import_bundle(outbox: Outbox, path: Path) -> ImportResult:
     except DuplicateItemError:
         log.info("bundle %s was imported before; ignored", bundle.bundle_id)
         return ImportResult(bundle.bundle_id, bundle.terminal_id, len(bundle.items), True)
+    except OutboxError as exc:
+        _record(audit, AUDIT_IMPORTED, exc.code, bundle.bundle_id, len(bundle.items))
+        raise
     log.info(
         "bundle %s from terminal %s queued with %d submission(s)",
         bundle.bundle_id,
@@ -446,25 +539,68 @@ def export_to(config: Config, path: Path) -> tuple[bool, str]:
 
     try:
         identity = load_identity(config.data_dir, config.platform_url)
-        with _open_outbox(config) as outbox:
-            result = export_bundle(outbox, identity.key, identity.terminal_id, path)
     except UserFacingError as exc:
-        return False, message_for(exc)
-    except OutboxError as exc:
-        return False, _queue_failure(exc.code)
+        return False, message_for(exc)  # no key: nothing to sign with, no audit log either
+    with _command_audit(config, identity.key) as audit:
+        try:
+            outbox = _open_outbox(config)
+        except OutboxError as exc:
+            _record(audit, AUDIT_EXPORTED, exc.code, None, None)
+            return False, _queue_failure(exc.code)
+        with outbox:
+            try:
+                result = export_bundle(
+                    outbox, identity.key, identity.terminal_id, path, audit=audit
+                )
+            except BundleError as exc:  # recorded by export_bundle, as below
+                return False, message_for(exc)
+            except OutboxError as exc:
+                return False, _queue_failure(exc.code)
     return True, describe_export(result)
 
 
 def import_from(config: Config, path: Path) -> tuple[bool, str]:
     """--import-bundle, with the terminal stopped: (done or already done, the sentence)."""
+    from kiosk.terminal_auth import load_identity
+
     try:
-        with _open_outbox(config) as outbox:
-            result = import_bundle(outbox, path)
-    except UserFacingError as exc:
-        return False, message_for(exc)
-    except OutboxError as exc:
-        return False, _queue_failure(exc.code)
+        key: Ed25519PrivateKey | None = load_identity(config.data_dir, config.platform_url).key
+    except UserFacingError:
+        key = None  # a terminal not enrolled yet takes the bundle; it has no audit log to keep
+    with _command_audit(config, key) as audit:
+        try:
+            outbox = _open_outbox(config)
+        except OutboxError as exc:
+            _record(audit, AUDIT_IMPORTED, exc.code, None, None)
+            return False, _queue_failure(exc.code)
+        with outbox:
+            try:
+                result = import_bundle(outbox, path, audit=audit)
+            except BundleError as exc:  # recorded by import_bundle, as below
+                return False, message_for(exc)
+            except OutboxError as exc:
+                return False, _queue_failure(exc.code)
     return True, describe_import(result)
+
+
+@contextlib.contextmanager
+def _command_audit(config: Config, key: Ed25519PrivateKey | None) -> Iterator[AuditLog | None]:
+    """The terminal's audit log for a command's entries; None (logged) when there is no key or
+    the log cannot be opened: the bundle command still does its work."""
+    if key is None:
+        log.warning("bundle command: the terminal is not enrolled; no audit entry is kept")
+        yield None
+        return
+    try:
+        audit = open_audit_log(config.data_dir, key)
+    except (sqlite3.Error, OSError, ValueError) as exc:
+        log.error("bundle command: the audit log cannot be opened (%s)", type(exc).__name__)
+        yield None
+        return
+    try:
+        yield audit
+    finally:
+        audit.close()
 
 
 def _open_outbox(config: Config) -> Outbox:

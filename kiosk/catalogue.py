@@ -12,7 +12,7 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from devices.identity import is_valid_id_number
 from kiosk import limits
 from kiosk.errors import UserFacingError
 from kiosk.i18n import N_, pick
+from offline_queue.outbox import AttachmentLimits as OutboxLimits
 
 Texts = Mapping[str, str]
 
@@ -120,10 +121,25 @@ class Service:
         raise KeyError(field)
 
 
+# What the outbox holds with one submission; the platform may announce less, never more.
+_OUTBOX_LIMITS = OutboxLimits()
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentLimits:
+    """The files one submission may carry: what the platform announces, capped at the outbox's
+    own limits (the smaller wins), or the outbox's limits when the platform announces none."""
+
+    max_files: int = _OUTBOX_LIMITS.max_files
+    max_file_bytes: int = _OUTBOX_LIMITS.max_file_bytes
+    max_total_bytes: int = _OUTBOX_LIMITS.max_total_bytes
+
+
 @dataclass(frozen=True, slots=True)
 class Catalogue:
     version: str
     services: tuple[Service, ...]
+    attachment_limits: AttachmentLimits = field(default_factory=AttachmentLimits)
 
     def service(self, service_id: str) -> Service:
         for service in self.services:
@@ -686,6 +702,26 @@ def _service(raw: Any, index: int) -> tuple[Service, Any]:
     return service, validator
 
 
+ATTACHMENT_LIMITS_MEMBER = "attachment_limits"
+
+
+def _attachment_limits(raw: Any) -> AttachmentLimits:
+    """The announced limits, each a positive whole number, capped at the outbox's own."""
+    if raw is None:
+        return AttachmentLimits()
+    where = ATTACHMENT_LIMITS_MEMBER
+    if not isinstance(raw, dict):
+        raise CatalogueError(f"{where}: expected an object")
+    own = AttachmentLimits()
+    capped: dict[str, int] = {}
+    for name in ("max_files", "max_file_bytes", "max_total_bytes"):
+        value = raw.get(name)
+        if type(value) is not int or value < 1:  # bool is an int; true is not a limit
+            raise CatalogueError(f"{where}.{name}: expected a positive whole number")
+        capped[name] = min(value, getattr(own, name))
+    return AttachmentLimits(**capped)
+
+
 def parse_catalogue(data: Any) -> Catalogue:
     """Check a catalogue as a whole; CatalogueError (with a detail for the log) if any part fails.
 
@@ -693,6 +729,7 @@ def parse_catalogue(data: Any) -> Catalogue:
     """
     if not isinstance(data, dict) or not isinstance(data.get("services"), list):
         raise CatalogueError("the catalogue must be an object with a list of services")
+    attachment_limits = _attachment_limits(data.get(ATTACHMENT_LIMITS_MEMBER))
     raw_services = _list(data["services"], "services", limits.MAX_SERVICES)
     cap = limits.MAX_CATALOGUE_SCHEMA_NODES
     forms = [raw.get("form") for raw in raw_services if isinstance(raw, dict)]
@@ -710,7 +747,11 @@ def parse_catalogue(data: Any) -> Catalogue:
     with _VALIDATORS_LOCK:
         for service, validator in built:
             _remember(service, validator)
-    return Catalogue(version=str(version), services=tuple(service for service, _ in built))
+    return Catalogue(
+        version=str(version),
+        services=tuple(service for service, _ in built),
+        attachment_limits=attachment_limits,
+    )
 
 
 def read_catalogue_bytes(path: Path) -> bytes:

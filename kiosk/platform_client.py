@@ -309,6 +309,25 @@ class PlatformClient:
             id_field="help_request_id",
         )
 
+    def send_correction(self, correction_id: str, body: Mapping[str, Any]) -> SubmitOutcome:
+        """Send new values for a refused submission's fields (docs/api.md, "Corrections");
+        never raises for the network. Delivered is a 2xx naming the corrected submission: it is
+        then received, under its own id and receipt number; a 422 is a refusal again."""
+        submission_id = body.get("submission_id")
+        if body.get("correction_id") != correction_id or not isinstance(submission_id, str):
+            raise ValueError("a correction names its own id and the submission it corrects")
+        path = f"/submissions/{_path_segment(submission_id)}/corrections"
+        answer = self._post(path, _dump(body))
+        if isinstance(answer, SubmitOutcome):
+            return answer
+        return _classify(
+            submission_id,
+            answer.status,
+            answer.headers.get("Retry-After"),
+            _json_object(answer.content),
+            self._clock(),
+        )
+
     def submit_batch(self, items: Sequence[tuple[str, Mapping[str, Any]]]) -> list[SubmitOutcome]:
         """Send up to MAX_BATCH submissions in one request: one outcome per item, in order.
 

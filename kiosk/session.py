@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from devices.identity import Identity
+from kiosk.assistance import Assistance
 from kiosk.catalogue import Catalogue, Question, Service
 from kiosk.errors import UserFacingError
 from kiosk.forms import FieldError, clean_answers, prefill, validate, validate_field
@@ -45,6 +46,8 @@ class Draft:
     identity: Identity
     answers: dict[str, Any]
     catalogue_version: str
+    # At a counter or service point: the citizen's (or their agent's) confirmation and signature.
+    assistance: Assistance | None = None
 
 
 class Session:
@@ -59,6 +62,8 @@ class Session:
         # Why the visit should end, asked while its submission was being saved: the end waits
         # until the result is shown and spoken (a citizen is never left not knowing).
         self.held_end: EndReason | None = None
+        # where a failed save goes back to: the review, or the citizen's confirmation
+        self._before_submit = Step.REVIEW
 
     # -- the card ----------------------------------------------------------------------------
     def card_read(self, identity: Identity) -> None:
@@ -80,7 +85,7 @@ class Session:
         return self.service
 
     def back_to_services(self) -> None:
-        self._need(Step.GUIDE, Step.QUESTION, Step.REVIEW)
+        self._need(Step.GUIDE, Step.QUESTION, Step.REVIEW, Step.FORM)
         self.service = None
         self.answers = {}
         self.page = 0
@@ -92,6 +97,56 @@ class Session:
         self.answers = prefill(service, identity)
         self.page = 0
         self.step = Step.QUESTION if self.pages else Step.REVIEW
+
+    # -- the counter form: staff type every answer on one page -------------------------------
+    def open_form(self, service_id: str) -> Service:
+        """At a counter or service point: the service's whole form at once, the card's answers
+        filled in (staff have read the guide; the citizen is in front of them)."""
+        self._need(Step.SERVICES)
+        self.service = self.catalogue.service(service_id)
+        self.answers = prefill(self.service, self._identity())
+        self.page = 0
+        self.step = Step.FORM
+        return self.service
+
+    def set_answers(self, answers: dict[str, Any]) -> None:
+        """What staff typed in the form; the card's answers cannot be changed."""
+        self._need(Step.FORM)
+        service = self._service()
+        for field in answers:
+            if service.question(field).readonly:
+                raise StepError("a read-only answer cannot be changed")
+        self.answers.update(answers)
+
+    def form_checked(self, answers: dict[str, Any], problems: list[FieldError]) -> bool:
+        """Apply a check of the whole form made on `answers`: with no problems the citizen
+        confirms next. StepError when the visit moved or the answers changed meanwhile."""
+        if self.step is not Step.FORM:
+            raise StepError("the form was left while it was checked")
+        if answers != self.answers:
+            raise StepError("the answers changed while they were checked")
+        if problems:
+            return False
+        self.step = Step.CONFIRM
+        return True
+
+    def back_to_form(self) -> None:
+        self._need(Step.CONFIRM)
+        self.step = Step.FORM
+
+    def confirm(self, assistance: Assistance) -> Draft:
+        """The citizen (or their agent) has read and signed: the draft to save, answers checked
+        on the way into this step."""
+        self._need(Step.CONFIRM)
+        self._before_submit = Step.CONFIRM
+        self.step = Step.SUBMITTING
+        return Draft(
+            self._service(),
+            self._identity(),
+            clean_answers(self._service(), self.answers),
+            self.catalogue.version,
+            assistance,
+        )
 
     # -- the questions -----------------------------------------------------------------------
     @property
@@ -167,7 +222,7 @@ class Session:
 
     def answers_to_check(self) -> tuple[Service, dict[str, Any]]:
         """What checking the whole form needs, as plain data (see `begin_submit`)."""
-        self._need(Step.REVIEW)
+        self._need(Step.REVIEW, Step.FORM)
         return self._service(), dict(self.answers)
 
     def begin_submit(self, problems: list[FieldError] | None = None) -> Draft | list[FieldError]:
@@ -184,6 +239,7 @@ class Session:
                 self.page = fields.index(problems[0].field)
                 self.step = Step.QUESTION
             return problems
+        self._before_submit = Step.REVIEW
         self.step = Step.SUBMITTING
         return Draft(
             self._service(),
@@ -193,9 +249,9 @@ class Session:
         )
 
     def submit_failed(self) -> None:
-        """Saving failed: back to the review, every answer kept."""
+        """Saving failed: back to the review (or the confirmation), every answer kept."""
         self._need(Step.SUBMITTING)
-        self.step = Step.REVIEW
+        self.step = self._before_submit
 
     def submitted(self, result: Any) -> None:
         self._need(Step.SUBMITTING)
@@ -225,6 +281,7 @@ class Session:
         self.page = 0
         self.result = None
         self.held_end = None
+        self._before_submit = Step.REVIEW
         self.step = Step.WELCOME
         return reason
 

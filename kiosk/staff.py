@@ -13,8 +13,14 @@ typed into the number field must not end up on disk), so the answers do not tell
 exist.
 
 Staff members are added and removed with the terminal's command line (add_staff_command and its
-siblings, called from main.py); the staff number of whoever is signed in becomes a submission's
-operator_id.
+siblings, called from main.py), or provisioned from the platform (kiosk/staff_sync.py merges the
+hall's list in through StaffDirectory.change); the staff number of whoever is signed in becomes a
+submission's operator_id.
+
+A PIN hash has one encoding wherever it is kept or sent (staff.json here, GET /api/v1/staff on
+the platform, docs/api.md "Staff"): {"salt": base64 of 16 bytes, "hash": base64 of the 32-byte
+scrypt key, "scrypt": {"n", "r", "p"}}. hash_pin makes one, checked_pin_hash takes one from
+elsewhere, pin_hash_matches checks a PIN against one.
 """
 
 from __future__ import annotations
@@ -36,16 +42,17 @@ import sys
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from kiosk.errors import UserFacingError
 from kiosk.i18n import N_, _
 from offline_queue.files import PRIVATE_DIR, PRIVATE_FILE, write_private_atomically
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 STAFF_FILE = "staff.json"
 _LOCK_FILE = "staff.json.lock"  # serialises this terminal and a provisioning command
@@ -85,6 +92,63 @@ class ScryptCost:
 
 
 DEFAULT_COST = ScryptCost()
+
+# The costs a PIN hash from elsewhere may name: a hash that asks for gigabytes or minutes of
+# work at every sign-in is refused, not run.
+_MIN_N, _MAX_N = 2**10, 2**17
+_MAX_R = 16
+_MAX_P = 4
+
+
+def hash_pin(pin: str, cost: ScryptCost = DEFAULT_COST) -> dict[str, Any]:
+    """The PIN hash encoding of pin with a fresh salt (the PIN itself is not in it)."""
+    salt = secrets.token_bytes(_SALT_BYTES)
+    return {
+        "salt": _b64(salt),
+        "hash": _b64(cost.hash(pin, salt)),
+        "scrypt": {"n": cost.n, "r": cost.r, "p": cost.p},
+    }
+
+
+def checked_pin_hash(encoded: object) -> dict[str, Any]:
+    """A PIN hash encoding from elsewhere, exactly its three members, its salt and key of the
+    right length and its cost within bounds; ValueError otherwise."""
+    if not isinstance(encoded, dict) or set(encoded) != {"salt", "hash", "scrypt"}:
+        raise ValueError("a PIN hash is {salt, hash, scrypt}")
+    params = encoded["scrypt"]
+    if not isinstance(params, dict) or set(params) != {"n", "r", "p"}:
+        raise ValueError("scrypt parameters are {n, r, p}")
+    n, r, p = params["n"], params["r"], params["p"]
+    if not all(type(value) is int for value in (n, r, p)):
+        raise ValueError("scrypt parameters are integers")
+    if not (_MIN_N <= n <= _MAX_N and n & (n - 1) == 0 and 1 <= r <= _MAX_R and 1 <= p <= _MAX_P):
+        raise ValueError("scrypt parameters out of bounds")
+    salt, digest = encoded["salt"], encoded["hash"]
+    if not isinstance(salt, str) or not isinstance(digest, str):
+        raise ValueError("salt and hash are base64 text")
+    try:
+        raw_salt = base64.b64decode(salt, validate=True)
+        raw_digest = base64.b64decode(digest, validate=True)
+    except ValueError as exc:  # binascii.Error is a ValueError
+        raise ValueError("salt and hash are base64 text") from exc
+    if len(raw_salt) != _SALT_BYTES or len(raw_digest) != _KEY_BYTES:
+        raise ValueError("a 16-byte salt and a 32-byte key")
+    return {"salt": salt, "hash": digest, "scrypt": {"n": n, "r": r, "p": p}}
+
+
+def pin_hash_matches(encoded: object, pin: str) -> bool:
+    """True when pin has this PIN hash encoding (compared in constant time). A damaged
+    encoding or a PIN of the wrong shape is False."""
+    try:
+        checked = checked_pin_hash(encoded)
+    except ValueError:
+        return False
+    if not PIN.fullmatch(pin):
+        return False
+    params = checked["scrypt"]
+    cost = ScryptCost(n=params["n"], r=params["r"], p=params["p"])
+    digest = cost.hash(pin, base64.b64decode(checked["salt"]))
+    return hmac.compare_digest(digest, base64.b64decode(checked["hash"]))
 
 
 # -- what people are told ----------------------------------------------------------------------
@@ -230,18 +294,12 @@ class StaffDirectory:
         staff_id = normal_staff_id(staff_id)
         name = check_name(name)
         check_pin(pin, staff_id)
-        salt = secrets.token_bytes(_SALT_BYTES)
-        digest = self._cost.hash(pin, salt)
+        encoded = hash_pin(pin, self._cost)
         with self._locked(for_change=True) as data:
             members = data["members"]
             new = staff_id not in members
-            members[staff_id] = {
-                "name": name,
-                "salt": _b64(salt),
-                "hash": _b64(digest),
-                "scrypt": {"n": self._cost.n, "r": self._cost.r, "p": self._cost.p},
-                "active": True,
-            }
+            # Added here, so kept here: a platform's list never removes it (kiosk/staff_sync.py).
+            members[staff_id] = {"name": name, **encoded, "active": True}
             data["failures"].pop(staff_id, None)
         log.info("staff member %s %s", staff_id, "added" if new else "replaced")
         return new
@@ -258,6 +316,15 @@ class StaffDirectory:
             data["failures"].pop(staff_id, None)
         log.info("staff member %s deactivated", staff_id)
         return True
+
+    def change(self, edit: Callable[[dict[str, Any]], _T]) -> _T:
+        """edit's result, edit having changed the file's content in place under both locks.
+
+        The content ({"format", "members", "failures"} and whatever a provisioner keeps beside
+        them, kiosk/staff_sync.py) is written back, atomically and 0600, whenever edit changed
+        it, even if edit then raised: edit checks everything before it changes anything."""
+        with self._locked(for_change=True) as data:
+            return edit(data)
 
     def members(self) -> list[StaffMember]:
         """Active members by staff number: numbers and names only."""
@@ -416,19 +483,40 @@ class StaffSessions:
         self._idle_s = idle_s
         self._session: StaffSession | None = None
         self._last_activity = 0.0
+        # Staff numbers taken off the staff list while the terminal runs (told from the sync
+        # thread): whoever of them is signed in is signed out at their next action.
+        self._withdrawn_lock = threading.Lock()
+        self._withdrawn: frozenset[str] = frozenset()
+        self._ended_by_withdrawal = False
 
     @property
     def idle_s(self) -> float:
         return self._idle_s
 
     def sign_in(self, session: StaffSession) -> None:
+        with self._withdrawn_lock:
+            # Signed in again since (the PIN checked against the list as it is now).
+            self._withdrawn = self._withdrawn - {session.staff_id}
         self._session = session
         self._last_activity = self._clock()
+        self._ended_by_withdrawal = False
+
+    def withdraw(self, staff_ids: Iterable[str]) -> None:
+        """These staff numbers are no longer on the list; any thread may say so."""
+        with self._withdrawn_lock:
+            self._withdrawn = self._withdrawn | frozenset(staff_ids)
+
+    @property
+    def ended_by_withdrawal(self) -> bool:
+        """True when the last session ended because its member left the staff list (the
+        sign-out's reason is then "removed", not "idle")."""
+        return self._ended_by_withdrawal
 
     def sign_out(self) -> StaffSession | None:
         """Sign out; returns who was signed in (None when nobody was)."""
         session, self._session = self._session, None
         if session is not None:
+            self._ended_by_withdrawal = False
             log.info("staff member %s signed out", session.staff_id)
         return session
 
@@ -437,6 +525,13 @@ class StaffSessions:
             self._last_activity = self._clock()
 
     def current(self) -> StaffSession | None:
+        if self._session is not None:
+            with self._withdrawn_lock:
+                withdrawn = self._session.staff_id in self._withdrawn
+            if withdrawn:
+                log.info("staff member %s signed out: off the staff list", self._session.staff_id)
+                self._session = None
+                self._ended_by_withdrawal = True
         if self._session is not None and self.remaining_s() <= 0:
             log.info("staff member %s signed out after being idle", self._session.staff_id)
             self._session = None

@@ -136,8 +136,23 @@ def submission_body(
             "address": person.address,
         },
         **_document_check(person),
+        **_assistance(draft),
         "answers": draft.answers,
     }
+
+
+def _assistance(draft: Draft) -> dict[str, Any]:
+    """An assisted application says so, with who confirmed it; the signature is its first file."""
+    if draft.assistance is None:
+        return {}
+    return {"assistance": draft.assistance.record()}
+
+
+def files_of(draft: Draft, attachments: Sequence[Attachment]) -> tuple[Attachment, ...]:
+    """The submission's files: the confirmation's signature first, then the materials."""
+    if draft.assistance is None:
+        return tuple(attachments)
+    return (draft.assistance.signature(), *attachments)
 
 
 def _document_check(person: Identity) -> dict[str, Any]:
@@ -222,8 +237,11 @@ class Submitter:
         }
         if operator_id:
             summary["operator_id"] = operator_id  # a staff number: "today's" list at a counter
+        if draft.assistance is not None and not operator_id:
+            # an assisted application names the staff member who made it, always
+            raise SaveFailedError()
         try:
-            payload, files = self._payload(submission_id, body, attachments)
+            payload, files = self._payload(submission_id, body, files_of(draft, attachments))
             self._outbox.enqueue(
                 SUBMISSION_KIND,
                 payload,

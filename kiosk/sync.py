@@ -18,6 +18,10 @@ The outbox keeps a submission's files apart from its JSON payload; the body sent
 that the data still has the digest taken when it was queued), so the platform can tell a file
 that changed on the way.
 
+A correction (kiosk/corrections.py) goes alone too. Once the platform has answered it, it is
+delivered, and the submission it corrects takes the answer: delivered with the receipt when the
+platform took the corrected submission, rejected again with the new problems when it did not.
+
 A bundle imported from a village terminal (kiosk/bundles.py) is one row of its own kind: it goes
 alone, as the file's bytes, and is delivered once the platform has answered for every
 submission in it; submissions it refused are logged by id and code and kept in the row's
@@ -55,6 +59,9 @@ log = logging.getLogger(__name__)
 
 SUBMISSION_KIND = "submission"
 HELP_REQUEST_KIND = "help_request"
+# New values for a refused submission's fields (kiosk/corrections.py): answered for the row it
+# corrects, which takes the platform's answer (delivered with the receipt, or refused again).
+CORRECTION_KIND = "correction"
 # A call for staff that could not be sent within this time is set aside, not sent: staff sent to
 # a terminal hours later would find nobody there.
 HELP_REQUEST_TTL_S = 600.0
@@ -454,6 +461,7 @@ class SyncEngine:
         sendable: list[tuple[int, dict[str, object]]] = []
         calls: list[tuple[int, dict[str, object]]] = []  # help requests: one request each
         bundles: list[tuple[int, tuple[str, ...]]] = []  # bundles: one request each
+        corrections: list[tuple[int, dict[str, object]]] = []  # one request each
         for index, item in enumerate(items):
             if item.kind == BUNDLE_KIND:
                 ids = None if item.attachments else bundle_submission_ids(item.payload)
@@ -461,10 +469,15 @@ class SyncEngine:
                     bundles.append((index, ids))
             elif item.kind == HELP_REQUEST_KIND:
                 self._sort_help_request(index, item, outcomes, calls)
-            elif (body := _submission_body(item)) is not None:
-                sendable.append((index, body))
-        # Help requests and bundles go one request each (an empty list sends nothing).
-        singles = [*self._send_help_requests(items, calls), *self._send_bundles(items, bundles)]
+            else:
+                _sort_body(index, item, sendable, corrections)
+        # Help requests, bundles and corrections go one request each (an empty list sends
+        # nothing).
+        singles = [
+            *self._send_help_requests(items, calls),
+            *self._send_bundles(items, bundles),
+            *self._send_corrections(items, corrections),
+        ]
         for index, answer in singles:
             outcomes[index] = answer
         if sendable:
@@ -472,9 +485,12 @@ class SyncEngine:
             for (index, _), answer in zip(sendable, sent, strict=True):
                 outcomes[index] = answer
         delays = [self._delay(item, o) for item, o in zip(items, outcomes, strict=True)]
-        self._outbox.settle_many(
-            [_settlement(i, o, d) for i, o, d in zip(items, outcomes, delays, strict=True)]
-        )
+        settlements = [
+            _settlement(i, o, d) for i, o, d in zip(items, outcomes, delays, strict=True)
+        ]
+        for index, body in corrections:
+            settlements.extend(self._corrected(str(body["submission_id"]), outcomes[index]))
+        self._outbox.settle_many(settlements)
         with self._lock:
             # One send is one try after a recovery, however many rows it carried.
             recovering = self._recovering
@@ -552,6 +568,44 @@ class SyncEngine:
             _log_bundle(item.id, len(submission_ids), outcome)
             answers.append((index, outcome))
         return answers
+
+    def _send_corrections(
+        self, items: list[OutboxItem], corrections: list[tuple[int, dict[str, object]]]
+    ) -> list[tuple[int, SubmitOutcome]]:
+        """Each correction in a request of its own; once the platform stops answering, the
+        rest share that outcome."""
+        answers: list[tuple[int, SubmitOutcome]] = []
+        for index, body in corrections:
+            if answers and answers[-1][1].offline:
+                answers.append((index, answers[-1][1]))
+                continue
+            try:
+                outcome = self._client.send_correction(items[index].id, body)
+            except Exception:
+                log.exception("sync: sending correction %s failed unexpectedly", items[index].id)
+                outcome = SubmitOutcome(OutcomeKind.RETRY, error_code=INTERNAL_ERROR)
+            answers.append((index, outcome))
+        return answers
+
+    def _corrected(self, submission_id: str, outcome: SubmitOutcome | None) -> list[Settlement]:
+        """What the platform's answer to a correction makes of the submission it corrects:
+        delivered with the receipt, rejected again with the new problems, or set aside for
+        staff (the platform holds nothing to correct). Nothing while the answer is awaited, or
+        when the row is gone or delivered already."""
+        if outcome is None or outcome.kind is OutcomeKind.RETRY:
+            return []
+        state = self._outbox.state_of(submission_id)
+        if state is None or state is State.DELIVERED:
+            return []
+        code = outcome.error_code or outcome.kind.value
+        response = None if outcome.response is None else _dump(outcome.response)
+        if outcome.kind is OutcomeKind.DELIVERED:
+            log.info("sync: submission %s delivered by its correction", submission_id)
+            return [Settlement(submission_id, State.DELIVERED, response=response or b"{}")]
+        if outcome.kind is OutcomeKind.REJECTED and state is not State.NEEDS_ATTENTION:
+            fields = tuple((f.field, f.code) for f in outcome.fields)
+            return [Settlement(submission_id, State.REJECTED, encode_error(code, fields), response)]
+        return [Settlement(submission_id, State.NEEDS_ATTENTION, code, response)]
 
     def _delay(self, item: OutboxItem, outcome: SubmitOutcome | None) -> float:
         if outcome is None or outcome.kind is not OutcomeKind.RETRY:
@@ -643,7 +697,7 @@ class SyncEngine:
 
 
 def _unreadable_code(item: OutboxItem) -> str:
-    known = item.kind in (SUBMISSION_KIND, HELP_REQUEST_KIND, BUNDLE_KIND)
+    known = item.kind in (SUBMISSION_KIND, HELP_REQUEST_KIND, BUNDLE_KIND, CORRECTION_KIND)
     return PAYLOAD_UNREADABLE if known else UNKNOWN_KIND
 
 
@@ -654,6 +708,9 @@ def _settlement(item: OutboxItem, outcome: SubmitOutcome | None, delay: float) -
     code = outcome.error_code or outcome.kind.value
     response = None if outcome.response is None else _dump(outcome.response)
     if outcome.kind is OutcomeKind.DELIVERED:
+        return Settlement(item.id, State.DELIVERED, response=response or b"{}")
+    if item.kind == CORRECTION_KIND and outcome.kind is not OutcomeKind.RETRY:
+        # Answered for good: the row it corrects carries the answer (and the case) from here.
         return Settlement(item.id, State.DELIVERED, response=response or b"{}")
     if outcome.kind is OutcomeKind.CONFLICT:
         return Settlement(item.id, State.NEEDS_ATTENTION, code, response)
@@ -706,6 +763,35 @@ def _submission_body(item: OutboxItem) -> dict[str, object] | None:
         if "attachments" in body:
             return None  # two sources of files for one submission: neither can be trusted
         body["attachments"] = [attachment_json(file) for file in item.attachments]
+    return body
+
+
+def _sort_body(
+    index: int,
+    item: OutboxItem,
+    sendable: list[tuple[int, dict[str, object]]],
+    corrections: list[tuple[int, dict[str, object]]],
+) -> None:
+    """A submission joins sendable, a correction corrections; an unreadable row neither."""
+    if item.kind == CORRECTION_KIND:
+        if (correction := _correction_body(item)) is not None:
+            corrections.append((index, correction))
+    elif (body := _submission_body(item)) is not None:
+        sendable.append((index, body))
+
+
+def _correction_body(item: OutboxItem) -> dict[str, object] | None:
+    try:
+        body = json.loads(item.payload)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if (
+        not isinstance(body, dict)
+        or body.get("correction_id") != item.id
+        or not isinstance(body.get("submission_id"), str)
+        or item.attachments
+    ):
+        return None
     return body
 
 

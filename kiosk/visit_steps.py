@@ -12,6 +12,8 @@ class Step(Enum):
     GUIDE = "guide"
     QUESTION = "question"
     REVIEW = "review"
+    FORM = "form"  # at a counter or service point: every question on one page, typed by staff
+    CONFIRM = "confirm"  # the citizen (or their agent) reads the summary and signs
     SUBMITTING = "submitting"
     DONE = "done"
 

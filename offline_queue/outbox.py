@@ -271,7 +271,8 @@ class Settlement:
 # The states a row may be in for each settlement (the single mark_* methods follow them too).
 _SETTLE_FROM: dict[State, frozenset[State]] = {
     State.QUEUED: frozenset({State.QUEUED, State.SENDING}),
-    State.REJECTED: frozenset({State.QUEUED, State.SENDING}),
+    # A rejected row refused again (a correction of it was): the new refusal replaces the old.
+    State.REJECTED: frozenset({State.QUEUED, State.SENDING, State.REJECTED}),
     State.NEEDS_ATTENTION: frozenset({State.QUEUED, State.SENDING, State.REJECTED}),
 }
 _SETTLE_VERB = {

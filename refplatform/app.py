@@ -58,6 +58,7 @@ from .bodies import (
 )
 from .bundles import BUNDLE_REQUEST_SCHEMA, BundleAnswer, BundleRoute
 from .catalogue import Catalogue, FieldProblem
+from .corrections import CorrectionRequest, CorrectionRoute
 from .faults import NoFaults, SubmissionFaults, install_fault_switch
 from .keys import PlatformKeys, default_keys_dir
 from .models import (
@@ -77,6 +78,7 @@ from .storage import (
     BatchEntry,
     NewSubmission,
     Outcome,
+    RejectedSubmission,
     Storage,
     StoredAnswer,
     StoredAttachment,
@@ -543,17 +545,45 @@ class _Platform:
         body: dict[str, Any],
         body_hash: str,
     ) -> Response | NewSubmission:
-        """The refusal a new key's body gets, or what to store for it."""
+        """The refusal a new key's body gets, or what to store for it. A body refused for its
+        answers alone is kept as rejected, for its terminal to correct (corrections.py)."""
+        checked, rejected = self._weigh(request, envelope, body, body_hash)
+        if rejected is not None:
+            self.storage.keep_rejected(rejected, self.now())
+            logger.info(
+                "submission %s refused for its answers; kept for correction", rejected.submission_id
+            )
+        return checked
+
+    def _weigh(
+        self,
+        request: Request,
+        envelope: SubmissionRequest,
+        body: dict[str, Any],
+        body_hash: str,
+    ) -> tuple[Response | NewSubmission, RejectedSubmission | None]:
+        """The refusal a body gets, or what to store for it; and, when it is refused for its
+        answers alone, the rejected record that lets its terminal correct them."""
         if self.catalogue.service(envelope.service_id) is None:
-            return _error(404, "unknown_service", "no such service in the catalogue")
+            return _error(404, "unknown_service", "no such service in the catalogue"), None
         problems = self.catalogue.validate_answers(envelope.service_id, envelope.answers)
         files, file_problems = _checked_attachments(envelope.attachments)
         if problems or file_problems:
             what = "answers or attachments" if file_problems else "answers"
-            return _error(
+            refusal = _error(
                 422, "validation_failed", f"some {what} are not valid", [*problems, *file_problems]
             )
-        return self._new_submission(request, envelope, body, body_hash, files)
+            if file_problems:
+                return refusal, None  # new answers cannot mend a file
+            rejected = RejectedSubmission(
+                submission_id=envelope.submission_id,
+                terminal_id=envelope.terminal_id,
+                request=body,
+                problems=tuple((p.field, p.code) for p in problems),
+                response_body=bytes(refusal.body),
+            )
+            return refusal, rejected
+        return self._new_submission(request, envelope, body, body_hash, files), None
 
     def _new_submission(
         self,
@@ -808,7 +838,11 @@ _TERMINAL_SECURITY = {
 
 
 def _add_routes(
-    app: FastAPI, platform: _Platform, bundles: BundleRoute, audit: AuditRoute
+    app: FastAPI,
+    platform: _Platform,
+    bundles: BundleRoute,
+    audit: AuditRoute,
+    corrections: CorrectionRoute,
 ) -> None:
     route = app.add_api_route
     v1 = API_PREFIX
@@ -894,6 +928,24 @@ def _add_routes(
             201, models.RatingAnswer, "Rated; a later rating replaces it", 400, 404, 413, 422
         ),
         openapi_extra={**_json_body(RatingRequest), **_SIGNED},
+    )
+    route(
+        f"{v1}/submissions/{{submission_id}}/corrections",
+        corrections.post_correction,
+        methods=["POST"],
+        status_code=201,
+        response_class=Response,
+        responses=_answers(
+            201,
+            models.SubmissionReceipt,
+            "Corrected and received, under the submission's own id and receipt number",
+            400,
+            403,
+            409,
+            413,
+            422,
+        ),
+        openapi_extra={**_json_body(CorrectionRequest), **_SIGNED},
     )
     route(
         f"{v1}/submissions/{{submission_id}}/status",
@@ -983,7 +1035,14 @@ def _document(app: FastAPI) -> dict[str, Any]:
     _, definitions = models_json_schema(
         [
             (m, "validation")
-            for m in (SubmissionRequest, BatchRequest, RatingRequest, StatusChange, HelpRequest)
+            for m in (
+                SubmissionRequest,
+                BatchRequest,
+                RatingRequest,
+                StatusChange,
+                HelpRequest,
+                CorrectionRequest,
+            )
         ],
         ref_template="#/components/schemas/{model}",
     )
@@ -1075,7 +1134,17 @@ def create_app(
         keys=platform.terminals,
         now=platform.now,
     )
-    _add_routes(app, platform, bundles, audit)
+    corrections = CorrectionRoute(
+        signed_json=platform._signed_json,
+        run=platform.run,
+        storage=platform.storage,
+        keys=platform.keys,
+        weigh=platform._weigh,
+        error=_error,
+        problems=_problems,
+        now=platform.now,
+    )
+    _add_routes(app, platform, bundles, audit, corrections)
     _add_error_handlers(app)
     install_fault_switch(app, platform.faults)
 

@@ -14,6 +14,8 @@ from referencing import Registry
 
 from devices.identity import is_valid_id_number
 
+from .models import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS, MAX_ATTACHMENTS_BYTES
+
 LANGUAGES = ("zh_CN", "en")
 WIDGETS = frozenset(
     {"text", "phone", "id_number", "date", "choice", "yesno", "number", "address"}
@@ -29,6 +31,16 @@ PREFILLS = frozenset(
     }
 )
 GUIDE_TEXTS = ("audience", "fee", "time_limit", "collection")
+ATTACHMENT_LIMITS_MEMBER = "attachment_limits"
+
+
+def attachment_limits() -> dict[str, int]:
+    """What the platform takes with one submission, as the catalogue announces it."""
+    return {
+        "max_files": MAX_ATTACHMENTS,
+        "max_file_bytes": MAX_ATTACHMENT_BYTES,
+        "max_total_bytes": MAX_ATTACHMENTS_BYTES,
+    }
 
 
 class CatalogueError(ValueError):
@@ -203,7 +215,9 @@ class Catalogue:
         problems = check_catalogue(doc)
         if problems:
             raise CatalogueError("; ".join(problems))
-        self.doc = doc
+        # The limits are the platform's own (what a submission request may carry), served with
+        # every catalogue whatever its file says, so terminals refuse a file before saving it.
+        self.doc = {**doc, ATTACHMENT_LIMITS_MEMBER: attachment_limits()}
         self.version: str = doc["version"]
         self._services: dict[str, dict[str, Any]] = {s["id"]: s for s in doc["services"]}
         checker = format_checker()

@@ -6,7 +6,19 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 Status = Literal[
     "received", "in_review", "approved", "rejected", "ready_for_collection", "completed"
@@ -141,6 +153,42 @@ class DocumentCheck(_Strict):
     signer: Annotated[StrictStr, Field(max_length=300)] = ""
 
 
+AgentRelation = Literal["spouse", "child", "parent", "sibling", "other_relative", "other"]
+SIGNATURE_NAME = "signature.png"
+
+
+class Agent(_Strict):
+    """The person who applied on the applicant's behalf (代办), from their own ID card."""
+
+    name: Annotated[StrictStr, Field(min_length=1, max_length=60)]
+    id_number: Annotated[StrictStr, Field(min_length=1, max_length=32)]
+    relation: AgentRelation
+
+    def __repr__(self) -> str:
+        return "Agent(<personal data>)"
+
+
+class Assistance(_Strict):
+    """Staff filled the form in; the applicant, or their agent when the applicant was not there,
+    read it and signed. The signature is the submission's file named signature.png."""
+
+    assisted: Literal[True]
+    citizen_present: StrictBool
+    agent: Agent | None = None
+    signed_by: Literal["applicant", "agent"]
+    signature_sha256: Annotated[StrictStr, Field(pattern=r"^[0-9a-f]{64}$")]
+
+    @model_validator(mode="after")
+    def _who_signed(self) -> Assistance:
+        if self.citizen_present != (self.agent is None):
+            raise PydanticCustomError(
+                "agent_mismatch", "an agent exactly when the citizen was not present"
+            )
+        if self.signed_by != ("applicant" if self.citizen_present else "agent"):
+            raise PydanticCustomError("signer_mismatch", "signed by whoever was present")
+        return self
+
+
 class SubmissionRequest(_Strict):
     submission_id: UuidText = Field(description="UUIDv7 made by the terminal; the idempotency key")
     service_id: ShortText
@@ -162,6 +210,31 @@ class SubmissionRequest(_Strict):
             f" {MAX_ATTACHMENTS_BYTES} bytes together"
         ),
     )
+    assistance: Assistance | None = Field(
+        default=None,
+        description="made by staff for the applicant (counter or service point): who confirmed",
+    )
+
+    @field_validator("assistance")
+    @classmethod
+    def _assisted_by_staff(
+        cls, assistance: Assistance | None, info: ValidationInfo
+    ) -> Assistance | None:
+        if assistance is None:
+            return None
+        if info.data.get("channel") == "kiosk" or not info.data.get("operator_id"):
+            raise PydanticCustomError(
+                "operator_required", "an assisted application names its staff member"
+            )
+        files = info.data.get("attachments", [])
+        if not any(
+            f.name == SIGNATURE_NAME
+            and f.content_type == "image/png"
+            and f.sha256 == assistance.signature_sha256
+            for f in files
+        ):
+            raise PydanticCustomError("signature_missing", "the signature file is not attached")
+        return assistance
 
     def __repr__(self) -> str:
         return f"SubmissionRequest(submission_id={self.submission_id!r})"
@@ -326,6 +399,11 @@ _PYDANTIC_CODES = {
     "string_too_long": "maxLength",
     "string_pattern_mismatch": "pattern",
     "value_error": "format",
+    # an assisted application's own rules (Assistance, SubmissionRequest.assistance)
+    "agent_mismatch": "agent_mismatch",
+    "signer_mismatch": "signer_mismatch",
+    "operator_required": "operator_required",
+    "signature_missing": "signature_missing",
 }
 
 

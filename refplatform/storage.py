@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from enum import Enum
@@ -19,7 +19,8 @@ from typing import Any
 
 # 2: the attachments table (created where missing, so a version 1 file simply gains it).
 # 3: the help_requests table.
-SCHEMA_VERSION = 3
+# 4: the rejected and corrections tables (a refused submission kept for correction).
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS submissions (
@@ -55,6 +56,24 @@ CREATE TABLE IF NOT EXISTS help_requests (
     help_request_id TEXT PRIMARY KEY,
     body_hash       TEXT NOT NULL,
     request_json    TEXT NOT NULL,
+    received_at     TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rejected (
+    submission_id   TEXT PRIMARY KEY,
+    terminal_id     TEXT NOT NULL,
+    request_json    TEXT NOT NULL,
+    problems_json   TEXT NOT NULL,
+    response_body   BLOB NOT NULL,
+    rejected_at     TEXT NOT NULL,
+    updated_at      TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS corrections (
+    correction_id   TEXT PRIMARY KEY,
+    submission_id   TEXT NOT NULL,
+    terminal_id     TEXT NOT NULL,
+    body_hash       TEXT NOT NULL,
+    response_status INTEGER NOT NULL,
+    response_body   BLOB NOT NULL,
     received_at     TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ratings (
@@ -176,6 +195,47 @@ class BatchEntry:
 
     def __repr__(self) -> str:
         return f"BatchEntry(submission_id={self.submission_id!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedSubmission:
+    """A submission refused for its answers, kept so that its terminal can correct it. request
+    is the whole body as it was opened, files and all: personal data, keep it out of logs."""
+
+    submission_id: str
+    terminal_id: str
+    request: dict[str, Any]
+    problems: tuple[tuple[str, str], ...]  # (field, keyword), as the 422 named them
+    response_body: bytes
+
+    def __repr__(self) -> str:
+        return f"RejectedSubmission(submission_id={self.submission_id!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class CorrectionAnswer:
+    """What a correction came to: the status and body to answer, and what to keep.
+
+    accepted: the submission to store as received (the rejected record goes); rejected: the
+    rejected record as it now stands (still invalid). Neither: nothing changes but the answer.
+    keep: remember the answer under the correction id, for a replay."""
+
+    status_code: int
+    body: bytes
+    accepted: NewSubmission | None = None
+    rejected: RejectedSubmission | None = None
+    keep: bool = True
+
+    def __repr__(self) -> str:
+        return f"CorrectionAnswer(status_code={self.status_code!r})"
+
+
+class CorrectionState(Enum):
+    """Where the submission a correction names stands, before the correction is weighed."""
+
+    REJECTED = "rejected"  # kept as rejected: the correction is weighed
+    RECEIVED = "received"  # received already: nothing to correct
+    UNKNOWN = "unknown"  # never rejected (nor received)
 
 
 class Storage:
@@ -404,6 +464,125 @@ class Storage:
                 "SELECT request_json, received_at FROM help_requests ORDER BY received_at"
             ).fetchall()
         return [{**json.loads(r[0]), "received_at": str(r[1])} for r in rows]
+
+    # -- rejected submissions and their corrections ------------------------------------------
+
+    def keep_rejected(self, rejected: RejectedSubmission, at: str) -> None:
+        """Keep (or replace) the rejected record of a submission, unless it has been received
+        meanwhile: a received submission has nothing left to correct."""
+        with self._write() as db:
+            self._keep_rejected(db, rejected, at)
+
+    @staticmethod
+    def _keep_rejected(db: sqlite3.Connection, rejected: RejectedSubmission, at: str) -> None:
+        if db.execute(
+            "SELECT 1 FROM submissions WHERE submission_id = ?", (rejected.submission_id,)
+        ).fetchone():
+            return
+        db.execute(
+            "INSERT INTO rejected (submission_id, terminal_id, request_json, problems_json,"
+            " response_body, rejected_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT(submission_id) DO UPDATE SET terminal_id = excluded.terminal_id,"
+            " request_json = excluded.request_json, problems_json = excluded.problems_json,"
+            " response_body = excluded.response_body, updated_at = excluded.updated_at",
+            (
+                rejected.submission_id,
+                rejected.terminal_id,
+                json.dumps(rejected.request, ensure_ascii=False, sort_keys=True),
+                json.dumps([list(p) for p in rejected.problems]),
+                rejected.response_body,
+                at,
+                at,
+            ),
+        )
+
+    def rejected(self, submission_id: str) -> RejectedSubmission | None:
+        """The rejected record of a submission, or None when it has none."""
+        with self._connect() as db:
+            return self._rejected(db, submission_id)
+
+    @staticmethod
+    def _rejected(db: sqlite3.Connection, submission_id: str) -> RejectedSubmission | None:
+        row = db.execute(
+            "SELECT terminal_id, request_json, problems_json, response_body FROM rejected"
+            " WHERE submission_id = ?",
+            (submission_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        problems = tuple((str(f), str(c)) for f, c in json.loads(row[2]))
+        return RejectedSubmission(
+            submission_id, str(row[0]), json.loads(row[1]), problems, bytes(row[3])
+        )
+
+    def correct(
+        self,
+        correction_id: str,
+        submission_id: str,
+        *,
+        terminal_id: str,
+        body_hash: str,
+        at: str,
+        decide: Callable[
+            [CorrectionState, RejectedSubmission | None, str | None], CorrectionAnswer
+        ],
+    ) -> tuple[Outcome, int, bytes]:
+        """Weigh a correction in one write transaction: a correction id seen before gets its
+        first answer (or a conflict for another body); otherwise decide() is asked, given where
+        the submission stands and the terminal that filed it, and what it answers is stored
+        (the received submission, the rejected record updated, the answer kept for replays)
+        before the transaction ends."""
+        with self._write() as db:
+            row = db.execute(
+                "SELECT submission_id, terminal_id, body_hash, response_status, response_body"
+                " FROM corrections WHERE correction_id = ?",
+                (correction_id,),
+            ).fetchone()
+            if row is not None:
+                same = (str(row[0]), str(row[1]), str(row[2])) == (
+                    submission_id,
+                    terminal_id,
+                    body_hash,
+                )
+                if not same:
+                    return Outcome.CONFLICT, 409, b""
+                return Outcome.REPLAYED, int(row[3]), bytes(row[4])
+            rejected = self._rejected(db, submission_id)
+            received = db.execute(
+                "SELECT json_extract(request_json, '$.terminal_id') FROM submissions"
+                " WHERE submission_id = ?",
+                (submission_id,),
+            ).fetchone()
+            if received is not None:
+                state, filed_by = CorrectionState.RECEIVED, str(received[0])
+            elif rejected is not None:
+                state, filed_by = CorrectionState.REJECTED, rejected.terminal_id
+            else:
+                state, filed_by = CorrectionState.UNKNOWN, None
+            answer = decide(state, rejected, filed_by)
+            if answer.accepted is not None:
+                stored = self._store(db, answer.accepted)
+                if stored.outcome is not Outcome.CREATED:  # under the write lock: not SQLite
+                    raise RuntimeError("a rejected submission was received meanwhile")
+                db.execute("DELETE FROM rejected WHERE submission_id = ?", (submission_id,))
+            if answer.rejected is not None:
+                self._keep_rejected(db, answer.rejected, at)
+            if answer.keep:
+                db.execute(
+                    "INSERT INTO corrections (correction_id, submission_id, terminal_id,"
+                    " body_hash, response_status, response_body, received_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        correction_id,
+                        submission_id,
+                        terminal_id,
+                        body_hash,
+                        answer.status_code,
+                        answer.body,
+                        at,
+                    ),
+                )
+            return Outcome.CREATED, answer.status_code, answer.body
 
     def count_submissions(self, submission_id: str | None = None) -> int:
         """How many rows there are (for one key when given): the proof of exactly-once."""

@@ -155,6 +155,7 @@ def stylesheet(p: Palette, s: Sizes) -> str:
     # plain border and the padding gives way by as much, so the text keeps its room: a button
     # is sized before it takes the focus.
     header_box = 64  # a header control's least height and width, borders and padding included
+    dense_px = round(s.body_px * 0.75)  # staff's own pages at a counter: more on one screen
     return f"""
 QWidget {{
     background: {p.background}; color: {p.text};
@@ -228,6 +229,31 @@ QLineEdit {{
 QLineEdit:focus {{ border: 4px solid {p.focus}; background: {p.background}; }}
 QLineEdit[invalid="true"] {{ border: 4px solid {p.error}; background: {p.background}; }}
 QScrollArea {{ border: none; }}
+QWidget#dense QLabel {{ font-size: {dense_px}px; }}
+QWidget#dense QLabel#title {{ font-size: {dense_px + 8}px; font-weight: bold; }}
+QWidget#dense QLabel#help {{
+    font-size: {dense_px}px; color: {p.muted}; background: {p.background};
+}}
+QWidget#dense QLabel#field_error {{
+    font-size: {dense_px}px; font-weight: bold; color: {p.error}; background: {p.background};
+}}
+QWidget#dense QLineEdit, QWidget#dense QComboBox {{
+    min-height: 44px; font-size: {dense_px}px; padding: 0 8px;
+    background: {p.background}; color: {p.text};
+    border: 2px solid {p.muted}; border-radius: 6px;
+}}
+QWidget#dense QLineEdit:focus, QWidget#dense QComboBox:focus {{
+    border: 4px solid {p.focus}; padding: 0 6px; background: {p.background};
+}}
+QWidget#dense QLineEdit[invalid="true"], QWidget#dense QComboBox[invalid="true"] {{
+    border: 4px solid {p.error}; padding: 0 6px; background: {p.background};
+}}
+QWidget#dense QComboBox QAbstractItemView {{
+    font-size: {dense_px}px; background: {p.background}; color: {p.text};
+    selection-background-color: {p.primary}; selection-color: {p.primary_text};
+}}
+QWidget#dense QPushButton {{ min-height: 56px; font-size: {dense_px}px; padding: 4px 20px; }}
+QWidget#dense QPushButton:focus {{ padding: 1px 17px; }}
 QLabel#photo {{
     border: 2px solid {p.muted}; background: {p.secondary}; color: {p.secondary_text};
     font-size: {s.help_px}px; padding: 8px;

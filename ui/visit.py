@@ -11,6 +11,7 @@ from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QWidget
 
 from devices.identity import Identity
+from kiosk.assistance import AssistanceError, agent_from_card, confirmed
 from kiosk.card_rules import Where
 from kiosk.catalogue import Catalogue, Question, Service
 from kiosk.config import Config
@@ -22,6 +23,8 @@ from kiosk.photos import PhotoSource
 from kiosk.session import EndReason, Session, Step, StepError
 from kiosk.submissions import SubmissionResult
 from ui.background import Background
+from ui.confirm_page import ConfirmPage
+from ui.counter_form import CounterFormPage
 from ui.journey import Journey, ShellPort, StaffPort
 from ui.out_of_service import OutOfServicePage
 from ui.screens import (
@@ -102,6 +105,18 @@ class VisitJourney(Journey):
         self.done = DonePage()
         self.message = MessagePage()
         self.out_of_service = OutOfServicePage()
+        # Staff type the whole form at a counter or service point; the citizen confirms and signs.
+        self.counter_form: CounterFormPage | None = None
+        self.confirm: ConfirmPage | None = None
+        if staff_view:
+            self.counter_form = CounterFormPage()
+            self.confirm = ConfirmPage()
+            self.counter_form.back.connect(self._form_back)
+            self.counter_form.confirm.connect(self._form_next)
+            self.confirm.back.connect(self._confirm_back)
+            self.confirm.submit.connect(self._confirm_clicked)
+        self._photo: bytes | None = None  # the card's photo, decoded once a visit
+        self._photo_known = False
         for page in self.pages():
             if not shell.has_page(page):
                 shell.add_page(page)
@@ -129,7 +144,7 @@ class VisitJourney(Journey):
         self._anim.timeout.connect(self.welcome.animate)
 
     def pages(self) -> tuple[QWidget, ...]:
-        return (
+        pages: tuple[QWidget, ...] = (
             self.welcome,
             self.services,
             self.guide,
@@ -140,6 +155,9 @@ class VisitJourney(Journey):
             self.message,
             self.out_of_service,
         )
+        if self.counter_form is not None and self.confirm is not None:
+            pages += (self.counter_form, self.confirm)
+        return pages
 
     def where(self) -> Where:
         """Where the visit stands, for the card journey's rules."""
@@ -176,6 +194,11 @@ class VisitJourney(Journey):
         self.done.show_done(accepted_text="", receipt_number="", notice="", printed="")
         self.message.show_message("", "")
         self.welcome.show_message("")
+        self._photo = None
+        self._photo_known = False
+        if self.counter_form is not None and self.confirm is not None:
+            self.counter_form.wipe()
+            self.confirm.wipe()
 
     def show_start(self, reason: EndReason, was_active: bool) -> None:
         self.render()
@@ -207,32 +230,20 @@ class VisitJourney(Journey):
         else:
             self._anim.stop()
         if step is Step.SERVICES:
-            identity = self._identity()
-            self.services.show_services(
-                _("Hello, {name}").format(name=mask_name(identity.name)),
-                _("ID card: {number}").format(number=mask_id_number(identity.id_number)),
-                self.session.catalogue.services,
-                with_photo=self._staff_view and self._photos is not None,
-            )
-            self._load_photo(identity)
-            page = self.services
+            page = self._render_services()
         elif step is Step.GUIDE:
             self.guide.show_guide(self._service())
             page = self.guide
         elif step is Step.QUESTION:
-            q = self.session.current_question
-            if self.question.holds(q):
-                # Drawn again (language, back from the queue page): keep what is being typed.
-                self.session.set_answer(q.field, self.question.value())
-            identity = self.session.identity
-            self.question.set_card_address(identity.address if identity is not None else None)
-            self.question.show_question(
-                q, self.session.answers.get(q.field), self.session.page, len(self.session.pages)
-            )
-            page = self.question
+            page = self._render_question()
         elif step is Step.REVIEW:
             self._show_review([])
             page = self.review
+        elif step is Step.FORM and self.counter_form is not None:
+            page = self._render_form(self.counter_form)
+        elif step is Step.CONFIRM and self.confirm is not None:
+            self.confirm.show_confirm(self._service(), self.session.answers, self._shown_value)
+            page = self.confirm
         elif step is Step.SUBMITTING:
             self.busy.show_busy(_("Saving your application. Please wait…"))
             page = self.busy
@@ -241,6 +252,49 @@ class VisitJourney(Journey):
             page = self.done
         self._shell.show_page(page)
         self.step_changed.emit(step.value)
+
+    def _render_services(self) -> QWidget:
+        identity = self._identity()
+        self.services.show_services(
+            _("Hello, {name}").format(name=mask_name(identity.name)),
+            _("ID card: {number}").format(number=mask_id_number(identity.id_number)),
+            self.session.catalogue.services,
+            with_photo=self._staff_view and self._photos is not None,
+        )
+        if self._photo_known and self.services.photo is not None:
+            self.services.show_photo(self._photo)
+        elif not self._photo_known and self.services.photo is not None:
+            self._load_photo(identity)
+        return self.services
+
+    def _render_question(self) -> QWidget:
+        q = self.session.current_question
+        if self.question.holds(q):
+            # Drawn again (language, back from the queue page): keep what is being typed.
+            self.session.set_answer(q.field, self.question.value())
+        identity = self.session.identity
+        self.question.set_card_address(identity.address if identity is not None else None)
+        self.question.show_question(
+            q, self.session.answers.get(q.field), self.session.page, len(self.session.pages)
+        )
+        return self.question
+
+    def _render_form(self, form: CounterFormPage) -> QWidget:
+        service = self._service()
+        if form.holds(service):
+            # Drawn again (language, back from the confirmation): keep what is being typed.
+            self.session.set_answers(form.values())
+        form.show_form(
+            service,
+            self._identity(),
+            self.session.answers,
+            with_photo=self._photos is not None,
+        )
+        if self._photo_known:
+            form.show_photo(self._photo)
+        elif self._photos is not None:
+            self._load_photo(self._identity())
+        return form
 
     def show_welcome_message(self, text: str) -> None:
         self.welcome.show_message(text)
@@ -263,7 +317,7 @@ class VisitJourney(Journey):
     def _load_photo(self, identity: Identity) -> None:
         """Decode off the GUI thread (a vendor decoder may be slow); a late photo is dropped."""
         photos = self._photos
-        if photos is None or self.services.photo is None:
+        if photos is None:
             return
         self._background.run(
             functools.partial(photos.image, identity),
@@ -272,8 +326,13 @@ class VisitJourney(Journey):
         )
 
     def _photo_ready(self, generation: int, image: bytes | None) -> None:
-        if generation == self._generation and self.session.step is Step.SERVICES:
+        if generation != self._generation:
+            return
+        self._photo, self._photo_known = image, True
+        if self.session.step is Step.SERVICES and self.services.photo is not None:
             self.services.show_photo(image)
+        elif self.session.step is Step.FORM and self.counter_form is not None:
+            self.counter_form.show_photo(image)
 
     def _photo_failed(self, generation: int, exc: BaseException) -> None:
         log.warning("photo not decoded: %s", type(exc).__name__)
@@ -344,12 +403,37 @@ class VisitJourney(Journey):
         if self.needs_staff():
             self._shell.flash(_("A staff member must sign in before a card is read."))
             return
+        if self._agent_card(identity):
+            return
         already_read = self.session.identity is not None
         self.session.card_read(identity)
         self.welcome.show_message("")
         self._shell.touch()
         if not already_read:
             self.render()  # re-rendering mid-form would drop what is being typed
+
+    def _agent_card(self, card: Identity) -> bool:
+        """At the confirmation of an application made for someone who is not here: the card read
+        is the agent's own. True when it was taken as such (or refused as the applicant's)."""
+        confirm, applicant = self.confirm, self.session.identity
+        if (
+            confirm is None
+            or applicant is None
+            or self.session.step is not Step.CONFIRM
+            or not confirm.wants_agent_card()
+        ):
+            return False
+        self._shell.touch()
+        if card.id_number == applicant.id_number:
+            return False  # the applicant's own card back on the reader: nothing changes
+        try:
+            agent_from_card(applicant, card, "other")
+        except AssistanceError as exc:
+            confirm.show_error(exc.user_message())
+            return True
+        confirm.set_agent(card)
+        self._shell.say(confirm.agent_line.text())
+        return True
 
     def _cancel(self) -> None:
         self._shell.end_visit(EndReason.CANCELLED)
@@ -367,10 +451,17 @@ class VisitJourney(Journey):
             self._question_back()
         elif step is Step.REVIEW:
             self._review_back()
+        elif step is Step.FORM:
+            self._form_back()
+        elif step is Step.CONFIRM:
+            self._confirm_back()
 
     def _choose_service(self, service_id: str) -> None:
         try:
-            self.session.choose_service(service_id)
+            if self.counter_form is not None:
+                self.session.open_form(service_id)  # staff know the guide: straight to the form
+            else:
+                self.session.choose_service(service_id)
         except UserFacingError as exc:
             self._show_problem(exc)
             return
@@ -515,12 +606,101 @@ class VisitJourney(Journey):
         self.session.submit_failed()
         held = self.session.end_after_outcome
         self.render()
-        self.review.summary.show_errors(text, [])
+        if self.session.step is Step.CONFIRM and self.confirm is not None:
+            self.confirm.show_error(text)
+        else:
+            self.review.summary.show_errors(text, [])
         self._shell.say(text)
         if held is not None:
             # Nothing was saved and the citizen has gone: the answers cannot be kept for them.
             self._shell.end_visit(held)
             self.show_welcome_message(text)
+
+    # -- the counter form and the citizen's confirmation --------------------------------------
+    def _form_back(self) -> None:
+        if self.session.step is not Step.FORM or self._checking:
+            return
+        self.session.back_to_services()
+        self.render()
+
+    def _form_next(self) -> None:
+        """Every answer is checked on a worker; with none wrong the citizen confirms."""
+        form = self.counter_form
+        if form is None or self._checking or self.session.step is not Step.FORM:
+            return
+        self.session.set_answers(form.values())
+        service, answers = self.session.answers_to_check()
+        self._checking = True
+        self._background.run(
+            functools.partial(validate, service, answers),
+            functools.partial(self._whole_form_checked, self._generation, answers),
+            functools.partial(self._whole_form_check_failed, self._generation),
+        )
+
+    def _whole_form_checked(
+        self, generation: int, answers: dict[str, object], problems: list[FieldError]
+    ) -> None:
+        if generation != self._generation:
+            return
+        self._checking = False
+        form = self.counter_form
+        if form is None or self.session.step is not Step.FORM:
+            return
+        if form.values() != {f: answers.get(f) for f in form.values()}:
+            return  # typed on meanwhile: staff press Ctrl+Enter again
+        try:
+            accepted = self.session.form_checked(answers, problems)
+        except StepError:
+            return
+        if not accepted:
+            form.set_errors(problems)
+            self._shell.say(_("Some answers need correcting:") + " " + problems[0].message)
+            self.answer_refused.emit(problems[0].message)
+            return
+        form.set_errors([])
+        self.render()
+
+    def _whole_form_check_failed(self, generation: int, exc: BaseException) -> None:
+        log.error("the form could not be checked: %s", type(exc).__name__)
+        if generation != self._generation:
+            return
+        self._checking = False
+        if self.session.step is Step.FORM and self.counter_form is not None:
+            text = message_for(exc)
+            self.counter_form.summary.show_errors(text, [])
+            self._shell.say(text)
+
+    def _confirm_back(self) -> None:
+        if self.session.step is Step.CONFIRM and self.confirm is not None:
+            self.confirm.signature.pad.clear()  # what was signed may change: sign again
+            self.session.back_to_form()
+            self.render()
+
+    def _confirm_clicked(self) -> None:
+        confirm, applicant = self.confirm, self.session.identity
+        if confirm is None or applicant is None or self.session.step is not Step.CONFIRM:
+            return
+        if self._staff is not None and self._staff.operator_id() is None:
+            return  # signed out meanwhile: that ends this visit; nothing goes unattributed
+        try:
+            assistance = confirmed(
+                citizen_present=confirm.citizen_present(),
+                agent_card=confirm.agent_card(),
+                applicant=applicant,
+                relation=confirm.relation(),
+                signature_png=confirm.signature_png(),
+            )
+        except AssistanceError as exc:
+            confirm.show_error(exc.user_message())
+            self._shell.say(exc.user_message())
+            return
+        draft = self.session.confirm(assistance)
+        self.render()
+        self._background.run(
+            functools.partial(self._submit, draft, **self._attribution()),
+            functools.partial(self._submitted, self._generation),
+            functools.partial(self._submit_error, self._generation),
+        )
 
     def _rated(self, level: str) -> None:
         result = self.session.result

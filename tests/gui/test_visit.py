@@ -45,6 +45,8 @@ def _page_for(terminal: Terminal, step: Step) -> object:
         Step.REVIEW: visit.review,
         Step.SUBMITTING: visit.busy,
         Step.DONE: visit.done,
+        Step.FORM: visit.counter_form,
+        Step.CONFIRM: visit.confirm,
     }[step]
 
 

@@ -114,8 +114,14 @@ def test_the_style_sheet_has_no_colour_outside_the_palette() -> None:
 def test_every_text_is_at_least_30_px_and_grows_with_the_steps() -> None:
     assert TEXT_STEPS[0] == 1.0 and len(TEXT_STEPS) >= 3
     sheet = style_for(Palette(), 0)
-    sizes = [int(px) for px in re.findall(r"font-size: (\d+)px", sheet)]
+    rules = re.findall(r"([^{}]+)\{\{?([^}]*)\}", sheet)
+    citizen = [body for selector, body in rules if "#dense" not in selector]
+    staff = [body for selector, body in rules if "#dense" in selector]
+    sizes = [int(px) for body in citizen for px in re.findall(r"font-size: (\d+)px", body)]
     assert sizes and min(sizes) >= 30
+    # Staff's dense counter pages (never shown to a citizen alone) keep 20 px at the least.
+    dense = [int(px) for body in staff for px in re.findall(r"font-size: (\d+)px", body)]
+    assert dense and min(dense) >= 20
     for step, factor in enumerate(TEXT_STEPS):
         grown = sizes_for(step)
         assert grown.body_px == round(30 * factor)

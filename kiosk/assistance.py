@@ -24,9 +24,9 @@ RELATIONS = {
     "spouse": N_("Spouse"),
     "child": N_("Son or daughter"),
     "parent": N_("Parent"),
-    "sibling": N_("Brother or sister"),
-    "other_relative": N_("Other relative"),
-    "other": N_("Other person entrusted"),
+    "sibling": N_("Sibling"),
+    "other_relative": N_("Relative"),
+    "other": N_("Other"),
 }
 
 

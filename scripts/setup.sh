@@ -54,6 +54,8 @@ hall_setup() (
         libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3
         libglib2.0-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-randr0
         libxcb-render-util0 libxcb-image0 libxcb-xinerama0 libxcb-xkb1
+        # the document camera: Qt Multimedia's FFmpeg backend loads VA-API when it starts
+        libva2 libva-drm2 libva-x11-2
         # mount and unshare: the disk-full tests run on a small tmpfs of their own
         mount util-linux
         # openssl: the passport tests write EC keys with explicit curve parameters, as some

@@ -66,7 +66,7 @@ class ConfirmPage(Page):
             choice = ChoiceButton("", code, name="choice")
             choice.picked.connect(self._relation_chosen)
             self._relations.addButton(choice)
-            relations.addWidget(choice, index // 3, index % 3)
+            relations.addWidget(choice, index // 2, index % 2)
             self.relation_buttons[code] = choice
         agent.addLayout(relations)
         self.agent_box.hide()
@@ -88,7 +88,7 @@ class ConfirmPage(Page):
         self.title.setText(_("Please check your application and sign"))
         self.present_button.setText(_("The applicant is here and signs"))
         named(self.present_button, self.present_button.text())
-        self.agent_button.setText(_("A relative applies for them (their own ID card)"))
+        self.agent_button.setText(_("A relative applies for them"))
         named(self.agent_button, self.agent_button.text())
         for code, choice in self.relation_buttons.items():
             choice.setText(_(RELATIONS[code]))

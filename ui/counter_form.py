@@ -12,8 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QDate, QEvent, QObject, QRegularExpression, Qt, Signal
-from PySide6.QtGui import QKeyEvent, QKeySequence, QPixmap, QRegularExpressionValidator, QShortcut
+from PySide6.QtGui import (
+    QKeyEvent,
+    QKeySequence,
+    QPixmap,
+    QRegularExpressionValidator,
+    QResizeEvent,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
+    QBoxLayout,
     QComboBox,
     QFormLayout,
     QHBoxLayout,
@@ -40,6 +48,7 @@ _TYPED = {
     "date": r"[0-9]{0,8}|[0-9]{4}-([0-9]{0,2}(-[0-9]{0,2})?)?",
 }
 _NO_ANSWER = ""  # a choice's first entry: nothing chosen yet
+WIDE_PX = 1500  # from this width the materials stand beside the questions
 
 
 class Editor:
@@ -132,7 +141,10 @@ class CounterFormPage(Page):
         card.addStretch(1)
         columns.addLayout(card)
 
-        # The questions.
+        # The questions, and what goes with them beside (a wide screen) or under them.
+        self.work = QBoxLayout(QBoxLayout.Direction.LeftToRight)
+        self.work.setSpacing(24)
+        columns.addLayout(self.work, 1)
         self.scroll = QScrollArea()
         self.scroll.setWidgetResizable(True)
         self.form_widget = QWidget()
@@ -142,12 +154,12 @@ class CounterFormPage(Page):
         self.form.setHorizontalSpacing(16)
         self.form.setVerticalSpacing(10)
         self.scroll.setWidget(self.form_widget)
-        columns.addWidget(self.scroll, 3)
+        self.work.addWidget(self.scroll, 3)
 
         # What goes with it (materials), put in by the journey.
         self.side = QVBoxLayout()
         self.side.setSpacing(8)
-        columns.addLayout(self.side, 2)
+        self.work.addLayout(self.side, 2)
 
         self.shortcuts = label(name="help")
         self.body.addWidget(self.shortcuts)
@@ -180,6 +192,14 @@ class CounterFormPage(Page):
             )
         )
 
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """Materials beside the questions on a wide screen, under them on a narrow one."""
+        wide = event.size().width() >= WIDE_PX
+        self.work.setDirection(
+            QBoxLayout.Direction.LeftToRight if wide else QBoxLayout.Direction.TopToBottom
+        )
+        super().resizeEvent(event)
+
     def holds(self, service: Service) -> bool:
         """This service's form is on the page (drawn again: what is typed is kept)."""
         return self._service is service and bool(self.editors)
@@ -193,6 +213,7 @@ class CounterFormPage(Page):
     ) -> None:
         self._clear_form()
         self._service = service
+        self.retranslate()
         self.title.setText(_("{service} · assisted application").format(service=pick(service.name)))
         self.summary.clear()
         self.photo.setVisible(with_photo)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QImage, QShowEvent
+from PySide6.QtGui import QImage, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtMultimedia import (
     QCamera,
     QCameraDevice,
@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QTableWidget,
     QTableWidgetItem,
+    QTreeView,
     QVBoxLayout,
     QWidget,
 )
@@ -178,12 +179,20 @@ class MaterialsPanel(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setTabKeyNavigation(False)
-        self.table.verticalHeader().hide()
+        rows = self.table.verticalHeader()
+        rows.hide()
+        rows.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # Colours come from the window's style; this only gives the cells room around the text.
+        self.table.setStyleSheet("QTableView::item { padding: 6px 10px; }")
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         self.table.itemSelectionChanged.connect(self._selection_changed)
+        # Delete on the list removes the selected file, as the button does.
+        self._delete_key = QShortcut(QKeySequence(QKeySequence.StandardKey.Delete), self.table)
+        self._delete_key.setContext(Qt.ShortcutContext.WidgetShortcut)
+        self._delete_key.activated.connect(self.remove_selected)
         self.status = label(name="help")
         self.error = label(name="field_error")
         self.error.hide()
@@ -233,7 +242,8 @@ class MaterialsPanel(QWidget):
         self._refresh()
 
     def _refresh(self) -> None:
-        """The table from the list, and the line under it."""
+        """The table from the list, and the line under it; the selected row stays selected."""
+        selected = self.selected_index()
         self.table.setRowCount(0)
         for row, material in enumerate(self.materials):
             self.table.insertRow(row)
@@ -245,14 +255,18 @@ class MaterialsPanel(QWidget):
                     )
                 self.table.setItem(row, column, item)
         count = len(self.materials)
+        if selected is not None and selected < count:
+            self.table.selectRow(selected)
         if self._reading:
             self.status.setText(_("Reading the file…"))
         elif count:
-            self.status.setText(
-                _("{count} files, {size} in all.").format(
-                    count=count, size=size_text(self.materials.total_bytes)
+            size = size_text(self.materials.total_bytes)
+            if count == 1:
+                self.status.setText(_("1 file, {size} in all.").format(size=size))
+            else:
+                self.status.setText(
+                    _("{count} files, {size} in all.").format(count=count, size=size)
                 )
-            )
         else:
             self.status.setText(_("No materials attached."))
         self._selection_changed()
@@ -274,6 +288,13 @@ class MaterialsPanel(QWidget):
         dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptOpen)
         kinds = _("Pictures and PDF files")
         dialog.setNameFilters([f"{kinds} ({FILE_PATTERNS})"])
+        labels = QFileDialog.DialogLabel
+        dialog.setLabelText(labels.LookIn, _("Look in:"))
+        dialog.setLabelText(labels.FileName, _("File name:"))
+        dialog.setLabelText(labels.FileType, _("Files of type:"))
+        dialog.setLabelText(labels.Accept, _("Add"))
+        dialog.setLabelText(labels.Reject, _("Cancel"))
+        _widen_columns(dialog)
         dialog.filesSelected.connect(self.add_paths)
         dialog.finished.connect(dialog.deleteLater)
         dialog.open()
@@ -328,11 +349,12 @@ class MaterialsPanel(QWidget):
             self._cameras_changed()
             return
         dialog = CameraDialog(device, self)
-        dialog.captured.connect(self._photo_taken)
+        dialog.captured.connect(self.add_photo)
         dialog.finished.connect(dialog.deleteLater)
         dialog.open()
 
-    def _photo_taken(self, image: QImage) -> None:
+    def add_photo(self, image: QImage) -> None:
+        """A frame from the document camera: made a JPEG on a worker, then added."""
         self._show_error("")
         self._reading += 1
         self._refresh()
@@ -396,6 +418,21 @@ class MaterialsPanel(QWidget):
         self._refresh()
         self.table.clearSelection()
         self.changed.emit()
+
+
+def _widen_columns(dialog: QFileDialog) -> None:
+    """Room for the size, kind and date of each file at a staff screen's type size (the dialog
+    gives them 100 px, which its own text outgrows)."""
+    view = dialog.findChild(QTreeView)
+    if view is None:
+        return
+    header = view.header()
+    header.setStretchLastSection(False)
+    header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+    metrics = view.fontMetrics()
+    for column, sample in enumerate(("000.00 KiB", "PDF document", "00/00/0000 00:00"), 1):
+        if column < header.count():
+            header.resizeSection(column, metrics.horizontalAdvance(sample) + 24)
 
 
 def _cells(material: Material) -> tuple[str, str, str]:

@@ -19,6 +19,7 @@ from kiosk.errors import UserFacingError, message_for
 from kiosk.forms import FieldError, display_value, validate, validate_field
 from kiosk.i18n import N_, _
 from kiosk.identity import mask_id_number, mask_name
+from kiosk.materials import MaterialList
 from kiosk.photos import PhotoSource
 from kiosk.session import EndReason, Session, Step, StepError
 from kiosk.submissions import SubmissionResult
@@ -26,6 +27,7 @@ from ui.background import Background
 from ui.confirm_page import ConfirmPage
 from ui.counter_form import CounterFormPage
 from ui.journey import Journey, ShellPort, StaffPort
+from ui.materials import MaterialsPanel
 from ui.out_of_service import OutOfServicePage
 from ui.screens import (
     BusyPage,
@@ -108,9 +110,16 @@ class VisitJourney(Journey):
         # Staff type the whole form at a counter or service point; the citizen confirms and signs.
         self.counter_form: CounterFormPage | None = None
         self.confirm: ConfirmPage | None = None
+        self.materials: MaterialsPanel | None = None
         if staff_view:
             self.counter_form = CounterFormPage()
             self.confirm = ConfirmPage()
+            # the citizen's papers, from a file or the document camera, within the platform's limits
+            self.materials = MaterialsPanel(
+                MaterialList(catalogue.attachment_limits), background, self.counter_form
+            )
+            self.counter_form.side.addWidget(self.materials, 1)
+            self.materials.say.connect(shell.say)
             self.counter_form.back.connect(self._form_back)
             self.counter_form.confirm.connect(self._form_next)
             self.confirm.back.connect(self._confirm_back)
@@ -199,6 +208,8 @@ class VisitJourney(Journey):
         if self.counter_form is not None and self.confirm is not None:
             self.counter_form.wipe()
             self.confirm.wipe()
+        if self.materials is not None:
+            self.materials.wipe()
 
     def show_start(self, reason: EndReason, was_active: bool) -> None:
         self.render()
@@ -290,6 +301,8 @@ class VisitJourney(Journey):
             self.session.answers,
             with_photo=self._photos is not None,
         )
+        if self.materials is not None:
+            self.materials.retranslate()
         if self._photo_known:
             form.show_photo(self._photo)
         elif self._photos is not None:
@@ -460,6 +473,11 @@ class VisitJourney(Journey):
         try:
             if self.counter_form is not None:
                 self.session.open_form(service_id)  # staff know the guide: straight to the form
+                if self.materials is not None:
+                    # the limits the platform announced with the catalogue in use
+                    self.materials.materials = MaterialList(
+                        self.session.catalogue.attachment_limits
+                    )
             else:
                 self.session.choose_service(service_id)
         except UserFacingError as exc:
@@ -628,6 +646,9 @@ class VisitJourney(Journey):
         form = self.counter_form
         if form is None or self._checking or self.session.step is not Step.FORM:
             return
+        if self.materials is not None and self.materials.busy:
+            self._shell.flash(_("A material is still being read. Please wait a moment."))
+            return
         self.session.set_answers(form.values())
         service, answers = self.session.answers_to_check()
         self._checking = True
@@ -695,9 +716,10 @@ class VisitJourney(Journey):
             self._shell.say(exc.user_message())
             return
         draft = self.session.confirm(assistance)
+        files = self.materials.materials.as_attachments() if self.materials is not None else ()
         self.render()
         self._background.run(
-            functools.partial(self._submit, draft, **self._attribution()),
+            functools.partial(self._submit, draft, attachments=files, **self._attribution()),
             functools.partial(self._submitted, self._generation),
             functools.partial(self._submit_error, self._generation),
         )

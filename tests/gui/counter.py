@@ -145,7 +145,7 @@ def agent_card(terminal: Terminal, agent: Identity) -> None:
 def confirm_and_submit(qtbot: QtBot, terminal: Terminal, count: Count) -> SubmissionResult:
     confirm = terminal.visit.confirm
     assert confirm is not None
-    qtbot.waitUntil(lambda: confirm.signature.pad.isVisible(), timeout=5000)
+    qtbot.waitUntil(confirm.signature.pad.isVisible, timeout=5000)
     sign(qtbot, confirm.signature.pad, count)
     visit = terminal.visit
     with qtbot.waitSignal(visit.submission_done, timeout=15000) as done:

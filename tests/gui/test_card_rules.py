@@ -13,7 +13,8 @@ from kiosk.card_rules import READER_ADVICE
 from kiosk.config import Mode
 from kiosk.session import Step
 from tests.gui.conftest import MakeTerminal
-from tests.gui.test_visit import PERSON_NAME, checked, open_form, type_digits, wait_step
+from tests.gui.counter import open_counter_form
+from tests.gui.test_visit import PERSON_NAME, open_form, wait_step
 from ui.app import Terminal
 
 
@@ -29,20 +30,20 @@ def test_counter_asks_when_the_card_is_taken_away_and_keeps_the_typing(
     terminal = make_terminal(mode=Mode.COUNTER)
     window = terminal.window
     visit, card = terminal.visit, terminal.card
-    open_form(qtbot, terminal)
-    type_digits(qtbot, terminal, "139")
+    form = open_counter_form(qtbot, terminal)
+    phone = form.editors["phone"].widget
+    qtbot.keyClicks(phone, "139")
     _reader(terminal).remove()
     qtbot.waitUntil(card.card_banner.isVisible, timeout=3000)
     assert "是否继续" in card.card_text.text()
     assert "是否继续" in window.voice.spoken[-1]
-    assert visit.session.step is Step.QUESTION and visit.session.identity is not None
-    assert visit.question.line.text() == "139"
+    assert visit.session.step is Step.FORM and visit.session.identity is not None
+    assert form.values()["phone"] == "139"
     qtbot.mouseClick(card.card_continue, Qt.MouseButton.LeftButton)
     assert not card.card_banner.isVisible()
-    type_digits(qtbot, terminal, "12345678")
-    qtbot.mouseClick(visit.question.next_button, Qt.MouseButton.LeftButton)
-    checked(qtbot, terminal)
-    assert visit.session.answers["phone"] == "13912345678"
+    phone.setFocus()
+    qtbot.keyClicks(phone, "12345678")
+    assert form.values()["phone"] == "13912345678"
 
 
 def test_counter_staff_can_end_the_visit_after_the_card_went(
@@ -50,7 +51,7 @@ def test_counter_staff_can_end_the_visit_after_the_card_went(
 ) -> None:
     terminal = make_terminal(mode=Mode.COUNTER)
     visit, card = terminal.visit, terminal.card
-    open_form(qtbot, terminal)
+    open_counter_form(qtbot, terminal)
     _reader(terminal).remove()
     qtbot.waitUntil(card.card_banner.isVisible, timeout=3000)
     qtbot.mouseClick(card.card_end, Qt.MouseButton.LeftButton)
@@ -64,15 +65,15 @@ def test_the_same_card_back_withdraws_the_question(
 ) -> None:
     terminal = make_terminal(mode=Mode.RURAL)
     visit, card = terminal.visit, terminal.card
-    open_form(qtbot, terminal)
-    type_digits(qtbot, terminal, "1391")
+    form = open_counter_form(qtbot, terminal)
+    qtbot.keyClicks(form.editors["phone"].widget, "1391")
     reader = _reader(terminal)
     reader.remove()
     qtbot.waitUntil(card.card_banner.isVisible, timeout=3000)
     reader.present(terminal.parts.demo_people[0])
     qtbot.waitUntil(lambda: not card.card_banner.isVisible(), timeout=3000)
-    assert visit.session.step is Step.QUESTION
-    assert visit.question.value() == "1391"  # nothing re-rendered under the typing
+    assert visit.session.step is Step.FORM
+    assert form.values()["phone"] == "1391"  # nothing re-rendered under the typing
 
 
 def test_a_counter_configured_to_end_on_removal_ends(
@@ -80,7 +81,7 @@ def test_a_counter_configured_to_end_on_removal_ends(
 ) -> None:
     terminal = make_terminal(mode=Mode.COUNTER, card_removal_ends_session=True)
     visit, card = terminal.visit, terminal.card
-    open_form(qtbot, terminal)
+    open_counter_form(qtbot, terminal)
     _reader(terminal).remove()
     wait_step(qtbot, terminal, Step.WELCOME)
     assert not card.card_banner.isVisible()
@@ -92,12 +93,12 @@ def test_a_second_card_is_refused_politely(qtbot: QtBot, make_terminal: MakeTerm
     terminal = make_terminal(mode=Mode.COUNTER)
     window = terminal.window
     visit, card = terminal.visit, terminal.card
-    open_form(qtbot, terminal)
+    open_counter_form(qtbot, terminal)
     first = visit.session.identity
     _reader(terminal).present(terminal.parts.demo_people[1])
     qtbot.waitUntil(lambda: "又放了一张身份证" in window.statusBar().currentMessage(), timeout=3000)
     assert visit.session.identity == first
-    assert visit.session.step is Step.QUESTION
+    assert visit.session.step is Step.FORM
     assert card.card_banner.isVisible()
     assert "又放了一张身份证" in window.voice.spoken[-1]
 

@@ -8,6 +8,7 @@ import dataclasses
 import hashlib
 import json
 import sqlite3
+from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
@@ -51,7 +52,7 @@ def _files(platform: RunningPlatform, submission_id: str) -> list[tuple[str, str
 
 
 def test_a_clerk_types_the_whole_form_and_the_citizen_signs(
-    qtbot: QtBot, make_terminal: MakeTerminal, platform_server: RunningPlatform
+    qtbot: QtBot, make_terminal: MakeTerminal, platform_server: RunningPlatform, tmp_path: Path
 ) -> None:
     terminal = make_terminal(mode=Mode.COUNTER)
     terminal.window.resize(1920, 1080)
@@ -65,6 +66,13 @@ def test_a_clerk_types_the_whole_form_and_the_citizen_signs(
     qtbot.waitUntil(lambda: not page.photo.text().startswith("正在"), timeout=5000)
 
     type_residence_permit(qtbot, terminal, count)
+    # A material from a file goes with it (staff add it through the panel's own path).
+    materials = terminal.visit.materials
+    assert materials is not None and materials.isVisible()
+    pdf = tmp_path / "居住证明.pdf"
+    pdf.write_bytes(b"%PDF-1.4\n" + bytes(range(256)) * 40 + b"\n%%EOF\n")
+    materials.add_path(pdf)
+    qtbot.waitUntil(lambda: len(materials.materials) == 1, timeout=5000)
     ask_to_confirm(qtbot, terminal, count)
     confirm = terminal.visit.confirm
     assert confirm is not None
@@ -89,7 +97,11 @@ def test_a_clerk_types_the_whole_form_and_the_citizen_signs(
     assert answers["phone"] == PHONE and answers["address"] == ADDRESS
     assert answers["reason"] == "work" and answers["residence_start"] == "2025-06-01"
     files = _files(platform_server, result.submission_id)
-    assert [(name, kind) for name, kind, _ in files] == [("signature.png", "image/png")]
+    assert [(name, kind) for name, kind, _ in files] == [
+        ("signature.png", "image/png"),
+        ("居住证明.pdf", "application/pdf"),
+    ]
+    assert files[1][2] == pdf.read_bytes()
     signature = files[0][2]
     assert hashlib.sha256(signature).hexdigest() == assistance["signature_sha256"]
     image = QImage.fromData(signature)
@@ -159,7 +171,7 @@ def test_wrong_answers_are_shown_beside_their_fields_and_nothing_goes_to_the_cit
     page = open_counter_form(qtbot, terminal, count)
     count.type(qtbot, "1391234")  # too short
     count.key(qtbot, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
-    qtbot.waitUntil(lambda: page.editors["phone"].error.isVisible(), timeout=5000)
+    qtbot.waitUntil(page.editors["phone"].error.isVisible, timeout=5000)
     assert terminal.visit.session.step is Step.FORM
     assert page.summary.isVisible() and "手机号码：请输入11位手机号码" in page.summary.text()
     # The focus is on the first wrong answer, what was typed is kept.

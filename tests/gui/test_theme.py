@@ -4,6 +4,7 @@ every demo service fitting each panel without scrolling, at the default and a la
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QEvent, QPoint, QRect, Qt
@@ -108,18 +109,25 @@ def _clipped(root: QWidget) -> list[str]:
 
 @pytest.mark.parametrize("size", PANELS)
 def test_no_button_is_cut_off_on_any_panel_in_english(
-    qtbot: QtBot, make_terminal: MakeTerminal, size: tuple[int, int]
+    qtbot: QtBot, make_terminal: MakeTerminal, size: tuple[int, int], tmp_path: Path
 ) -> None:
     from kiosk.config import Mode
+    from tests.gui.counter import (
+        Count,
+        ask_to_confirm,
+        confirm_and_submit,
+        open_counter_form,
+        type_residence_permit,
+    )
     from tests.gui.test_visit import answer_residence_permit, submit
 
-    terminal = make_terminal(mode=Mode.COUNTER)
+    # The citizen's own pages, with the keypad's "Delete"
+    terminal = make_terminal()
     window = terminal.window
     window.resize(*size)
     window.language_button.click()  # English: the longest labels
     open_form(qtbot, terminal)
     type_digits(qtbot, terminal, "1")
-    # the header with the upload count, the keypad with "Delete"
     qtbot.waitUntil(lambda: window.width() == size[0] and _clipped(window) == [], timeout=2000)
     visit = terminal.visit
     visit.question.line.setText("")
@@ -127,6 +135,24 @@ def test_no_button_is_cut_off_on_any_panel_in_english(
     submit(qtbot, terminal)
     wait_step(qtbot, terminal, Step.DONE)
     qtbot.waitUntil(lambda: _clipped(window) == [], timeout=2000)  # the satisfaction levels
+
+    # A counter's: the header with the staff member and the upload count, the form, the
+    # materials, the citizen's confirmation
+    counter = make_terminal(mode=Mode.COUNTER, data_dir=tmp_path / "counter")
+    window = counter.window
+    window.resize(*size)  # in English still: the language is the terminal's, not the visit's
+    count = Count()
+    open_counter_form(qtbot, counter, count)
+    qtbot.waitUntil(lambda: window.width() == size[0] and _clipped(window) == [], timeout=2000)
+    type_residence_permit(qtbot, counter, count)
+    ask_to_confirm(qtbot, counter, count)
+    qtbot.waitUntil(lambda: _clipped(window) == [], timeout=2000)
+    assert counter.visit.confirm is not None
+    qtbot.mouseClick(counter.visit.confirm.agent_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: _clipped(window) == [], timeout=2000)  # the relations
+    qtbot.mouseClick(counter.visit.confirm.present_button, Qt.MouseButton.LeftButton)
+    confirm_and_submit(qtbot, counter, count)
+    qtbot.waitUntil(lambda: _clipped(window) == [], timeout=2000)
 
 
 # -- every page fits ------------------------------------------------------------------------------

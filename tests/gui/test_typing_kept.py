@@ -13,7 +13,8 @@ import ui.visit
 from kiosk.config import Mode
 from kiosk.forms import validate_field
 from tests.gui.conftest import MakeTerminal
-from tests.gui.test_visit import checked, open_form, type_digits
+from tests.gui.counter import open_counter_form
+from tests.gui.test_visit import ADDRESS, checked, ime_commit, open_form, type_digits
 
 
 def test_typing_survives_the_queue_page_and_a_language_switch(
@@ -22,19 +23,19 @@ def test_typing_survives_the_queue_page_and_a_language_switch(
     terminal = make_terminal(mode=Mode.COUNTER)
     window, visit, queue = terminal.window, terminal.visit, terminal.queue
     assert queue is not None
-    open_form(qtbot, terminal)
-    type_digits(qtbot, terminal, "1391234")
+    form = open_counter_form(qtbot, terminal)
+    qtbot.keyClicks(form.editors["phone"].widget, "1391234")
+    ime_commit(form.editors["address"].widget, ADDRESS)
     queue.open_queue()
     assert window.current_page() is queue.queue_page
     window.language_button.click()
     qtbot.mouseClick(queue.queue_page.back_button, Qt.MouseButton.LeftButton)
-    assert window.current_page() is visit.question
-    assert visit.question.value() == "1391234"
-    assert visit.question.line.text() == "139 1234"
-    assert visit.question.next_button.text() == "Next"
-    window.language_button.click()  # and switching while the question is up
-    assert visit.question.value() == "1391234"
-    assert visit.question.next_button.text() == "下一步"
+    assert window.current_page() is visit.counter_form
+    assert form.values()["phone"] == "1391234" and form.values()["address"] == ADDRESS
+    assert form.confirm_button.text().startswith("Check")
+    window.language_button.click()  # and switching while the form is up
+    assert form.values()["phone"] == "1391234" and form.values()["address"] == ADDRESS
+    assert form.confirm_button.text().startswith("检查")
 
 
 def test_an_answer_corrected_while_it_is_checked_is_not_the_one_kept(

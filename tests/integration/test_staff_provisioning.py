@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from kiosk.terminal_auth import TerminalIdentity
 from kiosk.trust import seal
 from offline_queue.keys import load_outbox_key
 from offline_queue.outbox import Outbox, new_item_id
+from refplatform.app import create_app
 from refplatform.models import ErrorBody
 from refplatform.server import RunningPlatform, start_in_thread
 from refplatform.staff import (
@@ -38,6 +39,7 @@ from refplatform.staff import (
     StaffStore,
     add_staff_routes,
 )
+from tests.fixtures.child import run_child
 from tests.fixtures.platform import DEMO_CATALOGUE, client_for, enrol_terminal, signed_session
 
 TIMEOUT = 10
@@ -86,9 +88,7 @@ def _json_answer(status: int, obj: object) -> Any:
 
 @pytest.fixture
 def platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningPlatform]:
-    monkeypatch.setattr(
-        refplatform.server, "create_app", _with_staff_routes(refplatform.server.create_app)
-    )
+    monkeypatch.setattr(refplatform.server, "create_app", _with_staff_routes(create_app))
     with start_in_thread(tmp_path / "platform.sqlite3", DEMO_CATALOGUE) as running:
         yield running
 
@@ -315,7 +315,9 @@ def _queue_sealed(config: Config, identity: TerminalIdentity, count: int) -> lis
     return ids
 
 
-def _audit_entries(data_dir: Path, identity: TerminalIdentity) -> list[tuple[str, dict[str, Any]]]:
+def _audit_entries(
+    data_dir: Path, identity: TerminalIdentity
+) -> list[tuple[str, Mapping[str, Any]]]:
     assert verify(data_dir / AUDIT_FILE, identity.key.public_key()).ok
     log = AuditLog.in_data_dir(data_dir, identity.key)
     try:
@@ -365,9 +367,18 @@ def test_a_command_refused_for_a_busy_queue_is_in_the_audit_log(
     hall = enrol_terminal(platform, hall_dir, "H01")
     config = _config(platform, hall_dir, "H01")
     key = load_outbox_key(config.outbox_path, config.key_path, "file")
-    with Outbox(config.outbox_path, key.key):  # the terminal is running
-        done, _ = import_from(config, tmp_path / "absent.bundle")
-    assert not done
+    script = (
+        "import sys; from pathlib import Path; from kiosk.config import Config, Mode;"
+        " from kiosk.bundles import import_from;"
+        " config = Config(mode=Mode.RURAL, terminal_id='H01', platform_url=sys.argv[1],"
+        " data_dir=Path(sys.argv[2]), outbox_key_store='file');"
+        " print(import_from(config, Path(sys.argv[3]))[0])"
+    )
+    with Outbox(config.outbox_path, key.key):  # the terminal is running, in another process
+        child = run_child(
+            ["-c", script, platform.base_url, str(hall_dir), str(tmp_path / "absent.bundle")]
+        )
+    assert child.stdout.strip() == "False", child.stderr
     assert _audit_entries(hall_dir, hall) == [
         ("bundle_imported", {"result": "outbox_locked"}),
     ]

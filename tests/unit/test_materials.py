@@ -11,7 +11,6 @@ import pytest
 from PIL import Image
 from reportlab.pdfgen.canvas import Canvas
 
-import kiosk.materials as materials_module
 from kiosk.catalogue import AttachmentLimits
 from kiosk.i18n import set_language
 from kiosk.materials import (
@@ -156,8 +155,8 @@ def test_no_more_than_one_byte_past_the_limit_is_read(
         info = real_fstat(fd)
         return os.stat_result((info.st_mode, *[0] * 5, 10, *[0] * 3))  # claims 10 bytes
 
-    monkeypatch.setattr(materials_module.os, "fdopen", fdopen)
-    monkeypatch.setattr(materials_module.os, "fstat", fstat)
+    monkeypatch.setattr(os, "fdopen", fdopen)
+    monkeypatch.setattr(os, "fstat", fstat)
     error = refusal(read_material, path, 1000)
     assert error.reason == MaterialRefusedError.TOO_LARGE
     assert asked == [1001]

@@ -24,6 +24,7 @@ from kiosk.audit_upload import AuditUploader
 from kiosk.catalogue import Catalogue, CatalogueError
 from kiosk.catalogue_store import CatalogueStore
 from kiosk.config import Config
+from kiosk.corrections import Corrector
 from kiosk.demo import demo_identities
 from kiosk.photos import PhotoSource
 from kiosk.platform_client import PlatformClient
@@ -117,6 +118,8 @@ class Parts:
     catalogue_fetched_at: float | None = None
     # Who signed in and out, what was submitted: hash-chained and signed (kiosk/audit_log.py).
     audit: AuditLog | None = None
+    # Staff correct a submission the platform refused, under the same id (kiosk/corrections.py).
+    corrector: Corrector | None = None
 
     def retry_card_read(self, reader: str) -> None:
         """Read the card on this reader again (staff have just typed its MRZ data)."""
@@ -266,6 +269,9 @@ def build_parts(config: Config, *, demo: bool, bundled_catalogue: Path | None) -
         seal_to=identity.enrolment.sealing_public_key(),
         audit=audit,
     )
+    corrector = Corrector(
+        outbox, seal_to=identity.enrolment.sealing_public_key(), audit=audit, wake=sync.wake
+    )
     access_keys = AccessKeys()
     readers: list[CardReader] = build_readers(
         config.card_readers,
@@ -297,4 +303,5 @@ def build_parts(config: Config, *, demo: bool, bundled_catalogue: Path | None) -
         after_first_paint=[printer.warm],
         catalogue_fetched_at=fetched_at,
         audit=audit,
+        corrector=corrector,
     )

@@ -250,6 +250,10 @@ class PlatformClient:
         body = _json_object(answer.content) if answer.status == 200 else None
         return body is not None and body.get("status") == "ok"
 
+    def get_staff(self) -> dict[str, Any]:
+        """The hall's staff list with PIN hashes (docs/api.md "Staff"), for this terminal."""
+        return self._get_json("/staff")
+
     def get_catalogue(self) -> dict[str, Any]:
         """The catalogue as sent (checked by kiosk.catalogue, not here); read up to its own cap."""
         body = self._get_json("/catalogue", cap=self._max_catalogue)

@@ -161,8 +161,9 @@ def merge(data: dict[str, Any], staff: StaffList) -> MergeResult:
     above the one held."""
     held = held_version(data)
     members: dict[str, Any] = data["members"]
-    if held is not None and staff.version <= held:
-        return MergeResult(False, held)
+    # Version 0 is a platform that keeps no list for this hall yet: nothing to merge.
+    if staff.version <= (held or 0):
+        return MergeResult(False, held or 0)
     incoming = {m.staff_id: m for m in staff.members}
     added = changed = unchanged = removed = kept_local = 0
     removed_ids: set[str] = set()

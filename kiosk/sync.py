@@ -54,6 +54,7 @@ from offline_queue.retry import DEFAULT_BASE_S, DEFAULT_CAP_S, retry_delay
 
 if TYPE_CHECKING:
     from kiosk.audit_upload import AuditUploader
+    from kiosk.staff_sync import StaffSync
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +168,7 @@ class SyncEngine:
         self._urgent: set[str] = set()  # ids deliver_now waits for, not yet tried
         # Sends the audit log's new entries once per drain while the platform answers.
         self._audit_uploader = audit_uploader
+        self._staff_sync: StaffSync | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -203,6 +205,11 @@ class SyncEngine:
     def set_audit_uploader(self, uploader: AuditUploader | None) -> None:
         """What uploads the audit log after each drain; set before start()."""
         self._audit_uploader = uploader
+
+    def set_staff_sync(self, staff_sync: StaffSync | None) -> None:
+        """What fetches the staff list from the platform after a drain (it keeps its own
+        interval); set before start()."""
+        self._staff_sync = staff_sync
 
     def set_listener(self, on_change: Callable[[SyncStatus], None] | None) -> None:
         """Who hears about status changes; set before start() (the UI's bridge)."""
@@ -274,10 +281,21 @@ class SyncEngine:
                         break
                     size = self._batch_limit
                 self._upload_audit()
+                self._sync_staff()
             finally:
                 self._set_draining(False)
                 self._notify()
         return delivered
+
+    def _sync_staff(self) -> None:
+        """The platform's staff list, at most every few minutes, while it is not known away."""
+        staff_sync = self._staff_sync
+        if staff_sync is None or self._stop.is_set():
+            return
+        with self._lock:
+            away = self._online is False or self._awaiting_network
+        if not away:
+            staff_sync.maybe_sync()
 
     def _upload_audit(self) -> None:
         """One audit upload pass, while the platform is not known to be away. A fork or a

@@ -74,6 +74,7 @@ from .models import (
     SubmissionRequest,
     keyword_of,
 )
+from .staff import StaffRoute, StaffStore, add_staff_routes
 from .storage import (
     BatchEntry,
     NewSubmission,
@@ -1145,6 +1146,19 @@ def create_app(
         now=platform.now,
     )
     _add_routes(app, platform, bundles, audit, corrections)
+    add_staff_routes(
+        app,
+        StaffRoute(
+            store=StaffStore(db_path),
+            signed=platform._signed,
+            run=platform.run,
+            error=_error,
+            answer=_json,
+            back_office_refusal=platform._back_office_refusal,
+            now=platform.now,
+        ),
+        models.ErrorBody,
+    )
     _add_error_handlers(app)
     install_fault_switch(app, platform.faults)
 

@@ -384,9 +384,18 @@ class Service(BaseModel):
     questions: list[Question]
 
 
+class AttachmentLimits(BaseModel):
+    """What one submission may carry in files; terminals hold their materials to it."""
+
+    max_files: Annotated[StrictInt, Field(ge=1)]
+    max_file_bytes: Annotated[StrictInt, Field(ge=1)]
+    max_total_bytes: Annotated[StrictInt, Field(ge=1)]
+
+
 class Catalogue(BaseModel):
     version: str
     services: list[Service]
+    attachment_limits: AttachmentLimits | None = None
 
 
 # pydantic error types in the words of JSON Schema, so every 422 speaks one vocabulary.

@@ -28,6 +28,7 @@ from kiosk.i18n import _
 from kiosk.platform_client import PlatformClient
 from kiosk.queue_view import UploadQueue
 from kiosk.staff import StaffDirectory, StaffSessions
+from kiosk.staff_sync import PlatformStaffSource, StaffSync
 from kiosk.sync import SyncStatus
 from kiosk.sync_messages import describe_error, describe_recovery
 from offline_queue.errors import OutboxCorruptError
@@ -205,13 +206,19 @@ class Terminal:
         # Counter and rural terminals: nothing without a signed-in staff member.
         self.staff: StaffGate | None = None
         if staff_view:
-            self.staff = StaffGate(
-                shell,
-                StaffDirectory(config.data_dir),
-                StaffSessions(idle_s=config.staff_idle_s),
-                self.background,
-                audit=parts.audit,
+            directory = StaffDirectory(config.data_dir)
+            sessions = StaffSessions(idle_s=config.staff_idle_s)
+            # The hall's staff list comes from the platform when it answers; a member taken
+            # off it is signed out at their next action.
+            parts.sync.set_staff_sync(
+                StaffSync(
+                    directory,
+                    PlatformStaffSource(parts.client),
+                    audit=parts.audit,
+                    on_removed=sessions.withdraw,
+                )
             )
+            self.staff = StaffGate(shell, directory, sessions, self.background, audit=parts.audit)
             shell.touched.connect(self.staff.touch)
             # Staff are the ones called: at a counter or a service point they are already here.
             shell.call_staff_button.hide()
@@ -244,6 +251,7 @@ class Terminal:
                 shell, UploadQueue(parts.outbox, parts.sync), self.background, staff=self.staff
             )
             self.queue.set_catalogue(catalogue, parts.catalogue_fetched_at)
+            self.queue.set_corrector(parts.corrector)
             self.status.changed.connect(self.queue.update_queue_status)
         # The service guide without a card, from the welcome page.
         self.browse = BrowseJourney(

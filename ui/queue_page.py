@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -25,6 +25,7 @@ from kiosk.i18n import _
 from kiosk.queue_view import QueueRow, filter_rows, oldest_waiting
 from kiosk.sync import SyncStatus
 from kiosk.sync_messages import describe_error, describe_row
+from offline_queue.outbox import State
 from ui.screens import Page, shortcut
 from ui.widgets import button, label
 
@@ -98,6 +99,7 @@ class QueuePage(Page):
     back = Signal()
     retry = Signal(str)  # item id
     retry_all = Signal()
+    correct = Signal(str)  # item id of a rejected submission staff correct
 
     COLUMNS = 5
     STATUS_COLUMN = 3
@@ -148,8 +150,11 @@ class QueuePage(Page):
         self.back_button = button("", self.back)
         self.retry_button = button("", self._retry_selected)
         self.retry_all_button = button("", self.retry_all, name="primary")
+        self.correct_button = button("", self._correct_selected)
+        self.correct_button.hide()
         self.actions.addWidget(self.back_button)
         self.actions.addStretch(1)
+        self.actions.addWidget(self.correct_button)
         self.actions.addWidget(self.retry_button)
         self.actions.addWidget(self.retry_all_button)
         shortcut(self, "Ctrl+R", self._retry_selected)
@@ -157,6 +162,10 @@ class QueuePage(Page):
         self._all_rows: list[QueueRow] = []
         self._labels: tuple[ServiceName, FieldLabel | None] | None = None
         self._catalogue: tuple[str, float | None] | None = None
+        # Rejected rows a correction may mend: their problems in words, one line each; and the
+        # rows whose correction is waiting to upload.
+        self._problems: Mapping[str, Sequence[str]] = {}
+        self._correcting: frozenset[str] = frozenset()
         self.retranslate()
 
     def retranslate(self) -> None:
@@ -164,6 +173,8 @@ class QueuePage(Page):
         self.back_button.setText(_("Back"))
         self.retry_button.setText(_("Retry this one now"))
         self.retry_all_button.setText(_("Retry all waiting now"))
+        self.correct_button.setText(_("Correct and submit again"))
+        self.correct_button.setAccessibleName(_("Correct and submit again"))
         self.empty.setText(_("Nothing is waiting to upload."))
         self.search.setPlaceholderText(_("Find by receipt number or name"))
         self.search.setAccessibleName(_("Find by receipt number or name"))
@@ -244,6 +255,15 @@ class QueuePage(Page):
         if staff_id is None:
             self.mine_button.setChecked(False)
 
+    def set_corrections(
+        self, problems: Mapping[str, Sequence[str]], correcting: frozenset[str]
+    ) -> None:
+        """What the platform refused in each correctable rejected row, in words (shown under
+        its status, with "correct and submit again"), and the rows whose correction waits;
+        call before show_rows."""
+        self._problems = problems
+        self._correcting = correcting
+
     def _filter_changed(self) -> None:
         if self._labels is not None:
             self.show_rows(self._all_rows, *self._labels)
@@ -272,6 +292,7 @@ class QueuePage(Page):
                 status = describe_row(row.state, row.last_error, labels)
                 if row.damaged:
                     status += " " + _("(the stored details are damaged)")
+                status += self._correction_lines(row)
                 cells = (
                     (row.receipt_number or "—") + "\n" + row.created_at.strftime("%m-%d %H:%M"),
                     service_name(row.service_id) if row.service_id else "—",
@@ -327,13 +348,40 @@ class QueuePage(Page):
         row = self.selected_row()
         return None if row is None else row.item_id
 
+    def _correction_lines(self, row: QueueRow) -> str:
+        """Under a rejected row's status: each refused answer as 'question: what is wrong'."""
+        if row.state is not State.REJECTED or row.item_id not in self._problems:
+            return ""
+        lines = ["", *self._problems[row.item_id]]
+        if row.item_id in self._correcting:
+            lines.append(_("A correction is waiting to upload."))
+        return "\n".join(lines)
+
+    def can_correct(self, row: QueueRow | None) -> bool:
+        return (
+            row is not None
+            and row.state is State.REJECTED
+            and row.item_id in self._problems
+            and row.item_id not in self._correcting
+        )
+
     def _selection_changed(self) -> None:
         row = self.selected_row()
-        self.retry_button.setEnabled(row is not None and row.can_retry)
+        waiting = row is not None and row.item_id in self._correcting
+        # A rejected row whose correction waits is not sent again as it was.
+        self.retry_button.setEnabled(row is not None and row.can_retry and not waiting)
+        correctable = any(r.item_id in self._problems for r in self._rows)
+        self.correct_button.setVisible(correctable)
+        self.correct_button.setEnabled(self.can_correct(row))
+
+    def _correct_selected(self) -> None:
+        row = self.selected_row()
+        if row is not None and self.can_correct(row):
+            self.correct.emit(row.item_id)
 
     def _retry_selected(self) -> None:
         row = self.selected_row()
-        if row is not None and row.can_retry:
+        if row is not None and row.can_retry and row.item_id not in self._correcting:
             self.retry.emit(row.item_id)
 
     def spoken_text(self) -> str:

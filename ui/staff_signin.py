@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QLineEdit
 from kiosk.errors import message_for
 from kiosk.i18n import _
 from kiosk.staff import SignInLocked, StaffDirectory, StaffSession, StaffSessions
+from kiosk.staff_sync import SIGNED_OUT_REMOVED
 from kiosk.submissions import AuditSink
 from kiosk.visit_steps import EndReason
 from ui.background import Background
@@ -193,7 +194,7 @@ class StaffGate(Journey):
         self._end_session("")
 
     def _expired(self) -> None:
-        self._end_session("idle")
+        self._end_session("removed" if self._sessions.ended_by_withdrawal else "idle")
 
     def _end_session(self, reason: str) -> None:
         member = self._member
@@ -208,6 +209,10 @@ class StaffGate(Journey):
         # The visit ends and its start page asks for a sign-in; a visit whose submission is
         # being saved shows its outcome first.
         self._shell.end_visit(EndReason.CANCELLED)
+        if reason == "removed":
+            text = _(SIGNED_OUT_REMOVED)
+            self.page.show_error(text)
+            self._shell.say(text)
 
     def _record(self, kind: str, staff: str, details: dict[str, str] | None = None) -> None:
         if self._audit is not None:

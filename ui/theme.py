@@ -228,6 +228,19 @@ QLineEdit {{
 }}
 QLineEdit:focus {{ border: 4px solid {p.focus}; background: {p.background}; }}
 QLineEdit[invalid="true"] {{ border: 4px solid {p.error}; background: {p.background}; }}
+QComboBox {{
+    min-height: {s.target_px}px; font-size: {s.input_px}px; padding: 0 16px;
+    background: {p.background}; color: {p.text};
+    border: 3px solid {p.muted}; border-radius: 8px;
+}}
+QComboBox:focus {{ border: 4px solid {p.focus}; padding: 0 15px; background: {p.background}; }}
+QComboBox[invalid="true"] {{
+    border: 4px solid {p.error}; padding: 0 15px; background: {p.background};
+}}
+QComboBox QAbstractItemView {{
+    background: {p.background}; color: {p.text};
+    selection-background-color: {p.primary}; selection-color: {p.primary_text};
+}}
 QScrollArea {{ border: none; }}
 QWidget#dense QLabel {{ font-size: {dense_px}px; }}
 QWidget#dense QLabel#title {{ font-size: {dense_px + 8}px; font-weight: bold; }}

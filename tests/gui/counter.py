@@ -154,3 +154,15 @@ def confirm_and_submit(qtbot: QtBot, terminal: Terminal, count: Count) -> Submis
     result = done.args[0]
     assert isinstance(result, SubmissionResult)
     return result
+
+
+def counter_submission(
+    qtbot: QtBot, terminal: Terminal, count: Count | None = None
+) -> SubmissionResult:
+    """A whole residence-permit application at a counter or service point, the citizen
+    present and signing."""
+    count = count or Count()
+    open_counter_form(qtbot, terminal, count)
+    type_residence_permit(qtbot, terminal, count)
+    ask_to_confirm(qtbot, terminal, count)
+    return confirm_and_submit(qtbot, terminal, count)

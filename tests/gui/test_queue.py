@@ -21,15 +21,9 @@ from refplatform.server import start_in_thread
 from tests.fixtures.badpeer import BadPeer, Gate
 from tests.fixtures.platform import DEMO_CATALOGUE, demo_submission
 from tests.gui.conftest import CATALOGUE, MakeTerminal, closed_port_url, visible_texts
+from tests.gui.counter import counter_submission
 from tests.gui.enrolled import EnrolledTerminals
-from tests.gui.test_visit import (
-    PERSON_ID,
-    PERSON_NAME,
-    answer_residence_permit,
-    open_form,
-    submit,
-    wait_step,
-)
+from tests.gui.test_visit import PERSON_ID, PERSON_NAME, wait_step
 from ui.app import Terminal
 
 
@@ -71,9 +65,7 @@ def test_rural_offline_shows_the_unsent_count_everywhere_and_lists_the_row(
     window = terminal.window
     visit, queue = terminal.visit, terminal.queue
     assert queue.queue_button.isVisible()
-    open_form(qtbot, terminal)
-    answer_residence_permit(qtbot, terminal)
-    result = submit(qtbot, terminal)
+    result = counter_submission(qtbot, terminal)
     assert not result.delivered
     qtbot.waitUntil(lambda: "待上传：1 件" in queue.queue_button.text(), timeout=5000)
     assert "上次联网：从未" in queue.queue_button.text()
@@ -110,9 +102,7 @@ def test_a_rejected_submission_is_explained_and_retried_by_staff(
     bad_peer.mode = "rejected"
     terminal = make_terminal(mode=Mode.COUNTER, platform_url=bad_peer.base_url)
     visit, queue = terminal.visit, terminal.queue
-    open_form(qtbot, terminal)
-    answer_residence_permit(qtbot, terminal)
-    result = submit(qtbot, terminal)
+    result = counter_submission(qtbot, terminal)
     assert not result.delivered
     outbox = terminal.parts.outbox
     assert outbox.state_of(result.submission_id) is State.REJECTED
@@ -153,9 +143,7 @@ def test_retry_all_skips_the_backoff(
     terminal = make_terminal(mode=Mode.RURAL, platform_url=bad_peer.base_url)
     terminal.parts.submitter._upload_wait_s = 0.5
     visit, queue = terminal.visit, terminal.queue
-    open_form(qtbot, terminal)
-    answer_residence_permit(qtbot, terminal)
-    result = submit(qtbot, terminal)
+    result = counter_submission(qtbot, terminal)
     outbox = terminal.parts.outbox
     qtbot.waitUntil(lambda: outbox.state_of(result.submission_id) is State.QUEUED, timeout=5000)
     due = outbox.next_due_at()
@@ -189,9 +177,7 @@ def test_a_refused_answer_is_named_by_its_question_in_the_staff_language(
     with start_in_thread(tmp_path / "refusing.sqlite3", DEMO_CATALOGUE, faults=plan) as refusing:
         terminal = enrolled.make(refusing, tmp_path / "data", mode=Mode.COUNTER)
         window, visit, queue = terminal.window, terminal.visit, terminal.queue
-        open_form(qtbot, terminal)
-        answer_residence_permit(qtbot, terminal)
-        result = submit(qtbot, terminal)
+        result = counter_submission(qtbot, terminal)
         assert not result.delivered
         assert plan.applied(Fault.VALIDATION) == 1
         outbox = terminal.parts.outbox
@@ -202,7 +188,10 @@ def test_a_refused_answer_is_named_by_its_question_in_the_staff_language(
         open_queue(qtbot, terminal)
         status = row_texts(terminal, 0)[3]
         label_zh = question_label("residence-permit", "phone", "zh_CN")
-        assert status == f"平台未受理：服务平台发现表单有误：{label_zh}：格式不对"
+        first, *details = status.split("\n")
+        assert first == f"平台未受理：服务平台发现表单有误：{label_zh}：格式不对"
+        # and what staff can put right, in the question's own words (kiosk/corrections.py)
+        assert details == [f"{label_zh}：请输入11位手机号码，以1开头。"]
         for raw in ("phone", "pattern", "("):
             assert raw not in status
 
@@ -212,7 +201,7 @@ def test_a_refused_answer_is_named_by_its_question_in_the_staff_language(
         open_queue(qtbot, terminal)
         status = row_texts(terminal, 0)[3]
         label_en = question_label("residence-permit", "phone", "en")
-        assert status == (
+        assert status.split("\n")[0] == (
             "Not accepted by the platform: The platform found problems in the form: "
             f"{label_en}: not in the expected format"
         )

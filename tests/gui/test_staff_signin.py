@@ -14,15 +14,15 @@ from kiosk.session import Step
 from kiosk.staff import ScryptCost, StaffDirectory
 from refplatform.server import RunningPlatform
 from tests.gui.conftest import STAFF_ID, STAFF_NAME, STAFF_PIN, MakeTerminal, visible_texts
-from tests.gui.test_visit import (
-    PERSON_ID,
-    PERSON_NAME,
-    PHONE,
-    answer_residence_permit,
-    open_form,
-    submit,
-    wait_step,
+from tests.gui.counter import (
+    Count,
+    ask_to_confirm,
+    counter_submission,
+    open_counter_form,
+    sign,
+    type_residence_permit,
 )
+from tests.gui.test_visit import PERSON_ID, PERSON_NAME, PHONE, wait_step
 from ui.app import Terminal
 
 CHEAP = ScryptCost(n=2**4, r=1, p=1)
@@ -73,9 +73,7 @@ def test_nothing_happens_at_a_counter_before_a_staff_member_signs_in(
     assert STAFF_PIN not in " ".join(visible_texts(terminal.window))
     assert not terminal.window.call_staff_button.isVisible()  # staff are already here
 
-    open_form(qtbot, terminal)
-    answer_residence_permit(qtbot, terminal)
-    result = submit(qtbot, terminal)
+    result = counter_submission(qtbot, terminal)
     assert result.delivered
     with sqlite3.connect(platform_server.db_path) as db:
         row = db.execute(
@@ -121,7 +119,7 @@ def test_signing_out_ends_the_visit_and_asks_again(
 ) -> None:
     terminal = make_terminal(mode=Mode.RURAL)
     assert terminal.staff is not None
-    open_form(qtbot, terminal)
+    open_counter_form(qtbot, terminal)
     qtbot.mouseClick(terminal.staff.sign_out_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: terminal.window.current_page() is terminal.staff.page, timeout=5000)
     assert terminal.visit.session.step is Step.WELCOME and terminal.visit.session.identity is None
@@ -164,12 +162,16 @@ def test_a_session_that_ran_out_submits_nothing_and_ends_the_visit(
 ) -> None:
     terminal = make_terminal(mode=Mode.COUNTER)
     assert terminal.staff is not None
-    open_form(qtbot, terminal)
-    answer_residence_permit(qtbot, terminal)
-    wait_step(qtbot, terminal, Step.REVIEW)
+    count = Count()
+    open_counter_form(qtbot, terminal, count)
+    type_residence_permit(qtbot, terminal, count)
+    ask_to_confirm(qtbot, terminal, count)
+    confirm = terminal.visit.confirm
+    assert confirm is not None
+    sign(qtbot, confirm.signature.pad, count)
     # The staff member walked away longer than the idle time allows, then Submit is pressed.
     terminal.staff._sessions._idle_s = 0.001
-    qtbot.mouseClick(terminal.visit.review.submit_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(confirm.submit_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: terminal.window.current_page() is terminal.staff.page, timeout=5000)
     assert terminal.visit.session.identity is None  # the citizen's form is gone with the visit
     assert terminal.parts.outbox.pending_count() == 0  # and nothing was saved unattributed
@@ -190,9 +192,7 @@ def test_staff_find_a_submission_and_see_only_their_own_of_today(
     terminal.parts.submitter._upload_wait_s = 0.2
     mine = []
     for _round in range(2):  # two of this staff member's, made through the real form
-        open_form(qtbot, terminal)
-        answer_residence_permit(qtbot, terminal)
-        mine.append(submit(qtbot, terminal))
+        mine.append(counter_submission(qtbot, terminal))
         qtbot.mouseClick(terminal.visit.done.finish_button, Qt.MouseButton.LeftButton)
         wait_step(qtbot, terminal, Step.WELCOME)
     # And one from another member's session, earlier (queued with its own summary).

@@ -30,7 +30,13 @@ from starlette.responses import Response
 from kiosk.terminal_auth import TerminalIdentity
 from refplatform.app import API_PREFIX
 from refplatform.catalogue import LANGUAGES, WIDGETS, check_catalogue
-from refplatform.models import RATING_LEVELS, STATUS_TEXTS
+from refplatform.models import (
+    MAX_ATTACHMENT_BYTES,
+    MAX_ATTACHMENTS,
+    MAX_ATTACHMENTS_BYTES,
+    RATING_LEVELS,
+    STATUS_TEXTS,
+)
 from refplatform.server import RunningPlatform, start_in_thread
 from tests.fixtures.platform import (
     DEMO_ANSWERS,
@@ -119,6 +125,13 @@ def test_catalogue_is_complete_and_consistent(
     served = answer.json()
     assert served["signature"]["alg"] == "Ed25519"
     catalogue = unsigned_catalogue(platform_server, served)  # raises unless the signature holds
+    # the file's catalogue, with the limits on files this platform takes announced beside it
+    limits = catalogue.pop("attachment_limits")
+    assert limits == {
+        "max_files": MAX_ATTACHMENTS,
+        "max_file_bytes": MAX_ATTACHMENT_BYTES,
+        "max_total_bytes": MAX_ATTACHMENTS_BYTES,
+    }
     assert catalogue == json.loads(DEMO_CATALOGUE.read_text(encoding="utf-8"))
     assert catalogue["version"] == "2026.11.1"
     assert check_catalogue(catalogue) == []

@@ -218,6 +218,8 @@ def test_the_openapi_document_names_the_credential(
         (f"{API_PREFIX}/help-requests", "post"),
         (f"{API_PREFIX}/bundles", "post"),  # relayed by a hall terminal, itself signed
         (f"{API_PREFIX}/audit", "post"),  # the terminal's own audit log
+        (f"{API_PREFIX}/submissions/{{submission_id}}/corrections", "post"),
+        (f"{API_PREFIX}/staff", "get"),  # the hall's staff list, PIN hashes only
     }
     assert guarded_by("backOffice") == {
         (f"{API_PREFIX}/submissions/{{submission_id}}/status", "post"),
@@ -225,6 +227,7 @@ def test_the_openapi_document_names_the_credential(
         # The terminal registry: enrolment codes and revocations are staff's.
         (f"{API_PREFIX}/terminals", "post"),
         (f"{API_PREFIX}/terminals/{{terminal_id}}/revoke", "post"),
+        (f"{API_PREFIX}/backoffice/staff", "put"),
     }
 
 

@@ -130,7 +130,9 @@ def test_problems_read_as_the_question_and_the_forms_own_sentence(residence: Ser
     assert "{" not in texts[3] and texts[3] != texts[4]
     set_language("en")
     [phone] = explain(problems[:1], residence)
-    assert problem_text(phone) == "Mobile phone number: Enter an 11-digit mobile number starting with 1."
+    assert problem_text(phone) == (
+        "Mobile phone number: Enter an 11-digit mobile number starting with 1."
+    )
 
 
 def test_a_pattern_without_the_questions_own_text_gets_the_forms_general_one(
@@ -197,7 +199,8 @@ def test_a_correction_waits_for_no_second_one_and_needs_a_rejected_row(
 
 
 def test_the_audit_log_keeps_the_field_names_and_refuses_values(tmp_path: Path) -> None:
-    log = AuditLog(tmp_path / "audit.sqlite3", Ed25519PrivateKey.generate(), dt.datetime.now)
+    when = dt.datetime(2026, 11, 29, 9, 0, tzinfo=dt.UTC)
+    log = AuditLog(tmp_path / "audit.sqlite3", Ed25519PrivateKey.generate(), lambda: when)
     sid = new_item_id()
     entry = log.append("correction", "S0012", {"submission_id": sid, "fields": ["phone"]})
     assert entry.details == {"submission_id": sid, "fields": ["phone"]}

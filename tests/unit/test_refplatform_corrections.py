@@ -267,3 +267,29 @@ def test_a_correction_sealed_for_another_id_does_not_open(
     assert answer.status_code == 400
     assert answer.json()["error"] == "sealed_invalid"
     assert stored_request(platform_server, sid) is None
+
+
+def test_a_batch_item_refused_for_its_answers_may_be_corrected_too(
+    platform_server: RunningPlatform, k01: requests.Session
+) -> None:
+    key = platform_keys(platform_server).sealing_public_key
+    bad, good = demo_submission(phone=BAD_PHONE), demo_submission()
+    items = [
+        {
+            "submission_id": b["submission_id"],
+            "sealed": seal(_dump(b), key, b["submission_id"].encode()),
+        }
+        for b in (bad, good)
+    ]
+    answer = k01.post(
+        f"{platform_server.base_url}{API_PREFIX}/submissions/batch",
+        data=_dump({"submissions": items}),
+        headers={"Content-Type": "application/json"},
+        timeout=TIMEOUT,
+    )
+    assert [r["status"] for r in answer.json()["results"]] == [422, 201]
+    assert rejected_rows(platform_server, bad["submission_id"]) == 1
+    assert rejected_rows(platform_server, good["submission_id"]) == 0
+    fixed = correct(platform_server, k01, bad["submission_id"], {"phone": "13800138000"})
+    assert fixed.status_code == 201
+    assert stored_request(platform_server, bad["submission_id"]) is not None

@@ -141,6 +141,14 @@ def _run_bundles(settings: Settings) -> Figures:
     return dict(run_module("benchmarks.bundles", items, str(directory)))
 
 
+def _run_counter_keys(settings: Settings) -> Figures:
+    from benchmarks._launch import run_module
+
+    directory = settings.tmp / "counter_keys"
+    directory.mkdir()
+    return dict(run_module("benchmarks.counter_keys", str(directory)))
+
+
 BENCHMARKS: dict[str, Callable[[Settings], Figures]] = {
     "startup": _run_startup,
     "chromium": _run_chromium,
@@ -154,6 +162,7 @@ BENCHMARKS: dict[str, Callable[[Settings], Figures]] = {
     "handwriting": _run_handwriting,
     "pinyin": _run_pinyin,
     "bundles": _run_bundles,
+    "counter_keys": _run_counter_keys,
 }
 
 # The benchmarks are imported only when they run, so one that is missing or broken is reported as
@@ -201,6 +210,12 @@ PLACEHOLDERS: dict[str, tuple[str, ...]] = {
     ),
     "pinyin": ("pinyin_candidates_ms_median",),
     "bundles": ("bundle_import_per_s", "bundle_import_s", "bundle_export_s", "bundle_mb"),
+    "counter_keys": (
+        "counter_submission_keystrokes",
+        "counter_keys_typed",
+        "counter_keys_overhead",
+        "counter_signature_strokes",
+    ),
 }
 
 

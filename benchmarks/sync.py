@@ -31,12 +31,14 @@ from benchmarks._launch import BenchmarkError, percentile
 from benchmarks._launch import stop as stop_process
 from benchmarks.startup import enrol_terminal
 from kiosk.app import build_parts
+from kiosk.assistance import Assistance
 from kiosk.catalogue import load_catalogue_file
 from kiosk.config import Config, Mode
 from kiosk.demo import demo_identities
 from kiosk.identity import mask_name
+from kiosk.platform_client import attachment_json
 from kiosk.session import Draft
-from kiosk.submissions import SUBMISSION_KIND, submission_body
+from kiosk.submissions import SUBMISSION_KIND, files_of, submission_body
 from kiosk.sync import SyncStatus
 from kiosk.terminal_auth import load_identity
 from kiosk.trust import seal
@@ -114,6 +116,10 @@ def _start_platform(db: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise BenchmarkError("the platform did not answer within its start-up time")
 
 
+# A signature as the confirmation page would send it (the platform checks its digest and type).
+SIGNATURE = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 12
+
+
 def _fill(config: Config, n: int) -> None:
     """n submissions in the outbox, as the terminal's Submitter would have queued them: sealed to
     the platform the terminal is enrolled with."""
@@ -138,7 +144,17 @@ def _fill(config: Config, n: int) -> None:
                     answers[question.field] = (
                         value.isoformat() if source.endswith("date") else value
                     )
-            draft = Draft(service, person, answers, catalogue.version)
+            # At a service point staff make it and the applicant signs (kiosk/assistance.py).
+            assisted = config.mode is not Mode.KIOSK
+            draft = Draft(
+                service,
+                person,
+                answers,
+                catalogue.version,
+                Assistance(citizen_present=True, agent=None, signature_png=SIGNATURE)
+                if assisted
+                else None,
+            )
             submission_id = new_item_id()
             receipt_number = f"{config.terminal_id}-20261123-{i + 1:05d}"
             body = submission_body(
@@ -147,7 +163,11 @@ def _fill(config: Config, n: int) -> None:
                 draft=draft,
                 config=config,
                 created_at=created + dt.timedelta(seconds=i),
+                operator_id="S0001" if assisted else None,
             )
+            files = files_of(draft, ())
+            if files:
+                body["attachments"] = [attachment_json(file) for file in files]
             summary = {
                 "receipt_number": receipt_number,
                 "service_id": service.id,

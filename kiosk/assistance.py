@@ -12,12 +12,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from devices.identity import Identity
+from kiosk.catalogue import AttachmentLimits
 from kiosk.errors import UserFacingError
 from kiosk.i18n import N_
 from offline_queue.outbox import Attachment
 
 SIGNATURE_NAME = "signature.png"
 SIGNATURE_TYPE = "image/png"
+# The most a signature can take: a greyscale PNG of at most 1200x400 (ui/signature_pad.py), one
+# byte a pixel and a filter byte a row even if nothing compressed, with room for its chunks.
+SIGNATURE_MAX_BYTES = 1200 * 401 + 64 * 1024
 
 # How the agent is related to the applicant: codes the platform knows (docs/api.md).
 RELATIONS = {
@@ -84,11 +88,36 @@ class Assistance:
         }
 
 
+def room_for_materials(limits: AttachmentLimits) -> AttachmentLimits:
+    """What the materials of an assisted application may take: the platform's limits less the
+    signature, which goes with them (so a full list is refused while it is built, not after the
+    citizen has signed)."""
+    return AttachmentLimits(
+        max_files=max(1, limits.max_files - 1),
+        max_file_bytes=limits.max_file_bytes,
+        max_total_bytes=max(1, limits.max_total_bytes - SIGNATURE_MAX_BYTES),
+    )
+
+
 def agent_from_card(applicant: Identity, card: Identity, relation: str) -> Agent:
     """The agent named by their own card; never the applicant's card a second time."""
     if card.id_number == applicant.id_number:
         raise AssistanceError(AGENT_IS_APPLICANT)
     return Agent(name=card.name, id_number=card.id_number, relation=relation)
+
+
+def agent_of(
+    *, citizen_present: bool, agent_card: Identity | None, applicant: Identity, relation: str
+) -> Agent | None:
+    """Who applies for the applicant (None: the applicant is here), or AssistanceError naming
+    what staff still need: the agent's own card, how they are related."""
+    if citizen_present:
+        return None
+    if agent_card is None:
+        raise AssistanceError(NO_AGENT_CARD)
+    if relation not in RELATIONS:
+        raise AssistanceError(NO_RELATION)
+    return agent_from_card(applicant, agent_card, relation)
 
 
 def confirmed(
@@ -100,13 +129,12 @@ def confirmed(
     signature_png: bytes | None,
 ) -> Assistance:
     """The confirmation as it will be recorded, or AssistanceError naming what is missing."""
-    agent: Agent | None = None
-    if not citizen_present:
-        if agent_card is None:
-            raise AssistanceError(NO_AGENT_CARD)
-        if relation not in RELATIONS:
-            raise AssistanceError(NO_RELATION)
-        agent = agent_from_card(applicant, agent_card, relation)
+    agent = agent_of(
+        citizen_present=citizen_present,
+        agent_card=agent_card,
+        applicant=applicant,
+        relation=relation,
+    )
     if not signature_png:
         raise AssistanceError(NO_SIGNATURE)
     return Assistance(citizen_present=citizen_present, agent=agent, signature_png=signature_png)

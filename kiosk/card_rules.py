@@ -119,6 +119,9 @@ class Where:
 
     step: Step
     active: bool  # a card was read for this visit
+    # A relative applies for the applicant (代办): the applicant's card comes off the reader
+    # and the agent's own goes on and off again; none of that ends or questions the visit.
+    swapping_cards: bool = False
 
     @property
     def waiting_for_card(self) -> bool:
@@ -145,6 +148,8 @@ def decide(
     if kind is EventKind.CARD_REMOVED:
         if where.waiting_for_card:
             return Decision(Act.CLEAR, forget_mrz=True)
+        if where.swapping_cards:
+            return Decision(Act.NOTHING, forget_mrz=True)
         if where.in_visit:
             act = Act.END_VISIT if removal_ends_visit else Act.ASK_STAFF
             return Decision(act, forget_mrz=True)

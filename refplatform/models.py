@@ -20,6 +20,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from devices.identity import is_valid_id_number
+
 Status = Literal[
     "received", "in_review", "approved", "rejected", "ready_for_collection", "completed"
 ]
@@ -220,11 +222,25 @@ class SubmissionRequest(_Strict):
     def _assisted_by_staff(
         cls, assistance: Assistance | None, info: ValidationInfo
     ) -> Assistance | None:
+        channel = info.data.get("channel")
         if assistance is None:
+            if channel in ("counter", "rural"):
+                # staff typed it: the applicant (or their agent) confirmed and signed
+                raise PydanticCustomError(
+                    "confirmation_required", "an application made by staff carries its confirmation"
+                )
             return None
-        if info.data.get("channel") == "kiosk" or not info.data.get("operator_id"):
+        if channel == "kiosk" or not info.data.get("operator_id"):
             raise PydanticCustomError(
                 "operator_required", "an assisted application names its staff member"
+            )
+        agent, applicant = assistance.agent, info.data.get("applicant")
+        if agent is not None and (
+            not is_valid_id_number(agent.id_number)
+            or (applicant is not None and agent.id_number == applicant.id_number)
+        ):
+            raise PydanticCustomError(
+                "agent_invalid", "the agent's own valid ID card, not the applicant's"
             )
         files = info.data.get("attachments", [])
         if not any(
@@ -413,6 +429,8 @@ _PYDANTIC_CODES = {
     "signer_mismatch": "signer_mismatch",
     "operator_required": "operator_required",
     "signature_missing": "signature_missing",
+    "confirmation_required": "confirmation_required",
+    "agent_invalid": "agent_invalid",
 }
 
 

@@ -123,6 +123,7 @@ def main() -> int:  # noqa: PLR0915 - one visit, step by step, reads best in one
         platform.stop()
         app.processEvents()
         queue_shots(app, Path(tmp) / "rural", catalogue, out, suffix)
+        counter_shots(app, Path(tmp), catalogue, out, suffix)
     print(out)
     return 0
 
@@ -171,7 +172,10 @@ def queue_shots(app: QApplication, data: Path, catalogue: Path, out: Path, suffi
         parts.outbox.enqueue("submission", json.dumps({"submission_id": item}).encode(),
                              json.dumps(summary, ensure_ascii=False).encode(), item_id=item)
         ids.append(item)
-    parts.outbox.mark_rejected(ids[1], "validation_failed|phone:pattern")
+    refusal = {"error": "validation_failed", "detail": "the answers do not match the form",
+               "fields": [{"field": "answers.phone", "code": "pattern"}]}
+    parts.outbox.mark_rejected(ids[1], "validation_failed|phone:pattern",
+                               json.dumps(refusal).encode())
     parts.outbox.mark_needs_attention(ids[2], "idempotency_conflict")
     terminal = Terminal(parts, app)
     window = terminal.window
@@ -186,6 +190,14 @@ def queue_shots(app: QApplication, data: Path, catalogue: Path, out: Path, suffi
     for _ in range(5):
         app.processEvents()
     window.grab().save(str(out / f"queue{suffix}.png"))
+    # Staff correct the refused one: its question, the reason, a field of its own kind.
+    queue.queue_page.table.selectRow(1)
+    settle(app, queue.queue_page.correct_button.isEnabled)
+    queue.queue_page.correct_button.click()
+    settle(app, queue.correction_page.isVisible)
+    window.grab().save(str(out / f"correction{suffix}.png"))
+    queue.correction_page.cancelled.emit()
+    settle(app, queue.queue_page.isVisible)
     queue.close_queue()
     card.on_reader_event(
         ReaderEvent(EventKind.ERROR, "Virtual PCD 00 00", error=ReaderError.ACCESS_KEY_NEEDED)
@@ -202,5 +214,93 @@ def queue_shots(app: QApplication, data: Path, catalogue: Path, out: Path, suffi
     app.processEvents()
 
 
+def counter_shots(app: QApplication, tmp: Path, catalogue: Path, out: Path, suffix: str) -> None:
+    """A window clerk's day: the one-page form (empty, then with a wrong answer), a material
+    attached, the citizen's confirmation (present, then a relative with their own card, signed),
+    and the outcome."""
+    import dataclasses
+
+    from PySide6.QtCore import QPoint, Qt
+    from PySide6.QtTest import QTest
+
+    from tests.gui.test_visit import ime_commit
+
+    platform = start_in_thread(tmp / "counter-platform.sqlite3", catalogue)
+    data = tmp / "counter"
+    config = Config(data_dir=data, platform_url=platform.base_url, mode=Mode.COUNTER,
+                    terminal_id="C03", hall_name="本市政务服务中心", idle_timeout_s=3600)
+    enrol(data, platform.base_url,
+          TerminalRegistry(platform.db_path).issue_code(config.terminal_id).secret)
+    parts = build_parts(config, demo=True, bundled_catalogue=catalogue)
+    terminal = Terminal(parts, app)
+    window, visit = terminal.window, terminal.visit
+    window.resize(*SIZE)
+    window.show()
+    terminal.start()
+    staff_signs_in(app, terminal, data, out / f"counter-sign-in{suffix}.png")
+    settle(app, lambda: window.current_page() is visit.welcome)
+    window.grab().save(str(out / f"counter-welcome{suffix}.png"))
+    form, confirm, materials = visit.counter_form, visit.confirm, visit.materials
+    if form is None or confirm is None or materials is None:
+        raise RuntimeError("a counter terminal has the one-page form")
+    visit.present_demo_card()
+    settle(app, lambda: visit.session.step is Step.SERVICES)
+    visit.services.service_buttons[0].click()
+    settle(app, lambda: visit.session.step is Step.FORM and bool(form.editors))
+    settle(app, lambda: "…" not in form.photo.text())
+    window.grab().save(str(out / f"counter-form{suffix}.png"))
+    QTest.keyClicks(form.editors["phone"].widget, "1381234")
+    form.confirm.emit()
+    settle(app, lambda: not visit.checking and form.summary.isVisible())
+    window.grab().save(str(out / f"counter-form-error{suffix}.png"))
+    phone = form.editors["phone"].widget
+    phone.setFocus()
+    QTest.keyClicks(phone, "5678")
+    ime_commit(form.editors["address"].widget, "本市和平路12号3单元401室")
+    for field, key_presses in (("reason", 1), ("collection", 1)):
+        for _ in range(key_presses):
+            QTest.keyClick(form.editors[field].widget, Qt.Key.Key_Down)
+    QTest.keyClicks(form.editors["residence_start"].widget, "20250601")
+    scan = tmp / "居住证明.pdf"
+    scan.write_bytes(b"%PDF-1.4\n" + bytes(range(256)) * 400 + b"\n%%EOF\n")
+    materials.add_path(scan)
+    settle(app, lambda: len(materials.materials) == 1)
+    window.grab().save(str(out / f"counter-form-filled{suffix}.png"))
+    form.confirm.emit()
+    settle(app, lambda: visit.session.step is Step.CONFIRM)
+    window.grab().save(str(out / f"counter-confirm{suffix}.png"))
+    # Back: a relative applies for the applicant, with their own card.
+    confirm.back.emit()
+    settle(app, lambda: visit.session.step is Step.FORM)
+    form.mode.setCurrentIndex(1)
+    form.relation_box.setCurrentIndex(form.relation_box.findData("child"))
+    agent = dataclasses.replace(visit.session.identity, name="李国强",  # type: ignore[type-var]
+                                id_number="11010119800101001X")
+    visit.card_read(agent)
+    window.grab().save(str(out / f"counter-form-agent{suffix}.png"))
+    form.confirm.emit()
+    settle(app, lambda: visit.session.step is Step.CONFIRM)
+    pad = confirm.signature.pad
+    for row in (0.35, 0.6):
+        y = int(pad.height() * row)
+        QTest.mousePress(pad, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                         QPoint(int(pad.width() * 0.15), y))
+        for step in range(1, 13):
+            QTest.mouseMove(pad, QPoint(int(pad.width() * (0.15 + 0.05 * step)),
+                                        y + (14 if step % 2 else -14)))
+        QTest.mouseRelease(pad, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                           QPoint(int(pad.width() * 0.75), y))
+    settle(app, lambda: pad.has_signature)
+    window.grab().save(str(out / f"counter-confirm-agent{suffix}.png"))
+    confirm.submit_button.click()
+    settle(app, lambda: visit.session.step is Step.DONE, timeout_s=20)
+    window.grab().save(str(out / f"counter-done{suffix}.png"))
+    terminal.stop()  # deletes the window
+    parts.close()
+    platform.stop()
+    app.processEvents()
+
+
 if __name__ == "__main__":
     sys.exit(main())
+

@@ -9,7 +9,7 @@ checks and submits exactly as the citizen's own would.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from PySide6.QtCore import QDate, QEvent, QObject, QRegularExpression, Qt, Signal
 from PySide6.QtGui import (
@@ -32,10 +32,11 @@ from PySide6.QtWidgets import (
 )
 
 from devices.identity import Identity
+from kiosk.assistance import RELATIONS
 from kiosk.catalogue import Question, Service
 from kiosk.forms import FieldError
 from kiosk.i18n import _, pick
-from kiosk.identity import mask_id_number
+from kiosk.identity import mask_id_number, mask_name
 from ui.screens import PHOTO_BOX, Page
 from ui.widgets import ErrorSummary, button, label, named
 
@@ -51,10 +52,12 @@ _NO_ANSWER = ""  # a choice's first entry: nothing chosen yet
 WIDE_PX = 1500  # from this width the materials stand beside the questions
 
 
-class Editor:
-    """One question's input on the counter form, whatever its kind."""
+class Editor(QObject):
+    """One question's input on the counter form, whatever its kind (a QObject owned by the
+    page, so its slots are bound methods of a parented object)."""
 
-    def __init__(self, question: Question, value: object) -> None:
+    def __init__(self, question: Question, value: object, parent: QObject) -> None:
+        super().__init__(parent)
         self.question = question
         self.widget: QLineEdit | QComboBox
         self.error = label(name="field_error")
@@ -73,6 +76,7 @@ class Editor:
                 selected = "" if value is None else str(value)
             index = combo.findData(selected)
             combo.setCurrentIndex(max(index, 0))
+            combo.currentIndexChanged.connect(self._changed)
             self.widget = combo
         else:
             line = QLineEdit("" if value is None else str(value))
@@ -83,6 +87,7 @@ class Editor:
                 )
             if kind == "date":
                 line.setPlaceholderText(QDate.currentDate().toString("yyyyMMdd"))
+            line.textEdited.connect(self._changed)
             self.widget = line
         named(self.widget, pick(question.label), pick(question.help))
 
@@ -101,6 +106,11 @@ class Editor:
         if self.question.widget == "date" and len(text) == 8 and text.isdigit():
             return f"{text[:4]}-{text[4:6]}-{text[6:]}"
         return text
+
+    def _changed(self) -> None:
+        """Staff are putting it right: the old complaint goes (the next check says anew)."""
+        if self.error.isVisible():
+            self.set_error("")
 
     def set_error(self, message: str) -> None:
         self.error.setText(("⚠ " + message) if message else "")
@@ -138,6 +148,26 @@ class CounterFormPage(Page):
         self.card_lines = label()
         self.card_lines.setFixedWidth(PHOTO_BOX.width() + 120)
         card.addWidget(self.card_lines)
+        # Who applies: the applicant, or a relative for them (代办) with the agent's own card.
+        self.mode_label = label()
+        card.addWidget(self.mode_label)
+        self.mode = QComboBox()
+        self.mode.addItem("", "present")
+        self.mode.addItem("", "agent")
+        self.mode.currentIndexChanged.connect(self._mode_changed)
+        self.mode_label.setBuddy(self.mode)
+        card.addWidget(self.mode)
+        self.relation_label = label()
+        card.addWidget(self.relation_label)
+        self.relation_box = QComboBox()
+        self.relation_box.addItem("", "")
+        for code in RELATIONS:
+            self.relation_box.addItem("", code)
+        self.relation_label.setBuddy(self.relation_box)
+        card.addWidget(self.relation_box)
+        self.agent_line = label(name="help")
+        card.addWidget(self.agent_line)
+        self._agent: Identity | None = None
         card.addStretch(1)
         columns.addLayout(card)
 
@@ -172,7 +202,8 @@ class CounterFormPage(Page):
             shortcut = QShortcut(QKeySequence(keys), self)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             shortcut.activated.connect(self.confirm)
-        self._enter = _EnterMovesOn(self, self._next_after)
+        self._enter = _EnterMovesOn(self)
+        self._enter.moved_on.connect(self._next_after)
         self.retranslate()
 
     # -- showing ------------------------------------------------------------------------------
@@ -191,6 +222,16 @@ class CounterFormPage(Page):
                 "Ctrl+Enter check and confirm · Esc back"
             )
         )
+        self.mode_label.setText(_("Who applies"))
+        self.mode.setItemText(0, _("The applicant, here in person"))
+        self.mode.setItemText(1, _("A relative, for the applicant"))
+        named(self.mode, self.mode_label.text())
+        self.relation_label.setText(_("The agent is the applicant's"))
+        self.relation_box.setItemText(0, _("(choose)"))
+        for index, code in enumerate(RELATIONS, start=1):
+            self.relation_box.setItemText(index, _(RELATIONS[code]))
+        named(self.relation_box, _("How the agent is related to the applicant"))
+        self._show_agent()
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         """Materials beside the questions on a wide screen, under them on a narrow one."""
@@ -234,7 +275,7 @@ class CounterFormPage(Page):
         for question in service.questions:
             if question.readonly:
                 continue
-            editor = Editor(question, answers.get(question.field))
+            editor = Editor(question, answers.get(question.field), self.form_widget)
             mark = " *" if question.required else ""
             caption = label(pick(question.label) + mark, wrap=True)
             caption.setBuddy(editor.widget)
@@ -248,9 +289,47 @@ class CounterFormPage(Page):
             editor.widget.installEventFilter(self._enter)
             self.editors[question.field] = editor
             order.append(editor.widget)
-        self.tab_order(*order, self.confirm_button, self.back_button)
+        self.tab_order(*order, self.mode, self.relation_box, self.confirm_button, self.back_button)
         if order:
             order[0].setFocus()
+
+    # -- who applies ----------------------------------------------------------------------------
+    def citizen_present(self) -> bool:
+        return self.mode.currentData() != "agent"
+
+    def wants_agent_card(self) -> bool:
+        return not self.citizen_present()
+
+    def relation(self) -> str:
+        return str(self.relation_box.currentData() or "")
+
+    def agent_card(self) -> Identity | None:
+        return self._agent if self.wants_agent_card() else None
+
+    def set_agent(self, card: Identity | None) -> None:
+        self._agent = card
+        self._show_agent()
+
+    def _mode_changed(self) -> None:
+        self._show_agent()
+
+    def _show_agent(self) -> None:
+        agent_mode = self.wants_agent_card()
+        for widget in (self.relation_label, self.relation_box, self.agent_line):
+            widget.setVisible(agent_mode)
+        agent = self._agent
+        if agent is None:
+            self.agent_line.setText(_("Agent: please place your own ID card on the reader."))
+        else:
+            self.agent_line.setText(
+                _("Agent: {name}, ID card {number}").format(
+                    name=mask_name(agent.name), number=mask_id_number(agent.id_number)
+                )
+            )
+
+    def show_problem(self, text: str) -> None:
+        """Something of the whole application (not one answer) stops it: shown on top."""
+        self.summary.show_errors(text, [])
 
     def show_photo(self, image: bytes | None) -> None:
         pixmap = QPixmap()
@@ -302,6 +381,10 @@ class CounterFormPage(Page):
     def wipe(self) -> None:
         self._clear_form()
         self._service = None
+        self._agent = None
+        self.mode.setCurrentIndex(0)
+        self.relation_box.setCurrentIndex(0)
+        self._show_agent()
         self.summary.clear()
         self.card_lines.clear()
         self.photo.setPixmap(QPixmap())
@@ -312,6 +395,7 @@ class CounterFormPage(Page):
     def _clear_form(self) -> None:
         for editor in self.editors.values():
             editor.widget.removeEventFilter(self._enter)
+            editor.deleteLater()
         self.editors = {}
         while self.form.rowCount():
             self.form.removeRow(0)  # deletes the row's widgets
@@ -332,9 +416,7 @@ class CounterFormPage(Page):
 class _EnterMovesOn(QObject):
     """Enter in an answer moves to the next one (a list that is open takes its Enter itself)."""
 
-    def __init__(self, parent: QObject, move_on: Callable[[QWidget], None]) -> None:
-        super().__init__(parent)
-        self._move_on = move_on
+    moved_on = Signal(QWidget)  # Enter was pressed in this answer
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() != QEvent.Type.KeyPress or not isinstance(watched, QWidget):
@@ -346,5 +428,5 @@ class _EnterMovesOn(QObject):
             return False  # Ctrl+Enter is the page's shortcut
         if isinstance(watched, QComboBox) and watched.view().isVisible():
             return False
-        self._move_on(watched)
+        self.moved_on.emit(watched)
         return True

@@ -171,6 +171,7 @@ class WelcomePage(Page):
 
     def __init__(self, demo: bool) -> None:
         super().__init__()
+        self.staff_view = False
         self.instruction = label(name="question")
         self.instruction.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.card_art = CardAnimation(Palette().primary, Palette().header)
@@ -196,6 +197,11 @@ class WelcomePage(Page):
             self.demo_button = button("", self.demo_card, name="primary")
             self.actions.addWidget(self.demo_button)
 
+    def set_staff_view(self, staff_view: bool) -> None:
+        """Worded for staff at a counter or service point, or for a citizen at a kiosk."""
+        self.staff_view = staff_view
+        self.retranslate()
+
     def add_way_in(self, widget: QPushButton) -> None:
         """Another journey that starts here without a card (beside the service guide)."""
         self.actions.insertWidget(self._ways_in, widget)
@@ -219,11 +225,19 @@ class WelcomePage(Page):
             self.browse_button.text(),
             _("Read or listen to what each service needs, without an ID card"),
         )
-        self.title.setText(_("Welcome to the self-service terminal"))
-        self.instruction.setText(_("Please place your ID card on the reader"))
-        self.hint.setText(
-            _("The reader is below the screen. Keep the card still until you hear a sound.")
-        )
+        if self.staff_view:  # a counter or service point: staff read the applicant's card
+            self.title.setText(_("Assisted applications"))
+            self.instruction.setText(_("Place the applicant's ID card on the reader"))
+            self.hint.setText(
+                _("Then choose the service and type every answer on one page; "
+                  "the applicant checks it and signs.")
+            )
+        else:
+            self.title.setText(_("Welcome to the self-service terminal"))
+            self.instruction.setText(_("Please place your ID card on the reader"))
+            self.hint.setText(
+                _("The reader is below the screen. Keep the card still until you hear a sound.")
+            )
         if self.demo_button is not None:
             self.demo_button.setText(_("Present the demo ID card (F2)"))
             named(self.demo_button, self.demo_button.text(), _("Starts a visit with a demo card"))

@@ -250,6 +250,9 @@ QWidget#dense QLabel#help {{
 QWidget#dense QLabel#field_error {{
     font-size: {dense_px}px; font-weight: bold; color: {p.error}; background: {p.background};
 }}
+QWidget#dense QFrame#error_summary QLabel, QWidget#dense QFrame#error_summary QLabel#field_error {{
+    color: {p.error}; background: {p.error_background};
+}}
 QWidget#dense QLineEdit, QWidget#dense QComboBox {{
     min-height: 44px; font-size: {dense_px}px; padding: 0 8px;
     background: {p.background}; color: {p.text};

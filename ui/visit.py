@@ -11,7 +11,13 @@ from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QWidget
 
 from devices.identity import Identity
-from kiosk.assistance import AssistanceError, agent_from_card, confirmed
+from kiosk.assistance import (
+    AssistanceError,
+    agent_from_card,
+    agent_of,
+    confirmed,
+    room_for_materials,
+)
 from kiosk.card_rules import Where
 from kiosk.catalogue import Catalogue, Question, Service
 from kiosk.config import Config
@@ -99,6 +105,8 @@ class VisitJourney(Journey):
         self._out_of_service = ""  # why nothing can be applied for (no catalogue), if so
 
         self.welcome = welcome or WelcomePage(demo=demo_card is not None)
+        if staff_view:
+            self.welcome.set_staff_view(True)
         self.services = ServicesPage()
         self.guide = GuidePage()
         self.question = QuestionPage()
@@ -116,7 +124,9 @@ class VisitJourney(Journey):
             self.confirm = ConfirmPage()
             # the citizen's papers, from a file or the document camera, within the platform's limits
             self.materials = MaterialsPanel(
-                MaterialList(catalogue.attachment_limits), background, self.counter_form
+                MaterialList(room_for_materials(catalogue.attachment_limits)),
+                background,
+                self.counter_form,
             )
             self.counter_form.side.addWidget(self.materials, 1)
             self.materials.say.connect(shell.say)
@@ -170,7 +180,13 @@ class VisitJourney(Journey):
 
     def where(self) -> Where:
         """Where the visit stands, for the card journey's rules."""
-        return Where(step=self.session.step, active=self.session.active)
+        form = self.counter_form
+        swapping = (
+            form is not None
+            and self.session.step in (Step.FORM, Step.CONFIRM)
+            and form.wants_agent_card()
+        )
+        return Where(step=self.session.step, active=self.session.active, swapping_cards=swapping)
 
     @property
     def checking(self) -> bool:
@@ -252,8 +268,13 @@ class VisitJourney(Journey):
             page = self.review
         elif step is Step.FORM and self.counter_form is not None:
             page = self._render_form(self.counter_form)
-        elif step is Step.CONFIRM and self.confirm is not None:
-            self.confirm.show_confirm(self._service(), self.session.answers, self._shown_value)
+        elif step is Step.CONFIRM and self.confirm is not None and self.counter_form is not None:
+            self.confirm.show_confirm(
+                self._service(),
+                self.session.answers,
+                self._shown_value,
+                agent=self.counter_form.agent_card(),
+            )
             page = self.confirm
         elif step is Step.SUBMITTING:
             self.busy.show_busy(_("Saving your application. Please wait…"))
@@ -426,26 +447,26 @@ class VisitJourney(Journey):
             self.render()  # re-rendering mid-form would drop what is being typed
 
     def _agent_card(self, card: Identity) -> bool:
-        """At the confirmation of an application made for someone who is not here: the card read
-        is the agent's own. True when it was taken as such (or refused as the applicant's)."""
-        confirm, applicant = self.confirm, self.session.identity
+        """On the counter form of an application a relative makes for someone who is not here:
+        the card read is the agent's own. True when it was taken as such."""
+        form, applicant = self.counter_form, self.session.identity
         if (
-            confirm is None
+            form is None
             or applicant is None
-            or self.session.step is not Step.CONFIRM
-            or not confirm.wants_agent_card()
+            or self.session.step is not Step.FORM
+            or not form.wants_agent_card()
         ):
             return False
         self._shell.touch()
         if card.id_number == applicant.id_number:
             return False  # the applicant's own card back on the reader: nothing changes
         try:
-            agent_from_card(applicant, card, "other")
+            agent_from_card(applicant, card, form.relation() or "other")
         except AssistanceError as exc:
-            confirm.show_error(exc.user_message())
+            form.show_problem(exc.user_message())
             return True
-        confirm.set_agent(card)
-        self._shell.say(confirm.agent_line.text())
+        form.set_agent(card)
+        self._shell.say(form.agent_line.text())
         return True
 
     def _cancel(self) -> None:
@@ -475,8 +496,9 @@ class VisitJourney(Journey):
                 self.session.open_form(service_id)  # staff know the guide: straight to the form
                 if self.materials is not None:
                     # the limits the platform announced with the catalogue in use
+                    self.materials.wipe()  # nothing of another service's, nor a read under way
                     self.materials.materials = MaterialList(
-                        self.session.catalogue.attachment_limits
+                        room_for_materials(self.session.catalogue.attachment_limits)
                     )
             else:
                 self.session.choose_service(service_id)
@@ -649,6 +671,18 @@ class VisitJourney(Journey):
         if self.materials is not None and self.materials.busy:
             self._shell.flash(_("A material is still being read. Please wait a moment."))
             return
+        applicant = self._identity()
+        try:  # a relative applying: their card read and how they are related, first
+            agent_of(
+                citizen_present=form.citizen_present(),
+                agent_card=form.agent_card(),
+                applicant=applicant,
+                relation=form.relation(),
+            )
+        except AssistanceError as exc:
+            form.show_problem(exc.user_message())
+            self._shell.say(exc.user_message())
+            return
         self.session.set_answers(form.values())
         service, answers = self.session.answers_to_check()
         self._checking = True
@@ -668,7 +702,9 @@ class VisitJourney(Journey):
         if form is None or self.session.step is not Step.FORM:
             return
         if form.values() != {f: answers.get(f) for f in form.values()}:
-            return  # typed on meanwhile: staff press Ctrl+Enter again
+            # typed on meanwhile: what was checked is not what is there
+            self._shell.flash(_("An answer changed while it was checked. Press Ctrl+Enter again."))
+            return
         try:
             accepted = self.session.form_checked(answers, problems)
         except StepError:
@@ -698,17 +734,22 @@ class VisitJourney(Journey):
             self.render()
 
     def _confirm_clicked(self) -> None:
-        confirm, applicant = self.confirm, self.session.identity
-        if confirm is None or applicant is None or self.session.step is not Step.CONFIRM:
+        confirm, form, applicant = self.confirm, self.counter_form, self.session.identity
+        if (
+            confirm is None
+            or form is None
+            or applicant is None
+            or self.session.step is not Step.CONFIRM
+        ):
             return
         if self._staff is not None and self._staff.operator_id() is None:
             return  # signed out meanwhile: that ends this visit; nothing goes unattributed
         try:
             assistance = confirmed(
-                citizen_present=confirm.citizen_present(),
-                agent_card=confirm.agent_card(),
+                citizen_present=form.citizen_present(),
+                agent_card=form.agent_card(),
                 applicant=applicant,
-                relation=confirm.relation(),
+                relation=form.relation(),
                 signature_png=confirm.signature_png(),
             )
         except AssistanceError as exc:

@@ -29,6 +29,8 @@ from tests.gui.counter import (
 )
 from tests.gui.test_visit import ADDRESS, PERSON_ID, PERSON_NAME, PHONE, wait_step
 
+AGENT_ID = "110101198001010010"
+
 
 def _stored(platform: RunningPlatform, submission_id: str) -> dict[str, object]:
     with sqlite3.connect(platform.db_path) as db:
@@ -118,35 +120,50 @@ def test_a_relative_applies_with_their_own_card_and_signs(
 ) -> None:
     terminal = make_terminal(mode=Mode.RURAL)
     count = Count()
-    open_counter_form(qtbot, terminal, count)
+    form = open_counter_form(qtbot, terminal, count)
     type_residence_permit(qtbot, terminal, count)
+    # Staff say who applies: a relative, for the applicant who is not here.
+    assert not form.relation_box.isVisible()
+    form.mode.setFocus()
+    count.key(qtbot, Qt.Key.Key_Down)
+    assert form.wants_agent_card() and form.relation_box.isVisible()
+    assert "本人的身份证" in form.agent_line.text()
+    # Without the agent's card nothing goes to the citizen.
+    count.key(qtbot, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert terminal.visit.session.step is Step.FORM
+    assert "代办人本人的身份证" in form.summary.text()
+    # The cards change places on the one reader: the applicant's comes off (nobody is asked
+    # whether to go on), the agent's own goes on.
+    applicant = terminal.visit.session.identity
+    assert applicant is not None
+    reader = terminal.parts.demo_reader
+    assert reader is not None
+    reader.remove()
+    reader.present(applicant)  # the applicant's own card again is not an agent
+    reader.remove()
+    agent = dataclasses.replace(applicant, name="李国强", id_number=AGENT_ID)
+    reader.present(agent)
+    qtbot.waitUntil(lambda: form.agent_card() is not None, timeout=5000)
+    assert form.agent_card() == agent and terminal.visit.session.identity is applicant
+    assert not terminal.card.card_banner.isVisible()
+    assert "李*强" in form.agent_line.text() and "李国强" not in form.agent_line.text()
+    reader.remove()  # the agent takes their card back: the visit goes on
+    assert terminal.visit.session.step is Step.FORM
+    # No relation chosen yet: asked for.
+    count.key(qtbot, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert terminal.visit.session.step is Step.FORM and "关系" in form.summary.text()
+    form.relation_box.setFocus()
+    for _ in range(2):  # (choose) → spouse → son or daughter
+        count.key(qtbot, Qt.Key.Key_Down)
+    assert form.relation() == "child"
     ask_to_confirm(qtbot, terminal, count)
     confirm = terminal.visit.confirm
     assert confirm is not None
-    qtbot.mouseClick(confirm.agent_button, Qt.MouseButton.LeftButton)
-    assert confirm.agent_box.isVisible()
+    assert "代办人李*强" in confirm.signer.text()
+    # Not signed yet: asked for.
+    qtbot.mouseClick(confirm.submit_button, Qt.MouseButton.LeftButton)
+    assert terminal.visit.session.step is Step.CONFIRM and "签名" in confirm.summary.text()
     sign(qtbot, confirm.signature.pad, count)
-    # Without the agent's card nothing is sent.
-    qtbot.mouseClick(confirm.submit_button, Qt.MouseButton.LeftButton)
-    assert terminal.visit.session.step is Step.CONFIRM
-    assert "代办人" in confirm.summary.text()
-    # The applicant's own card again is not an agent.
-    applicant = terminal.visit.session.identity
-    assert applicant is not None
-    terminal.visit.card_read(applicant)
-    assert confirm.agent_card() is None
-    agent = dataclasses.replace(
-        terminal.parts.demo_people[1] if len(terminal.parts.demo_people) > 1 else applicant,
-        name="李国强",
-        id_number="11010119800101001X",
-    )
-    terminal.visit.card_read(agent)
-    assert confirm.agent_card() is agent
-    assert "李*强" in confirm.agent_line.text()
-    # No relation chosen yet: asked for.
-    qtbot.mouseClick(confirm.submit_button, Qt.MouseButton.LeftButton)
-    assert terminal.visit.session.step is Step.CONFIRM
-    qtbot.mouseClick(confirm.relation_buttons["child"], Qt.MouseButton.LeftButton)
     with qtbot.waitSignal(terminal.visit.submission_done, timeout=15000) as done:
         qtbot.mouseClick(confirm.submit_button, Qt.MouseButton.LeftButton)
     wait_step(qtbot, terminal, Step.DONE)
@@ -154,11 +171,7 @@ def test_a_relative_applies_with_their_own_card_and_signs(
     assistance = stored["assistance"]
     assert isinstance(assistance, dict)
     assert assistance["citizen_present"] is False and assistance["signed_by"] == "agent"
-    assert assistance["agent"] == {
-        "name": "李国强",
-        "id_number": "11010119800101001X",
-        "relation": "child",
-    }
+    assert assistance["agent"] == {"name": "李国强", "id_number": AGENT_ID, "relation": "child"}
     assert stored["applicant"]["id_number"] == PERSON_ID  # type: ignore[index]
     assert stored["channel"] == "rural" and stored["operator_id"] == STAFF_ID
 
@@ -178,6 +191,8 @@ def test_wrong_answers_are_shown_beside_their_fields_and_nothing_goes_to_the_cit
     assert terminal.window.focusWidget() is page.editors["phone"].widget
     phone = page.editors["phone"].widget
     assert isinstance(phone, QLineEdit) and phone.text() == "1391234"
+    qtbot.keyClicks(phone, "5")  # putting it right takes the old complaint away
+    assert not page.editors["phone"].error.isVisible()
     # Esc goes back to the services; the visit is not over.
     qtbot.keyClick(phone, Qt.Key.Key_Escape)
     wait_step(qtbot, terminal, Step.SERVICES)
@@ -206,3 +221,23 @@ def test_the_signature_and_the_form_are_gone_when_the_visit_ends(
     texts = " ".join(visible_texts(terminal.window))
     for personal in (PERSON_NAME, PERSON_ID, PHONE, ADDRESS):
         assert personal not in texts
+
+
+def test_cards_change_places_even_where_taking_the_card_ends_a_visit(
+    qtbot: QtBot, make_terminal: MakeTerminal
+) -> None:
+    terminal = make_terminal(mode=Mode.COUNTER, card_removal_ends_session=True)
+    form = open_counter_form(qtbot, terminal)
+    reader = terminal.parts.demo_reader
+    applicant = terminal.visit.session.identity
+    assert reader is not None and applicant is not None
+    form.mode.setCurrentIndex(form.mode.findData("agent"))
+    reader.remove()
+    agent = dataclasses.replace(applicant, name="李国强", id_number=AGENT_ID)
+    reader.present(agent)
+    qtbot.waitUntil(lambda: form.agent_card() is not None, timeout=5000)
+    assert terminal.visit.session.step is Step.FORM and terminal.visit.session.identity is applicant
+    # Back to the applicant applying in person: a card taken away ends the visit again.
+    form.mode.setCurrentIndex(form.mode.findData("present"))
+    reader.remove()
+    wait_step(qtbot, terminal, Step.WELCOME)

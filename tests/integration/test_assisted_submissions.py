@@ -25,10 +25,10 @@ from kiosk.assistance import (
 from kiosk.demo import demo_identities
 from kiosk.platform_client import PlatformClient
 from refplatform.server import RunningPlatform
-from tests.fixtures.platform import demo_submission, signed_client
+from tests.fixtures.platform import DEMO_APPLICANT, demo_submission, signed_client
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n" + bytes(range(200))  # what the platform checks: bytes, digest
-AGENT = {"name": "李国强", "id_number": "11010119800101001X", "relation": "child"}
+AGENT = {"name": "李国强", "id_number": "110101198001010010", "relation": "child"}
 
 
 def _file(name: str, data: bytes, kind: str = "image/png") -> dict[str, Any]:
@@ -106,6 +106,11 @@ def test_an_assisted_application_is_kept_with_its_signature(
         ({"citizen_present": False, "signed_by": "agent"}, "agent_mismatch"),
         ({"agent": dict(AGENT), "signed_by": "applicant"}, "agent_mismatch"),
         ({"signed_by": "agent"}, "signer_mismatch"),
+        ({"citizen_present": False, "signed_by": "agent",
+          "agent": {**AGENT, "id_number": "11010119800101001X"}}, "agent_invalid"),
+        ({"citizen_present": False, "signed_by": "agent",
+          "agent": {**AGENT, "id_number": DEMO_APPLICANT["id_number"]}}, "agent_invalid"),
+        ({"assistance": None}, "confirmation_required"),
     ],
     ids=[
         "no-staff",
@@ -116,6 +121,9 @@ def test_an_assisted_application_is_kept_with_its_signature(
         "absent-without-agent",
         "present-with-agent",
         "wrong-signer",
+        "agent-number-invalid",
+        "agent-is-applicant",
+        "staff-made-without-confirmation",
     ],
 )
 def test_an_assisted_application_that_breaks_a_rule_is_refused_naming_it(

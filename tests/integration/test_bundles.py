@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from devices.identity import Identity, Sex
 from devices.printing import PrintResult, PrintStatus, ReceiptDocument
 from kiosk import bundles
+from kiosk.assistance import Assistance
 from kiosk.bundles import (
     BAD_SIGNATURE,
     BUNDLE_KIND,
@@ -124,6 +125,9 @@ def hall(platform_server: RunningPlatform, tmp_path: Path) -> Iterator[Terminal]
     terminal.client.close()
 
 
+SIGNATURE = b"\x89PNG\r\n\x1a\n" + bytes(range(200))
+
+
 def queue_submissions(village: Terminal, count: int) -> list[str]:
     """count submissions made at the village terminal as the application makes them: sealed to
     the platform's key, saved, not delivered (nothing answers there)."""
@@ -143,8 +147,10 @@ def queue_submissions(village: Terminal, count: int) -> list[str]:
             identity=APPLICANT,
             answers=dict(DEMO_ANSWERS["residence-permit"]),
             catalogue_version=catalogue.version,
+            # made by the assistant, confirmed and signed by the applicant
+            assistance=Assistance(citizen_present=True, agent=None, signature_png=SIGNATURE),
         )
-        result = submitter.submit(draft)
+        result = submitter.submit(draft, operator_id="V0001")
         assert not result.delivered
         ids.append(result.submission_id)
     return ids

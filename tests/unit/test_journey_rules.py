@@ -123,6 +123,8 @@ def test_problems_found_elsewhere_stop_the_submission(catalogue: Catalogue) -> N
 WAITING = Where(step=Step.WELCOME, active=False)
 IN_FORM = Where(step=Step.QUESTION, active=True)
 AT_RECEIPT = Where(step=Step.DONE, active=True)
+# a relative applies for the applicant: the cards change places on the reader
+SWAPPING = Where(step=Step.FORM, active=True, swapping_cards=True)
 
 
 def event(kind: EventKind, error: ReaderError | None = None) -> ReaderEvent:
@@ -138,6 +140,8 @@ def event(kind: EventKind, error: ReaderError | None = None) -> ReaderEvent:
         (IN_FORM, True, Act.END_VISIT),
         (IN_FORM, False, Act.ASK_STAFF),
         (AT_RECEIPT, True, Act.NOTHING),  # the receipt page ends by itself
+        (SWAPPING, True, Act.NOTHING),  # neither ended nor questioned, even where removal ends
+        (SWAPPING, False, Act.NOTHING),
     ],
 )
 def test_a_card_taken_away(where: Where, ends: bool, expected: Act) -> None:

@@ -5,7 +5,7 @@ counter form). They sign in the box, then it is submitted."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QResizeEvent
@@ -29,6 +29,7 @@ class ConfirmPage(Page):
     def __init__(self) -> None:
         super().__init__()
         self._agent: Identity | None = None
+        self._materials: tuple[str, ...] = ()
         self.summary = ErrorSummary()
         self.body.addWidget(self.summary)
         # The summary beside the signing on a wide screen, above it on a narrow one.
@@ -42,6 +43,8 @@ class ConfirmPage(Page):
         left.addWidget(self.service_name)
         self.rows = self.pager()
         left.addWidget(self.rows, 1)
+        self.materials = label(name="help")  # the papers that go with it, by name
+        left.addWidget(self.materials)
         self.columns.addLayout(left, 2)
 
         right = QVBoxLayout()
@@ -69,6 +72,7 @@ class ConfirmPage(Page):
     def retranslate(self) -> None:
         self.title.setText(_("Please check your application and sign"))
         self._show_signer()
+        self._show_materials()
         self.signature.retranslate()
         self.back_button.setText(_("Change answers"))
         named(self.back_button, self.back_button.text(), _("Staff go back to the form"))
@@ -81,9 +85,12 @@ class ConfirmPage(Page):
         answers: dict[str, object],
         shown: Callable[[Question, object], str],
         agent: Identity | None,
+        materials: Sequence[str] = (),
     ) -> None:
-        """What was typed, and who signs: `agent` when a relative applies for the applicant."""
+        """What was typed, the materials that go with it, and who signs: `agent` when a
+        relative applies for the applicant."""
         self.summary.clear()
+        self._materials = tuple(materials)
         self._agent = agent
         self.service_name.setText(pick(service.name))
         rows: list[QWidget] = []
@@ -100,6 +107,14 @@ class ConfirmPage(Page):
         self.rows.set_items(rows)
         self.retranslate()
         self.in_reading_order()
+
+    def _show_materials(self) -> None:
+        if self._materials:
+            self.materials.setText(
+                _("Materials: {names}").format(names=_(", ").join(self._materials))
+            )
+        else:
+            self.materials.setText(_("No materials go with it."))
 
     def _show_signer(self) -> None:
         agent = self._agent
@@ -122,11 +137,17 @@ class ConfirmPage(Page):
 
     def spoken_text(self) -> str:
         return sentences(
-            self.title.text(), self.service_name.text(), self.rows.status_text(), self.signer.text()
+            self.title.text(),
+            self.service_name.text(),
+            self.rows.status_text(),
+            self.materials.text(),
+            self.signer.text(),
         )
 
     def wipe(self) -> None:
         self._agent = None
+        self._materials = ()
+        self.materials.clear()
         self.signature.wipe()
         self.rows.clear()
         self.service_name.clear()

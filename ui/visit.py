@@ -274,6 +274,9 @@ class VisitJourney(Journey):
                 self.session.answers,
                 self._shown_value,
                 agent=self.counter_form.agent_card(),
+                materials=[m.name for m in self.materials.materials]
+                if self.materials is not None
+                else [],
             )
             page = self.confirm
         elif step is Step.SUBMITTING:

@@ -81,6 +81,7 @@ def test_a_clerk_types_the_whole_form_and_the_citizen_signs(
     # The citizen reads what was typed, in large type.
     shown = " ".join(visible_texts(confirm))
     assert ADDRESS in shown and "139" in shown
+    assert confirm.materials.text() == "随附材料：居住证明.pdf"  # what goes with it, by name
     # Submitting without a signature is refused, with the reason on the screen.
     qtbot.mouseClick(confirm.submit_button, Qt.MouseButton.LeftButton)
     assert terminal.visit.session.step is Step.CONFIRM

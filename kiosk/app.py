@@ -30,6 +30,7 @@ from kiosk.photos import PhotoSource
 from kiosk.platform_client import PlatformClient
 from kiosk.readers import READER_PIN_FILE, build_readers
 from kiosk.receipt_numbers import ReceiptNumbers
+from kiosk.reprint import Reprinter
 from kiosk.submissions import Submitter
 from kiosk.sync import SyncEngine
 from kiosk.terminal_auth import check_transport, load_identity
@@ -120,6 +121,8 @@ class Parts:
     audit: AuditLog | None = None
     # Staff correct a submission the platform refused, under the same id (kiosk/corrections.py).
     corrector: Corrector | None = None
+    # Staff print a receipt again from the queue (kiosk/reprint.py).
+    reprinter: Reprinter | None = None
 
     def retry_card_read(self, reader: str) -> None:
         """Read the card on this reader again (staff have just typed its MRZ data)."""
@@ -304,4 +307,7 @@ def build_parts(config: Config, *, demo: bool, bundled_catalogue: Path | None) -
         catalogue_fetched_at=fetched_at,
         audit=audit,
         corrector=corrector,
+        reprinter=Reprinter(
+            config=config, outbox=outbox, printer=printer, catalogue=catalogue, audit=audit
+        ),
     )

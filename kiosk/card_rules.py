@@ -132,6 +132,14 @@ class Where:
         return self.active and self.step not in (Step.DONE, Step.WELCOME)
 
 
+def _removed(where: Where, *, removal_ends_visit: bool) -> Decision:
+    if where.waiting_for_card:
+        return Decision(Act.CLEAR, forget_mrz=True)
+    if where.swapping_cards or not where.in_visit:
+        return Decision(Act.NOTHING, forget_mrz=True)
+    return Decision(Act.END_VISIT if removal_ends_visit else Act.ASK_STAFF, forget_mrz=True)
+
+
 def decide(
     event: ReaderEvent, where: Where, *, removal_ends_visit: bool, staff_view: bool
 ) -> Decision:
@@ -146,14 +154,7 @@ def decide(
     if kind is EventKind.CARD_PRESENT:
         return Decision(Act.READING, READING) if where.waiting_for_card else Decision(Act.NOTHING)
     if kind is EventKind.CARD_REMOVED:
-        if where.waiting_for_card:
-            return Decision(Act.CLEAR, forget_mrz=True)
-        if where.swapping_cards:
-            return Decision(Act.NOTHING, forget_mrz=True)
-        if where.in_visit:
-            act = Act.END_VISIT if removal_ends_visit else Act.ASK_STAFF
-            return Decision(act, forget_mrz=True)
-        return Decision(Act.NOTHING, forget_mrz=True)
+        return _removed(where, removal_ends_visit=removal_ends_visit)
     if kind is EventKind.ERROR and event.error is not None:
         if where.step is not Step.WELCOME:
             return Decision(Act.NOTHING)

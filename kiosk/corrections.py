@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -185,6 +186,9 @@ class Corrector:
         self._seal_to = seal_to
         self._audit = audit
         self._wake = wake
+        # Checking that no correction of a submission waits and queueing one are one step: two
+        # corrections of one submission waiting together would both be answered for it.
+        self._enqueue_lock = threading.Lock()
 
     def refused(self) -> dict[str, tuple[FieldProblem, ...]]:
         """Every rejected submission with fields a correction may change, by outbox id."""
@@ -214,9 +218,20 @@ class Corrector:
 
     def enqueue(self, item_id: str, answers: Mapping[str, Any], staff: str = "") -> str:
         """Queue new values for the refused fields of the rejected submission item_id; the id
-        of the correction row. CorrectionError when it cannot be: nothing is stored then."""
+        of the correction row. CorrectionError when it cannot be: nothing is stored then (one
+        correction of a submission waits at a time)."""
         if self._seal_to is None:
             raise CorrectionError(_NO_SEAL)
+        with self._enqueue_lock:
+            correction_id = self._enqueue(item_id, answers, self._seal_to)
+        log.info("correction %s of %s queued", correction_id, item_id)
+        self._record(item_id, sorted(answers), staff)
+        if self._wake is not None:
+            self._wake()
+        return correction_id
+
+    def _enqueue(self, item_id: str, answers: Mapping[str, Any], seal_to: X25519PublicKey) -> str:
+        """enqueue's checks and row, under the enqueue lock."""
         if self._outbox.state_of(item_id) is not State.REJECTED:
             raise CorrectionError(_NOT_REJECTED)
         named = {p.field for p in refused_fields(self._outbox.get_response(item_id))}
@@ -226,9 +241,7 @@ class Corrector:
             raise CorrectionError(_PENDING)
         correction_id = new_item_id()
         try:
-            sealed = seal(
-                _dump({"answers": dict(answers)}), self._seal_to, correction_id.encode("utf-8")
-            )
+            sealed = seal(_dump({"answers": dict(answers)}), seal_to, correction_id.encode("utf-8"))
             body = {"correction_id": correction_id, "submission_id": item_id, "sealed": sealed}
             summary = {"kind": CORRECTION_KIND, "corrects": item_id}
             self._outbox.enqueue(
@@ -237,10 +250,6 @@ class Corrector:
         except (OutboxError, OSError, SealError) as exc:
             log.error("correction of %s not saved: %s", item_id, type(exc).__name__)
             raise CorrectionError(_NOT_SAVED) from exc
-        log.info("correction %s of %s queued", correction_id, item_id)
-        self._record(item_id, sorted(answers), staff)
-        if self._wake is not None:
-            self._wake()
         return correction_id
 
     def _record(self, item_id: str, fields: list[str], staff: str) -> None:

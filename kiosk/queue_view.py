@@ -38,6 +38,7 @@ class QueueRow:
     next_attempt_at: dt.datetime | None
     damaged: bool  # the summary did not decrypt: only the id is known
     operator_id: str = ""  # the staff member who made it, at a counter or service point
+    reprintable: bool = False  # its summary keeps a receipt (kiosk/reprint.py)
 
     @property
     def can_retry(self) -> bool:
@@ -102,6 +103,7 @@ class UploadQueue:
             ),
             damaged=info.summary is None,
             operator_id=str(summary.get("operator_id", "")),
+            reprintable=bool(summary.get("masked_id")) and bool(summary.get("tracking_url")),
         )
 
 

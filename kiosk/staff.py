@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 STAFF_FILE = "staff.json"
+# Set in a member's entry by deactivate(): removed on this terminal, whatever a list says.
+DEACTIVATED_LOCALLY = "deactivated_locally"
 _LOCK_FILE = "staff.json.lock"  # serialises this terminal and a provisioning command
 _FORMAT = 1
 
@@ -93,10 +95,11 @@ class ScryptCost:
 
 DEFAULT_COST = ScryptCost()
 
-# The costs a PIN hash from elsewhere may name: a hash that asks for gigabytes or minutes of
-# work at every sign-in is refused, not run.
-_MIN_N, _MAX_N = 2**10, 2**17
-_MAX_R = 16
+# The costs a PIN hash from elsewhere may name: a hash that asks for much more memory or time
+# at every sign-in than this terminal's own (n=2**14, r=8: 16 MiB) is refused, not run. The
+# dearest taken, n=2**15 and r=8, needs 32 MiB.
+_MIN_N, _MAX_N = 2**10, 2**15
+_MAX_R = 8
 _MAX_P = 4
 
 
@@ -306,13 +309,16 @@ class StaffDirectory:
 
     def deactivate(self, staff_id: str) -> bool:
         """The member can no longer sign in; False when there is no such member. The entry is
-        kept (inactive) so its number is not handed to someone else by mistake."""
+        kept (inactive) so its number is not handed to someone else by mistake, and marked as
+        deactivated here, so that the platform's list does not make it active again
+        (kiosk/staff_sync.py); add() makes it active again."""
         staff_id = normal_staff_id(staff_id)
         with self._locked(for_change=True) as data:
             member = data["members"].get(staff_id)
             if member is None:
                 return False
             member["active"] = False
+            member[DEACTIVATED_LOCALLY] = True
             data["failures"].pop(staff_id, None)
         log.info("staff member %s deactivated", staff_id)
         return True

@@ -9,6 +9,9 @@ kiosk/staff.py's encoding (never a PIN). The merge:
 - a member on the platform's list is written with "source": "platform" (it replaces an entry of
   the same number added here: the hall's list is the authority for the numbers it names);
 - a member added here with --add-staff is kept whatever the platform's list says;
+- a member removed here with --remove-staff stays inactive whatever the platform's list says
+  (its entry is marked "deactivated_locally"; the list's name and PIN hash still reach it), until
+  it is added here again;
 - a member that came from the platform and is no longer on its list is removed; the staff
   numbers removed are handed to on_removed (StaffSessions.withdraw), so whoever of them is signed
   in is signed out at their next action;
@@ -36,6 +39,7 @@ from kiosk.errors import UserFacingError
 from kiosk.i18n import N_, _
 from kiosk.platform_client import PlatformClient
 from kiosk.staff import (
+    DEACTIVATED_LOCALLY,
     StaffDirectory,
     StaffError,
     check_name,
@@ -178,13 +182,16 @@ def merge(data: dict[str, Any], staff: StaffList) -> MergeResult:
         else:
             kept_local += 1
     for staff_id, member in incoming.items():
+        before = members.get(staff_id)
+        removed_here = before is not None and before.get(DEACTIVATED_LOCALLY) is True
         entry = {
             "name": member.name,
             **member.pin_hash,
-            "active": True,
+            "active": not removed_here,
             "source": SOURCE_PLATFORM,
         }
-        before = members.get(staff_id)
+        if removed_here:
+            entry[DEACTIVATED_LOCALLY] = True
         if before is None:
             added += 1
         elif before == entry:

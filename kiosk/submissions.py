@@ -24,7 +24,7 @@ from kiosk.catalogue import Service
 from kiosk.config import Config
 from kiosk.errors import UserFacingError
 from kiosk.i18n import N_, pick
-from kiosk.identity import mask_name
+from kiosk.identity import mask_id_number, mask_name
 from kiosk.platform_client import attachment_json
 from kiosk.receipt import build_receipt
 from kiosk.receipt_numbers import ReceiptNumbers
@@ -229,11 +229,15 @@ class Submitter:
             created_at=created_at,
             operator_id=operator_id,
         )
+        url = tracking_url(self._config.platform_url, submission_id)
+        # What the queue shows and a reprint prints: nothing unmasked (kiosk/reprint.py).
         summary = {
             "receipt_number": receipt_number,
             "service_id": draft.service.id,
             "created_at": body["created_at"],
             "masked_name": mask_name(draft.identity.name),
+            "masked_id": mask_id_number(draft.identity.id_number),
+            "tracking_url": url,
         }
         if operator_id:
             summary["operator_id"] = operator_id  # a staff number: "today's" list at a counter
@@ -268,7 +272,6 @@ class Submitter:
         except Exception:
             log.exception("immediate upload of %s failed; it stays queued", submission_id)
             delivered = False
-        url = tracking_url(self._config.platform_url, submission_id)
         printed = self._print(
             service=draft.service,
             draft=draft,

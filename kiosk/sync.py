@@ -20,7 +20,9 @@ that changed on the way.
 
 A correction (kiosk/corrections.py) goes alone too. Once the platform has answered it, it is
 delivered, and the submission it corrects takes the answer: delivered with the receipt when the
-platform took the corrected submission, rejected again with the new problems when it did not.
+platform took the corrected submission, rejected again with the new problems when it found the
+new values wrong too, and otherwise set aside for staff with the refusal it had. A submission
+settles once per batch, however many corrections of it the batch carries.
 
 A bundle imported from a village terminal (kiosk/bundles.py) is one row of its own kind: it goes
 alone, as the file's bytes, and is delivered once the platform has answered for every
@@ -35,7 +37,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -63,6 +65,9 @@ HELP_REQUEST_KIND = "help_request"
 # New values for a refused submission's fields (kiosk/corrections.py): answered for the row it
 # corrects, which takes the platform's answer (delivered with the receipt, or refused again).
 CORRECTION_KIND = "correction"
+# The platform's refusal of a submission's answers: the one answer to a correction that replaces
+# the refusal the submission's row keeps (the fields it names are what staff correct next).
+VALIDATION_FAILED = "validation_failed"
 # A call for staff that could not be sent within this time is set aside, not sent: staff sent to
 # a terminal hours later would find nobody there.
 HELP_REQUEST_TTL_S = 600.0
@@ -506,8 +511,13 @@ class SyncEngine:
         settlements = [
             _settlement(i, o, d) for i, o, d in zip(items, outcomes, delays, strict=True)
         ]
+        # Where each row stands once the settlements before it apply: two corrections of one
+        # submission in one batch must not settle it twice (delivered, then refused).
+        settled = {s.item_id: s.state for s in settlements}
         for index, body in corrections:
-            settlements.extend(self._corrected(str(body["submission_id"]), outcomes[index]))
+            for settlement in self._corrected(str(body["submission_id"]), outcomes[index], settled):
+                settled[settlement.item_id] = settlement.state
+                settlements.append(settlement)
         self._outbox.settle_many(settlements)
         with self._lock:
             # One send is one try after a recovery, however many rows it carried.
@@ -605,25 +615,40 @@ class SyncEngine:
             answers.append((index, outcome))
         return answers
 
-    def _corrected(self, submission_id: str, outcome: SubmitOutcome | None) -> list[Settlement]:
+    def _corrected(
+        self,
+        submission_id: str,
+        outcome: SubmitOutcome | None,
+        settled: Mapping[str, State],
+    ) -> list[Settlement]:
         """What the platform's answer to a correction makes of the submission it corrects:
-        delivered with the receipt, rejected again with the new problems, or set aside for
-        staff (the platform holds nothing to correct). Nothing while the answer is awaited, or
-        when the row is gone or delivered already."""
+        delivered with the receipt, rejected again with the new problems (validation_failed),
+        or set aside for staff, keeping the refusal it had (any other answer: the platform
+        holds nothing to correct, or took the correction for no correction at all). Nothing
+        while the answer is awaited, or when the row is gone, delivered or set aside already;
+        settled says where rows settled earlier in this batch stand."""
         if outcome is None or outcome.kind is OutcomeKind.RETRY:
             return []
-        state = self._outbox.state_of(submission_id)
+        if submission_id in settled:
+            state: State | None = settled[submission_id]
+        else:
+            state = self._outbox.state_of(submission_id)
         if state is None or state is State.DELIVERED:
             return []
         code = outcome.error_code or outcome.kind.value
-        response = None if outcome.response is None else _dump(outcome.response)
         if outcome.kind is OutcomeKind.DELIVERED:
             log.info("sync: submission %s delivered by its correction", submission_id)
-            return [Settlement(submission_id, State.DELIVERED, response=response or b"{}")]
-        if outcome.kind is OutcomeKind.REJECTED and state is not State.NEEDS_ATTENTION:
+            receipt = b"{}" if outcome.response is None else _dump(outcome.response)
+            return [Settlement(submission_id, State.DELIVERED, response=receipt)]
+        if state is State.NEEDS_ATTENTION:
+            return []
+        if outcome.kind is OutcomeKind.REJECTED and code == VALIDATION_FAILED:
             fields = tuple((f.field, f.code) for f in outcome.fields)
+            response = None if outcome.response is None else _dump(outcome.response)
             return [Settlement(submission_id, State.REJECTED, encode_error(code, fields), response)]
-        return [Settlement(submission_id, State.NEEDS_ATTENTION, code, response)]
+        log.warning("sync: a correction of %s was refused (%s); set aside", submission_id, code)
+        # No response: the row keeps the refusal it had (the outbox keeps a response not given).
+        return [Settlement(submission_id, State.NEEDS_ATTENTION, code)]
 
     def _delay(self, item: OutboxItem, outcome: SubmitOutcome | None) -> float:
         if outcome is None or outcome.kind is not OutcomeKind.RETRY:

@@ -473,6 +473,8 @@ class _Platform:
                     409, "idempotency_conflict", "this key was used before with another body"
                 )
                 status, content = 409, bytes(conflict.body)
+            elif answer.outcome is Outcome.FOREIGN:
+                status, content = 403, bytes(_filed_elsewhere().body)
             else:
                 status, content = answer.status_code, answer.body
                 if answer.outcome is Outcome.CREATED:
@@ -537,7 +539,9 @@ class _Platform:
         checked = self._check(request, envelope, body, body_hash)
         if isinstance(checked, Response):
             return checked
-        return self.storage.store_submission(checked)
+        stored = self.storage.store_submission(checked)
+        # Checked in the write transaction too: the refusal may have been kept since _check.
+        return _filed_elsewhere() if stored.outcome is Outcome.FOREIGN else stored
 
     def _check(
         self,
@@ -547,7 +551,11 @@ class _Platform:
         body_hash: str,
     ) -> Response | NewSubmission:
         """The refusal a new key's body gets, or what to store for it. A body refused for its
-        answers alone is kept as rejected, for its terminal to correct (corrections.py)."""
+        answers alone is kept as rejected, for its terminal to correct (corrections.py); the
+        id of another terminal's refused submission is refused whatever the body."""
+        filed_by = self.storage.rejected_terminal(envelope.submission_id)
+        if filed_by is not None and filed_by != envelope.terminal_id:
+            return _filed_elsewhere()
         checked, rejected = self._weigh(request, envelope, body, body_hash)
         if rejected is not None:
             self.storage.keep_rejected(rejected, self.now())
@@ -612,6 +620,7 @@ class _Platform:
             response_body=_json_bytes(receipt),
             received_at=received_at,
             first_note=STATUS_NOTES["received"],
+            terminal_id=envelope.terminal_id,
             attachments=files,
         )
 
@@ -787,6 +796,11 @@ class _Platform:
 
 def _terminal_mismatch() -> Response:
     return _error(403, "terminal_mismatch", "the body names another terminal than the signature")
+
+
+def _filed_elsewhere() -> Response:
+    """The id of a submission another terminal filed (refused, kept for it to correct)."""
+    return _error(403, "terminal_mismatch", "another terminal filed this submission")
 
 
 def _batch_result(item: object, status: int, body: bytes) -> bytes:

@@ -120,6 +120,9 @@ class Outcome(Enum):
     CREATED = "created"
     REPLAYED = "replayed"  # the same key with the same body: answer as the first time
     CONFLICT = "conflict"  # the same key with another body
+    # The key of a submission another terminal filed and the platform refused (kept as
+    # rejected, for that terminal alone to correct): not this terminal's to file.
+    FOREIGN = "foreign"
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +181,7 @@ class NewSubmission:
     response_body: bytes
     received_at: str
     first_note: dict[str, str]
+    terminal_id: str  # the terminal that filed it (the signature's, checked)
     attachments: tuple[StoredAttachment, ...] = ()
 
     def __repr__(self) -> str:
@@ -287,6 +291,15 @@ class Storage:
         return answers
 
     def _store(self, db: sqlite3.Connection, new: NewSubmission) -> StoredAnswer:
+        """Store new under its key, in db's write transaction: a key seen before gets its
+        earlier answer, the key of another terminal's refused submission FOREIGN (nothing is
+        stored); a refused submission of the same terminal stored valid leaves no rejected
+        record behind."""
+        earlier = self._earlier_answer(db, new.submission_id, new.body_hash)
+        if earlier is not None:
+            return earlier
+        if self._rejected_terminal(db, new.submission_id) not in (None, new.terminal_id):
+            return StoredAnswer(Outcome.FOREIGN, 403, b"")
         inserted = db.execute(
             "INSERT INTO submissions (submission_id, body_hash, service_id, receipt_number,"
             " status, request_json, response_status, response_body, received_at)"
@@ -317,6 +330,7 @@ class Storage:
                     for n, f in enumerate(new.attachments)
                 ],
             )
+            db.execute("DELETE FROM rejected WHERE submission_id = ?", (new.submission_id,))
             return StoredAnswer(Outcome.CREATED, new.response_status, new.response_body)
         answer = self._earlier_answer(db, new.submission_id, new.body_hash)
         if answer is None:  # the INSERT met a row this transaction cannot see: not SQLite
@@ -469,7 +483,9 @@ class Storage:
 
     def keep_rejected(self, rejected: RejectedSubmission, at: str) -> None:
         """Keep (or replace) the rejected record of a submission, unless it has been received
-        meanwhile: a received submission has nothing left to correct."""
+        meanwhile (a received submission has nothing left to correct) or another terminal's
+        refused submission holds the id (a record is replaced only by the terminal that filed
+        it)."""
         with self._write() as db:
             self._keep_rejected(db, rejected, at)
 
@@ -482,9 +498,10 @@ class Storage:
         db.execute(
             "INSERT INTO rejected (submission_id, terminal_id, request_json, problems_json,"
             " response_body, rejected_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT(submission_id) DO UPDATE SET terminal_id = excluded.terminal_id,"
+            " ON CONFLICT(submission_id) DO UPDATE SET"
             " request_json = excluded.request_json, problems_json = excluded.problems_json,"
-            " response_body = excluded.response_body, updated_at = excluded.updated_at",
+            " response_body = excluded.response_body, updated_at = excluded.updated_at"
+            " WHERE rejected.terminal_id = excluded.terminal_id",
             (
                 rejected.submission_id,
                 rejected.terminal_id,
@@ -495,6 +512,18 @@ class Storage:
                 at,
             ),
         )
+
+    def rejected_terminal(self, submission_id: str) -> str | None:
+        """The terminal whose refused submission this id is; None when no refusal is kept."""
+        with self._connect() as db:
+            return self._rejected_terminal(db, submission_id)
+
+    @staticmethod
+    def _rejected_terminal(db: sqlite3.Connection, submission_id: str) -> str | None:
+        row = db.execute(
+            "SELECT terminal_id FROM rejected WHERE submission_id = ?", (submission_id,)
+        ).fetchone()
+        return None if row is None else str(row[0])
 
     def rejected(self, submission_id: str) -> RejectedSubmission | None:
         """The rejected record of a submission, or None when it has none."""

@@ -143,7 +143,9 @@ def staff_signs_in(app: QApplication, terminal: Terminal, data: Path, shot: Path
     gate.signed_in(directory.sign_in("S0012", "135790"))
 
 
-def queue_shots(app: QApplication, data: Path, catalogue: Path, out: Path, suffix: str) -> None:
+def queue_shots(  # noqa: PLR0915 - one staff session, step by step
+    app: QApplication, data: Path, catalogue: Path, out: Path, suffix: str
+) -> None:
     """A rural terminal that has been offline: rows waiting, one refused, one for staff."""
     import json
     import socket
@@ -214,7 +216,9 @@ def queue_shots(app: QApplication, data: Path, catalogue: Path, out: Path, suffi
     app.processEvents()
 
 
-def counter_shots(app: QApplication, tmp: Path, catalogue: Path, out: Path, suffix: str) -> None:
+def counter_shots(  # noqa: PLR0915 - one application at a counter, step by step
+    app: QApplication, tmp: Path, catalogue: Path, out: Path, suffix: str
+) -> None:
     """A window clerk's day: the one-page form (empty, then with a wrong answer), a material
     attached, the citizen's confirmation (present, then a relative with their own card, signed),
     and the outcome."""

@@ -152,6 +152,8 @@ class CatalogueUpdates(QObject):
         self._parts.catalogue_fetched_at = time.time()  # just taken from the platform
         if self._queue is not None:
             self._queue.set_catalogue(catalogue, self._parts.catalogue_fetched_at)
+        if self._parts.reprinter is not None:
+            self._parts.reprinter.set_catalogue(catalogue)
         if self._browse is not None:
             self._browse.set_catalogue(catalogue)
         if self._visit.offer_catalogue(catalogue) and self._parts.catalogue_error:
@@ -252,6 +254,9 @@ class Terminal:
             )
             self.queue.set_catalogue(catalogue, parts.catalogue_fetched_at)
             self.queue.set_corrector(parts.corrector)
+            self.queue.set_reprinter(parts.reprinter)
+            if parts.reprinter is not None:
+                parts.reprinter.set_catalogue(catalogue)
             self.status.changed.connect(self.queue.update_queue_status)
         # The service guide without a card, from the welcome page.
         self.browse = BrowseJourney(

@@ -100,6 +100,7 @@ class QueuePage(Page):
     retry = Signal(str)  # item id
     retry_all = Signal()
     correct = Signal(str)  # item id of a rejected submission staff correct
+    reprint = Signal(str)  # item id of a submission whose receipt staff print again
 
     COLUMNS = 5
     STATUS_COLUMN = 3
@@ -152,12 +153,15 @@ class QueuePage(Page):
         self.retry_all_button = button("", self.retry_all, name="primary")
         self.correct_button = button("", self._correct_selected)
         self.correct_button.hide()
+        self.reprint_button = button("", self._reprint_selected)
         self.actions.addWidget(self.back_button)
         self.actions.addStretch(1)
         self.actions.addWidget(self.correct_button)
+        self.actions.addWidget(self.reprint_button)
         self.actions.addWidget(self.retry_button)
         self.actions.addWidget(self.retry_all_button)
         shortcut(self, "Ctrl+R", self._retry_selected)
+        shortcut(self, "Ctrl+P", self._reprint_selected)
         self._rows: list[QueueRow] = []
         self._all_rows: list[QueueRow] = []
         self._labels: tuple[ServiceName, FieldLabel | None] | None = None
@@ -175,6 +179,8 @@ class QueuePage(Page):
         self.retry_all_button.setText(_("Retry all waiting now"))
         self.correct_button.setText(_("Correct and submit again"))
         self.correct_button.setAccessibleName(_("Correct and submit again"))
+        self.reprint_button.setText(_("Print the receipt again"))
+        self.reprint_button.setAccessibleName(_("Print the receipt again"))
         self.empty.setText(_("Nothing is waiting to upload."))
         self.search.setPlaceholderText(_("Find by receipt number or name"))
         self.search.setAccessibleName(_("Find by receipt number or name"))
@@ -373,11 +379,17 @@ class QueuePage(Page):
         correctable = any(r.item_id in self._problems for r in self._rows)
         self.correct_button.setVisible(correctable)
         self.correct_button.setEnabled(self.can_correct(row))
+        self.reprint_button.setEnabled(row is not None and row.reprintable)
 
     def _correct_selected(self) -> None:
         row = self.selected_row()
         if row is not None and self.can_correct(row):
             self.correct.emit(row.item_id)
+
+    def _reprint_selected(self) -> None:
+        row = self.selected_row()
+        if row is not None and row.reprintable:
+            self.reprint.emit(row.item_id)
 
     def _retry_selected(self) -> None:
         row = self.selected_row()

@@ -11,12 +11,14 @@ from dataclasses import dataclass, field
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QProgressBar
 
+from devices.printing import PrintResult, PrintStatus
 from kiosk.bundles import BUNDLE_KIND
 from kiosk.catalogue import Catalogue, Service
 from kiosk.corrections import CORRECTION_KIND, Corrector, FieldProblem, explain, problem_text
 from kiosk.errors import message_for
 from kiosk.i18n import _, pick
 from kiosk.queue_view import QueueRow, UploadQueue
+from kiosk.reprint import PRINT_PROBLEMS, Reprinter
 from kiosk.sync import HELP_REQUEST_KIND, SyncStatus
 from ui.background import Background
 from ui.correction_page import CorrectionPage
@@ -86,6 +88,8 @@ class QueueJourney(Journey):
         self.queue_page.retry.connect(self._retry_item)
         self.queue_page.retry_all.connect(self._retry_all)
         self.queue_page.correct.connect(self._open_correction)
+        self.queue_page.reprint.connect(self._reprint)
+        self._reprinter: Reprinter | None = None
         # Correcting a refused submission: staff only, one field per refused answer.
         self.correction_page = CorrectionPage()
         shell.add_page(self.correction_page)
@@ -93,6 +97,42 @@ class QueueJourney(Journey):
         self.correction_page.cancelled.connect(self._close_correction)
         shell.add_shortcut("F9", self.open_queue)
         self.retranslate()
+
+    def set_reprinter(self, reprinter: Reprinter | None) -> None:
+        """What prints a receipt again; without one nothing is offered."""
+        self._reprinter = reprinter
+        self.queue_page.reprint_button.setVisible(reprinter is not None)
+
+    def _reprint(self, item_id: str) -> None:
+        """Staff only: the receipt of this submission, printed again and audited."""
+        reprinter = self._reprinter
+        if reprinter is None:
+            return
+        if self._staff is not None and self._staff.needs_sign_in():
+            self._staff.show()
+            return
+        staff = (self._staff.operator_id() if self._staff is not None else None) or ""
+        self.queue_page.show_notice(_("Printing the receipt again…"))
+        self._background.run(
+            functools.partial(reprinter.reprint, item_id, staff),
+            self._reprinted,
+            self._reprint_failed,
+        )
+
+    def _reprinted(self, result: PrintResult) -> None:
+        if result.status in (PrintStatus.OK, PrintStatus.PAPER_NEAR_END):
+            text = _("The receipt was printed again.")
+        else:
+            text = _("The receipt could not be printed: {reason}").format(
+                reason=_(PRINT_PROBLEMS.get(result.status, PRINT_PROBLEMS[PrintStatus.ERROR]))
+            )
+        self.queue_page.show_notice(text)
+        self._shell.say(text)
+
+    def _reprint_failed(self, exc: BaseException) -> None:
+        text = message_for(exc)
+        self.queue_page.show_notice(text)
+        self._shell.say(text)
 
     def set_corrector(self, corrector: Corrector | None) -> None:
         """What reads refusals and queues corrections; without one rows cannot be corrected."""

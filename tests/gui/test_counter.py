@@ -23,6 +23,7 @@ from tests.gui.counter import (
     Count,
     ask_to_confirm,
     confirm_and_submit,
+    counter_submission,
     open_counter_form,
     sign,
     type_residence_permit,
@@ -242,3 +243,41 @@ def test_cards_change_places_even_where_taking_the_card_ends_a_visit(
     form.mode.setCurrentIndex(form.mode.findData("present"))
     reader.remove()
     wait_step(qtbot, terminal, Step.WELCOME)
+
+
+def test_staff_print_a_receipt_again_saying_truly_whether_it_was_uploaded(
+    qtbot: QtBot, make_terminal: MakeTerminal
+) -> None:
+    from pdfminer.high_level import extract_text
+
+    from tests.gui.conftest import closed_port_url
+    from tests.gui.test_queue import open_queue
+
+    terminal = make_terminal(mode=Mode.COUNTER, platform_url=closed_port_url())
+    terminal.parts.submitter._upload_wait_s = 0.2
+    result = counter_submission(qtbot, terminal)
+    assert not result.delivered and result.receipt_path is not None
+    result.receipt_path.unlink()  # the first one went with the citizen
+    terminal.window.end_visit(EndReason.FINISHED)
+    open_queue(qtbot, terminal)
+    queue = terminal.queue
+    assert queue is not None
+    page = queue.queue_page
+    page.table.selectRow(0)
+    assert page.reprint_button.isVisible() and page.reprint_button.isEnabled()
+    qtbot.mouseClick(page.reprint_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: page.notice.text() == "回执已重新打印。", timeout=10000)
+    text = extract_text(result.receipt_path)
+    assert result.receipt_number in text and "张*英" in text and "110101********0021" in text
+    assert PERSON_NAME not in text and PERSON_ID not in text
+    assert "网络恢复后将自动上传" in "".join(text.split())  # not uploaded yet, and it says so
+    audit = terminal.parts.audit
+    assert audit is not None
+    qtbot.waitUntil(lambda: any(e.kind == "reprint" for e in audit.entries()), timeout=5000)
+    entry = next(e for e in audit.entries() if e.kind == "reprint")
+    assert entry.staff == STAFF_ID
+    assert entry.details == {
+        "submission_id": result.submission_id,
+        "receipt_number": result.receipt_number,
+        "result": "ok",
+    }

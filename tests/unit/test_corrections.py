@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from kiosk.corrections import (
     refused_fields,
 )
 from kiosk.i18n import set_language
-from kiosk.platform_client import PlatformClient
+from kiosk.platform_client import FieldError, OutcomeKind, PlatformClient, SubmitOutcome
 from kiosk.sync import SyncEngine
 from kiosk.trust import seal
 from offline_queue.outbox import Outbox, Settlement, State, new_item_id
@@ -297,3 +298,174 @@ def test_a_correction_the_platform_cannot_apply_sets_the_row_aside(
     assert outbox.state_of(item_id) is State.NEEDS_ATTENTION
     [info] = outbox.items(states=(State.NEEDS_ATTENTION,))
     assert info.last_error == "not_correctable"
+
+
+# -- answers to corrections, without a platform ------------------------------------------------
+
+
+class Answers:
+    """A platform client whose answers to corrections are given in advance, in order; every
+    submission is taken."""
+
+    batch_supported = True
+
+    def __init__(self, *corrections: SubmitOutcome) -> None:
+        self.corrections = list(corrections)
+        self.sent: list[str] = []
+
+    def submit(self, item_id: str, body: Mapping[str, Any]) -> SubmitOutcome:
+        return SubmitOutcome(OutcomeKind.DELIVERED, response={"submission_id": item_id})
+
+    def submit_batch(self, items: list[tuple[str, Mapping[str, Any]]]) -> list[SubmitOutcome]:
+        return [self.submit(item_id, body) for item_id, body in items]
+
+    def send_correction(self, correction_id: str, body: Mapping[str, Any]) -> SubmitOutcome:
+        self.sent.append(correction_id)
+        return self.corrections.pop(0)
+
+    def health(self) -> bool:
+        return True
+
+
+RECEIVED = SubmitOutcome(OutcomeKind.DELIVERED, response={"status": "received"}, http_status=201)
+STILL_WRONG = SubmitOutcome(
+    OutcomeKind.REJECTED,
+    response=json.loads(REFUSED_PHONE),
+    http_status=422,
+    error_code="validation_failed",
+    fields=(FieldError("phone", "pattern"),),
+)
+NOT_CORRECTABLE = SubmitOutcome(
+    OutcomeKind.REJECTED,
+    response={"error": "not_correctable", "detail": "only the fields the refusal named"},
+    http_status=422,
+    error_code="not_correctable",
+)
+RECEIVED_ALREADY = SubmitOutcome(
+    OutcomeKind.CONFLICT,
+    response={"error": "not_correctable", "detail": "this submission has been received"},
+    http_status=409,
+    error_code="not_correctable",
+)
+BAD_REQUEST = SubmitOutcome(
+    OutcomeKind.REJECTED,
+    response={"error": "bad_request", "detail": "the body is not JSON"},
+    http_status=400,
+    error_code="bad_request",
+)
+
+
+def correction_row(outbox: Outbox, item_id: str, clock: FakeClock) -> str:
+    """A correction row as Corrector queues one, without its checks (so two can be queued)."""
+    clock.advance(1)
+    correction_id = new_item_id()
+    body = {"correction_id": correction_id, "submission_id": item_id, "sealed": {}}
+    summary = {"kind": CORRECTION_KIND, "corrects": item_id}
+    return outbox.enqueue(CORRECTION_KIND, _dump(body), _dump(summary), item_id=correction_id)
+
+
+@pytest.mark.parametrize("second", [RECEIVED_ALREADY, NOT_CORRECTABLE, STILL_WRONG, RECEIVED])
+def test_two_corrections_of_one_submission_in_one_batch_settle_once(
+    outbox: Outbox, clock: FakeClock, second: SubmitOutcome
+) -> None:
+    item_id = rejected_row(outbox)
+    # The drain's first send is one row alone; the backlog behind it goes as one batch.
+    lone = new_item_id()
+    outbox.enqueue("submission", _dump({"submission_id": lone}), b"{}", item_id=lone)
+    corrections = [correction_row(outbox, item_id, clock), correction_row(outbox, item_id, clock)]
+    client = Answers(RECEIVED, second)
+    engine = SyncEngine(outbox, client, clock=clock)  # type: ignore[arg-type]
+    # The lone submission, the first correction, and the second when it is a delivery too.
+    assert engine.drain_once() == 2 + (second is RECEIVED)
+    assert client.sent == corrections
+    assert outbox.state_of(item_id) is State.DELIVERED
+    assert json.loads(outbox.get_response(item_id) or b"{}") == {"status": "received"}
+    assert [outbox.state_of(c) for c in corrections] == [State.DELIVERED, State.DELIVERED]
+    assert outbox.counts().get("queued", 0) == 0
+
+
+@pytest.mark.parametrize("answer", [NOT_CORRECTABLE, BAD_REQUEST, RECEIVED_ALREADY])
+def test_a_correction_refused_for_another_reason_keeps_the_original_refusal(
+    outbox: Outbox, clock: FakeClock, answer: SubmitOutcome
+) -> None:
+    item_id = rejected_row(outbox)
+    correction = correction_row(outbox, item_id, clock)
+    SyncEngine(outbox, Answers(answer), clock=clock).drain_once()  # type: ignore[arg-type]
+    assert outbox.state_of(correction) is State.DELIVERED
+    assert outbox.state_of(item_id) is State.NEEDS_ATTENTION
+    assert outbox.get_response(item_id) == REFUSED_PHONE
+    assert refused_fields(outbox.get_response(item_id)) == (FieldProblem("phone", "pattern"),)
+    [info] = outbox.items(states=(State.NEEDS_ATTENTION,))
+    assert info.last_error == answer.error_code
+
+
+def test_a_correction_refused_for_its_values_takes_the_new_refusal(
+    outbox: Outbox, clock: FakeClock
+) -> None:
+    item_id = rejected_row(outbox, response=b'{"error":"validation_failed","fields":[]}')
+    correction_row(outbox, item_id, clock)
+    SyncEngine(outbox, Answers(STILL_WRONG), clock=clock).drain_once()  # type: ignore[arg-type]
+    assert outbox.state_of(item_id) is State.REJECTED
+    assert json.loads(outbox.get_response(item_id) or b"{}") == json.loads(REFUSED_PHONE)
+
+
+class WatchedLock:
+    """A lock that sets an event when a caller has to wait for it."""
+
+    def __init__(self, lock: Any, waiting: threading.Event) -> None:
+        self.lock = lock
+        self.waiting = waiting
+
+    def __enter__(self) -> WatchedLock:
+        if not self.lock.acquire(blocking=False):
+            self.waiting.set()
+            self.lock.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.lock.release()
+
+
+def test_two_corrections_queued_at_once_leave_one_row(outbox: Outbox, tmp_path: Path) -> None:
+    keys = PlatformKeys(tmp_path / "platform-keys")
+    corrector = Corrector(outbox, seal_to=keys.sealing_public_key)
+    item_id = rejected_row(outbox)
+    # Set when the second caller is done, or waits for the first one's lock.
+    moved = threading.Event()
+    corrector._enqueue_lock = WatchedLock(corrector._enqueue_lock, moved)  # type: ignore[assignment]
+    results: list[object] = []
+    real_pending = corrector.pending
+
+    def enqueue(phone: str) -> None:
+        try:
+            results.append(corrector.enqueue(item_id, {"phone": phone}))
+        except CorrectionError as exc:
+            results.append(exc)
+
+    def second() -> None:
+        enqueue("13900139000")
+        moved.set()
+
+    other = threading.Thread(target=second)
+
+    def pending_then_the_other() -> frozenset[str]:
+        # The first caller has checked; the other one comes now, before it has inserted.
+        found = real_pending()
+        if other.ident is None:
+            other.start()
+            assert moved.wait(timeout=10)
+        return found
+
+    corrector.pending = pending_then_the_other  # type: ignore[method-assign]
+    enqueue("13800138000")
+    other.join(timeout=10)
+    assert not other.is_alive()
+    assert len(results) == 2
+    refusals = [r for r in results if isinstance(r, CorrectionError)]
+    assert len(refusals) == 1
+    set_language("en")
+    assert refusals[0].user_message() == (
+        "A correction of this submission is already waiting to upload."
+    )
+    assert len(outbox.items(states=(State.QUEUED,))) == 1
+    assert corrector.pending() == {item_id}

@@ -15,6 +15,7 @@ import requests
 from kiosk.trust import seal
 from refplatform.app import API_PREFIX
 from refplatform.server import RunningPlatform
+from refplatform.storage import RejectedSubmission, Storage
 from tests.fixtures.platform import demo_submission, platform_keys, signed_session
 
 TIMEOUT = 10
@@ -293,3 +294,108 @@ def test_a_batch_item_refused_for_its_answers_may_be_corrected_too(
     fixed = correct(platform_server, k01, bad["submission_id"], {"phone": "13800138000"})
     assert fixed.status_code == 201
     assert stored_request(platform_server, bad["submission_id"]) is not None
+
+
+# -- a refused submission stays its terminal's -----------------------------------------------
+
+
+def rejected_record(platform: RunningPlatform, submission_id: str) -> tuple[str, str] | None:
+    """(terminal_id, the kept phone answer) of the rejected record, or None."""
+    with sqlite3.connect(platform.db_path) as db:
+        row = db.execute(
+            "SELECT terminal_id, json_extract(request_json, '$.answers.phone') FROM rejected"
+            " WHERE submission_id = ?",
+            (submission_id,),
+        ).fetchone()
+    return None if row is None else (str(row[0]), str(row[1]))
+
+
+def post_batch(
+    platform: RunningPlatform, session: requests.Session, *bodies: dict[str, Any]
+) -> list[dict[str, Any]]:
+    key = platform_keys(platform).sealing_public_key
+    items = [
+        {
+            "submission_id": b["submission_id"],
+            "sealed": seal(_dump(b), key, b["submission_id"].encode()),
+        }
+        for b in bodies
+    ]
+    answer = session.post(
+        f"{platform.base_url}{API_PREFIX}/submissions/batch",
+        data=_dump({"submissions": items}),
+        headers={"Content-Type": "application/json"},
+        timeout=TIMEOUT,
+    )
+    assert answer.status_code == 200, answer.text
+    results = answer.json()["results"]
+    assert isinstance(results, list)
+    return results
+
+
+def test_another_terminal_cannot_take_over_a_refused_submission(
+    platform_server: RunningPlatform, k01: requests.Session, tmp_path: Path
+) -> None:
+    body = rejected_submission(platform_server, k01)
+    sid = body["submission_id"]
+    with signed_session(platform_server, tmp_path / "k02", "K02") as k02:
+        invalid = {**body, "terminal_id": "K02", "answers": {**body["answers"], "phone": "0"}}
+        answer = submit(platform_server, k02, invalid)
+        assert answer.status_code == 403, answer.text
+        assert answer.json()["error"] == "terminal_mismatch"
+        valid = {**body, "terminal_id": "K02", "answers": {**body["answers"]}}
+        valid["answers"]["phone"] = "13800138000"
+        answer = submit(platform_server, k02, valid)
+        assert answer.status_code == 403, answer.text
+        assert answer.json()["error"] == "terminal_mismatch"
+        [item] = post_batch(platform_server, k02, valid)
+        assert (item["status"], item["body"]["error"]) == (403, "terminal_mismatch")
+        # Nor may it correct it.
+        assert correct(platform_server, k02, sid, {"phone": "13800138000"}).status_code == 403
+    assert stored_request(platform_server, sid) is None
+    assert rejected_record(platform_server, sid) == ("K01", BAD_PHONE)
+    fixed = correct(platform_server, k01, sid, {"phone": "13800138000"})
+    assert fixed.status_code == 201, fixed.text
+    kept = stored_request(platform_server, sid)
+    assert kept is not None and kept["terminal_id"] == "K01"
+
+
+def test_the_rejected_record_is_replaced_only_by_its_own_terminal(tmp_path: Path) -> None:
+    storage = Storage(tmp_path / "platform.sqlite3")
+    body = demo_submission(phone=BAD_PHONE)
+    sid = body["submission_id"]
+    mine = RejectedSubmission(sid, "K01", body, (("phone", "pattern"),), b"{}")
+    storage.keep_rejected(mine, "2026-11-23T14:32:05+08:00")
+    other_body = {**body, "terminal_id": "K02", "answers": {**body["answers"], "phone": "0"}}
+    storage.keep_rejected(
+        RejectedSubmission(sid, "K02", other_body, (("phone", "pattern"),), b"{}"),
+        "2026-11-23T14:33:05+08:00",
+    )
+    kept = storage.rejected(sid)
+    assert kept is not None
+    assert (kept.terminal_id, kept.request["answers"]["phone"]) == ("K01", BAD_PHONE)
+    again = {**body, "answers": {**body["answers"], "phone": "1"}}
+    storage.keep_rejected(
+        RejectedSubmission(sid, "K01", again, (("phone", "pattern"),), b"{}"),
+        "2026-11-23T14:34:05+08:00",
+    )
+    kept = storage.rejected(sid)
+    assert kept is not None and kept.request["answers"]["phone"] == "1"
+
+
+@pytest.mark.parametrize("by_batch", [False, True])
+def test_a_valid_body_under_a_refused_id_from_its_terminal_clears_the_record(
+    platform_server: RunningPlatform, k01: requests.Session, by_batch: bool
+) -> None:
+    body = rejected_submission(platform_server, k01)
+    sid = body["submission_id"]
+    valid = {**body, "answers": {**body["answers"], "phone": "13800138000"}}
+    if by_batch:
+        [item] = post_batch(platform_server, k01, valid)
+        assert item["status"] == 201
+    else:
+        assert submit(platform_server, k01, valid).status_code == 201
+    assert stored_request(platform_server, sid) is not None
+    assert rejected_rows(platform_server, sid) == 0
+    again = correct(platform_server, k01, sid, {"phone": "13900139000"})
+    assert (again.status_code, again.json()["error"]) == (409, "not_correctable")

@@ -24,6 +24,7 @@ from kiosk.staff import (
     checked_pin_hash,
     hash_pin,
     pin_hash_matches,
+    remove_staff_command,
 )
 from kiosk.staff_sync import (
     ANSWER_INVALID,
@@ -117,6 +118,9 @@ def test_a_pin_hash_holds_no_pin_and_verifies_only_its_pin() -> None:
         {"scrypt": {"n": 2**4, "r": 1, "p": 1}},  # too cheap to protect a 6-digit PIN
         {"scrypt": {"n": 3000, "r": 8, "p": 1}},  # not a power of two
         {"scrypt": {"n": 2**14, "r": 64, "p": 1}},
+        {"scrypt": {"n": 2**16, "r": 8, "p": 1}},  # 64 MiB at every sign-in
+        {"scrypt": {"n": 2**17, "r": 16, "p": 1}},  # 256 MiB
+        {"scrypt": {"n": 2**14, "r": 16, "p": 1}},
         {"scrypt": {"n": 2**14, "r": 8, "p": 16}},
         {"scrypt": {"n": "16384", "r": 8, "p": 1}},
         {"salt": "c2hvcnQ="},  # 5 bytes
@@ -131,6 +135,19 @@ def test_a_pin_hash_from_elsewhere_outside_the_encoding_is_refused(
     with pytest.raises(ValueError, match=r"\w"):
         checked_pin_hash(encoded)
     assert not pin_hash_matches(encoded, PIN)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"n": 2**14, "r": 8, "p": 1},  # what this terminal and the platform make
+        {"n": 2**15, "r": 8, "p": 1},  # the dearest taken from elsewhere: 32 MiB
+        {"n": 2**10, "r": 1, "p": 1},
+    ],
+)
+def test_a_pin_hash_from_elsewhere_within_the_bounds_is_taken(params: dict[str, int]) -> None:
+    encoded = {**hash_pin(PIN, LOW), "scrypt": params}
+    assert checked_pin_hash(encoded) == encoded
 
 
 # -- the answer ----------------------------------------------------------------------------------
@@ -218,6 +235,38 @@ def test_local_members_are_kept_and_only_platform_members_are_removed(
     assert [m.staff_id for m in directory.members()] == ["L0001"]
     assert directory.sign_in("L0001", LOCAL_PIN).staff_id == "L0001"
     assert "source" not in read(directory)["members"]["L0001"]
+
+
+def test_a_member_removed_here_stays_removed_whatever_the_list_says(
+    directory: StaffDirectory,
+) -> None:
+    li, wang = member("S0012", "李敏"), member("S0013", "王芳")
+    renamed = {**li, "name": "李敏敏"}
+    source = Source(answer(1, li), answer(2, li, wang), answer(3, renamed, wang))
+    sync = StaffSync(directory, source)
+    sync.sync_now()
+    assert remove_staff_command(directory.path.parent, "S0012")[0]
+    assert read(directory)["members"]["S0012"]["deactivated_locally"] is True
+
+    second = sync.sync_now().merge  # a newer list, still naming S0012
+    assert second is not None and second.applied
+    assert (second.added, second.unchanged) == (1, 1)
+    assert [m.staff_id for m in directory.members()] == ["S0013"]
+    entry = read(directory)["members"]["S0012"]
+    assert (entry["active"], entry["deactivated_locally"]) == (False, True)
+    with pytest.raises(SignInRefused):
+        directory.sign_in("S0012", PIN)
+
+    third = sync.sync_now().merge  # the hall's changes still reach the entry, inactive
+    assert third is not None and third.changed == 1
+    entry = read(directory)["members"]["S0012"]
+    assert (entry["name"], entry["active"]) == ("李敏敏", False)
+    assert [m.staff_id for m in directory.members()] == ["S0013"]
+
+    # Added again here: the member may sign in again, with the PIN given here.
+    directory.add("S0012", "李敏", LOCAL_PIN)
+    assert "deactivated_locally" not in read(directory)["members"]["S0012"]
+    assert directory.sign_in("S0012", LOCAL_PIN).staff_id == "S0012"
 
 
 def test_the_platform_takes_over_a_number_it_names(directory: StaffDirectory) -> None:

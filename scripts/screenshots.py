@@ -279,7 +279,7 @@ def counter_shots(  # noqa: PLR0915 - one application at a counter, step by step
     form.mode.setCurrentIndex(1)
     form.relation_box.setCurrentIndex(form.relation_box.findData("child"))
     agent = dataclasses.replace(visit.session.identity, name="李国强",  # type: ignore[type-var]
-                                id_number="11010119800101001X")
+                                id_number="110101198001010010")
     visit.card_read(agent)
     window.grab().save(str(out / f"counter-form-agent{suffix}.png"))
     form.confirm.emit()

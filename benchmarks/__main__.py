@@ -52,6 +52,8 @@ TARGETS: dict[str, Target] = {
     "visit_rss_growth_mb": Target(5.0, "MB"),
     "handwriting_candidates_ms_median": Target(50.0, "ms"),
     "pinyin_candidates_ms_median": Target(30.0, "ms"),
+    "print_accept_ms_median_cups": Target(100.0, "ms"),
+    "print_accept_ms_median_escpos": Target(50.0, "ms"),
 }
 
 
@@ -149,6 +151,16 @@ def _run_counter_keys(settings: Settings) -> Figures:
     return dict(run_module("benchmarks.counter_keys", str(directory)))
 
 
+def _run_print_cups(settings: Settings) -> Figures:
+    module = importlib.import_module("benchmarks.print_cups")
+    return dict(module.measure_print_cups(prints=10 if settings.quick else 30))
+
+
+def _run_print_escpos(settings: Settings) -> Figures:
+    module = importlib.import_module("benchmarks.print_escpos")
+    return dict(module.measure_print_escpos(n=10 if settings.quick else 30))
+
+
 BENCHMARKS: dict[str, Callable[[Settings], Figures]] = {
     "startup": _run_startup,
     "chromium": _run_chromium,
@@ -163,6 +175,8 @@ BENCHMARKS: dict[str, Callable[[Settings], Figures]] = {
     "pinyin": _run_pinyin,
     "bundles": _run_bundles,
     "counter_keys": _run_counter_keys,
+    "print_cups": _run_print_cups,
+    "print_escpos": _run_print_escpos,
 }
 
 # The benchmarks are imported only when they run, so one that is missing or broken is reported as
@@ -215,6 +229,16 @@ PLACEHOLDERS: dict[str, tuple[str, ...]] = {
         "counter_keys_typed",
         "counter_keys_overhead",
         "counter_signature_strokes",
+    ),
+    "print_cups": (
+        "print_accept_ms_median_cups",
+        "print_accept_ms_p95_cups",
+        "print_done_ms_median_cups",
+    ),
+    "print_escpos": (
+        "print_accept_ms_median_escpos",
+        "print_accept_ms_p95_escpos",
+        "print_accept_first_ms_escpos",
     ),
 }
 

@@ -5,8 +5,8 @@ Three figures:
 - receipt_render_ms_median (and p95): warm, in this process, after a first receipt has paid
   for the imports and the font registration;
 - receipt_render_first_ms: the first receipt of a fresh process through the terminal's own
-  printer (kiosk.app.DeferredPdfPrinter) that has not been warmed, as a citizen would wait for it
-  if they asked for a receipt before the start-up work had loaded the printer;
+  printer (kiosk.printers.DeferredPdfPrinter) that has not been warmed, as a citizen would wait
+  for it if they asked for a receipt before the start-up work had loaded the printer;
 - receipt_render_first_warmed_ms: the same, after the printer's warm(), which the terminal runs
   off the GUI thread once the first screen is up: what the first citizen of the day waits.
 
@@ -84,7 +84,7 @@ def measure_receipt_render(n: int = 30) -> dict[str, float]:
 
 def first_render_ms(out_dir: Path, *, warmed: bool) -> float:
     """In a fresh process: the first receipt through the terminal's printer, in milliseconds."""
-    from kiosk.app import DeferredPdfPrinter
+    from kiosk.printers import DeferredPdfPrinter
 
     set_language("zh_CN")
     printer = DeferredPdfPrinter(out_dir, None)  # the settings' default: the system's CJK font

@@ -51,3 +51,7 @@ class PrintResult:
 
 class ReceiptPrinter(Protocol):
     def print_receipt(self, doc: ReceiptDocument) -> PrintResult: ...
+
+    def status(self) -> PrintStatus:
+        """A quick look at the printer (paper, cover, connection); never raises."""
+        ...

@@ -5,17 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from devices.identity import Identity
-from devices.printing import PrintResult, ReceiptDocument, ReceiptLine
 from devices.readers.base import CardReader
 from devices.readers.simulated import SimulatedReader
 from kiosk.access_keys import AccessKeys
@@ -28,6 +25,7 @@ from kiosk.corrections import Corrector
 from kiosk.demo import demo_identities
 from kiosk.photos import PhotoSource
 from kiosk.platform_client import PlatformClient
+from kiosk.printers import build_printer
 from kiosk.readers import READER_PIN_FILE, build_readers
 from kiosk.receipt_numbers import ReceiptNumbers
 from kiosk.reprint import Reprinter
@@ -41,56 +39,7 @@ from offline_queue.outbox import Outbox
 from offline_queue.recovery import OpenedOutbox, open_outbox
 from offline_queue.salvage import SalvageResult, recover_set_aside
 
-if TYPE_CHECKING:
-    from devices.printers.pdf import PdfReceiptPrinter
-
 log = logging.getLogger(__name__)
-
-
-# Laid out and thrown away by warm(): Chinese, digits and a QR code, as a real receipt has.
-_WARM_UP_RECEIPT = ReceiptDocument(
-    title="办事回执 Receipt",
-    subtitle="政务服务大厅 0123456789",
-    receipt_number_label="回执编号",
-    receipt_number="K00-20260101-0000",
-    lines=(
-        ReceiptLine("申请人", "王*英"),
-        ReceiptLine("证件号码", "110105********002X"),
-    ),
-    qr_url="https://example.invalid/track/K00-20260101-0000",
-    qr_caption="扫码查询办理进度",
-    notice="已保存，联网后自动上传。",
-    footer=("请妥善保管本回执",),
-)
-
-
-class DeferredPdfPrinter:
-    """The PDF printer, loaded on first use: reportlab and qrcode cost about 150 ms of import
-    that the first screen need not wait for. warm() (once the window is up) also registers the
-    receipt font and lays out one receipt in memory, so the first citizen's receipt does not
-    pay for parsing the font file either."""
-
-    def __init__(self, out_dir: Path, font_path: Path | None) -> None:
-        self._out_dir = out_dir
-        self._font_path = font_path
-        self._printer: PdfReceiptPrinter | None = None
-        self._lock = threading.Lock()  # warm() and a first receipt may race on worker threads
-
-    def warm(self) -> None:
-        # Outside the lock: a receipt printed meanwhile does not wait for this one. The font is
-        # registered once whoever asks first (pdf.find_font has its own lock); nothing is written.
-        self._get().render(_WARM_UP_RECEIPT)
-
-    def _get(self) -> PdfReceiptPrinter:
-        with self._lock:
-            if self._printer is None:
-                from devices.printers.pdf import PdfReceiptPrinter
-
-                self._printer = PdfReceiptPrinter(self._out_dir, font_path=self._font_path)
-            return self._printer
-
-    def print_receipt(self, doc: ReceiptDocument) -> PrintResult:
-        return self._get().print_receipt(doc)
 
 
 @dataclass
@@ -262,7 +211,7 @@ def build_parts(config: Config, *, demo: bool, bundled_catalogue: Path | None) -
         fetched_at = store.fetched_at()
     except CatalogueError as exc:
         error = exc
-    printer = DeferredPdfPrinter(config.receipts_path, config.receipt_font)
+    printer = build_printer(config)  # the settings' printer: PDF file, CUPS queue or ESC/POS
     submitter = Submitter(
         config=config,
         outbox=outbox,

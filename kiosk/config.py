@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import platformdirs
 
@@ -23,6 +25,18 @@ class Mode(Enum):
     KIOSK = "kiosk"
     COUNTER = "counter"
     RURAL = "rural"
+
+
+class PrinterKind(Enum):
+    PDF = "pdf"  # a PDF file per receipt in receipts_dir (the demo)
+    CUPS = "cups"  # the system's CUPS queue cups_queue
+    ESCPOS = "escpos"  # an ESC/POS thermal printer at escpos_address
+
+
+PAPER_WIDTHS_MM = (80, 58)
+# CUPS refuses queue names with these (and control characters); 127 characters at most.
+_CUPS_QUEUE_FORBIDDEN = frozenset(" \t/\\#?'\"")
+_CUPS_QUEUE_MAX = 127
 
 
 class ConfigError(UserFacingError):
@@ -72,6 +86,13 @@ class Config:
     # passport's data are checked against them (Passive Authentication). None: chip passports
     # are read but not proven genuine, and staff are told so.
     passport_trust_store: Path | None = None
+    # The receipt printer: "pdf" (a file per receipt, the demo), "cups" (the CUPS queue
+    # cups_queue) or "escpos" (a thermal printer at escpos_address: tcp://host:port,
+    # usb:VID:PID or serial:/dev/ttyUSB0), on a roll paper_mm wide (80 or 58).
+    printer: PrinterKind = PrinterKind.PDF
+    cups_queue: str = ""
+    escpos_address: str = "tcp://127.0.0.1:9100"
+    paper_mm: int = 80
 
     @property
     def card_removal_ends_visit(self) -> bool:
@@ -104,6 +125,7 @@ def default_config_path() -> Path:
     return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / "config.toml"
 
 
+_HEX_ID = re.compile(r"(0x)?[0-9A-Fa-f]{1,4}")
 _PATH_FIELDS = {"data_dir", "receipts_dir", "receipt_font", "photo_decoder", "passport_trust_store"}
 
 
@@ -135,12 +157,65 @@ def from_mapping(values: dict[str, Any], base: Config | None = None) -> Config:
         raise ConfigError(str(exc)) from exc
     if result.delivered_retention_days < 0:
         raise ConfigError("delivered_retention_days must not be negative")
+    _check_printer(result)
     return result
+
+
+def _check_printer(config: Config) -> None:
+    if config.paper_mm not in PAPER_WIDTHS_MM:
+        raise ConfigError(f"paper_mm must be 80 or 58, not {config.paper_mm}")
+    queue = config.cups_queue
+    if queue and (
+        len(queue) > _CUPS_QUEUE_MAX
+        or any(ch in _CUPS_QUEUE_FORBIDDEN or not ch.isprintable() for ch in queue)
+    ):
+        raise ConfigError(
+            f"cups_queue {queue!r} is not a CUPS queue name "
+            "(no spaces, tabs, / \\ # ? or quotes; at most 127 characters)"
+        )
+    if config.printer is PrinterKind.CUPS and not queue:
+        raise ConfigError('printer = "cups" needs cups_queue, the name of the CUPS queue')
+    try:
+        check_escpos_address(config.escpos_address)
+    except ValueError as exc:
+        raise ConfigError(f"escpos_address: {exc}") from exc
+
+
+def check_escpos_address(address: str) -> None:
+    """ValueError unless address is tcp://host[:port], usb:VID:PID (hexadecimal) or
+    serial:/dev/DEVICE[:baud]."""
+    text = address.strip()
+    if text.startswith("tcp://"):
+        parts = urlsplit(text)
+        try:
+            parts.port  # noqa: B018 - urlsplit checks the port only when asked for it
+        except ValueError as exc:
+            raise ValueError(f"bad port in {address!r} (1 to 65535)") from exc
+        if not parts.hostname or parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ValueError(f"{address!r} is not tcp://host:port")
+        if parts.port == 0:
+            raise ValueError(f"bad port in {address!r} (1 to 65535)")
+        return
+    if text.startswith("usb:"):
+        ids = text[4:].split(":")
+        if len(ids) != 2 or not all(_HEX_ID.fullmatch(value) for value in ids):
+            raise ValueError(f"{address!r} is not usb:VID:PID (hexadecimal, e.g. usb:0416:5011)")
+        if 0 in (int(value, 16) for value in ids):
+            raise ValueError(f"{address!r}: USB ids are not zero")
+        return
+    if text.startswith("serial:"):
+        device, _, baud = text[7:].partition(":")
+        if not device.startswith("/") or (baud and (not baud.isdigit() or int(baud) <= 0)):
+            raise ValueError(f"{address!r} is not serial:/dev/DEVICE or serial:/dev/DEVICE:BAUD")
+        return
+    raise ValueError(f"{address!r}: expected tcp://host:port, usb:VID:PID or serial:/dev/DEVICE")
 
 
 def _convert(key: str, value: Any, current: Any) -> Any:
     if key == "mode":
         return Mode(value)
+    if key in ("printer", "paper_mm"):
+        return _convert_printer(key, value)
     if key == "card_readers":
         if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
             raise TypeError("expected a list of texts")
@@ -160,6 +235,19 @@ def _convert(key: str, value: Any, current: Any) -> Any:
             raise TypeError("expected text")
         return value
     return value
+
+
+def _convert_printer(key: str, value: Any) -> Any:
+    if key == "printer":
+        try:
+            return PrinterKind(value)
+        except ValueError:
+            raise ValueError(
+                f"expected one of {', '.join(k.value for k in PrinterKind)}, not {value!r}"
+            ) from None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        raise TypeError("expected a whole number of millimetres (80 or 58)")
+    return int(value)
 
 
 def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> Config:

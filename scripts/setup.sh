@@ -35,6 +35,8 @@ hall_setup() (
         pcscd vsmartcard-vpcd libpcsclite-dev swig
         # printing: CUPS with a PDF printer
         cups cups-client cups-bsd printer-driver-cups-pdf
+        # headers pycups builds against (receipts followed through CUPS's IPP job state)
+        libcups2-dev
         # a virtual X server for screenshots and display tests
         xvfb xauth
         # what a screen reader sees: a D-Bus session with the AT-SPI bus, and its Python client

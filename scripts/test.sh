@@ -145,11 +145,74 @@ stop_pcscd() {
     HALL_PCSCD_DIR=""
 }
 
+# cupsd with one receipt queue, for the CUPS printing tests: always a private one, under a temp
+# dir with its own configuration, spool and logs, reachable only through the unix socket
+# $HALL_CUPS_DIR/cups.sock (no network port). Its queue "hall-receipts" has the tests' backend
+# (tests/fixtures/cups/hallfile), which writes each job to $HALL_CUPS_DIR/jobs or fails it on
+# request. CUPS_SERVER tells the tests' CUPS client where it is. Needs root (cupsd runs backends
+# as another user and keeps its spool private).
+HALL_CUPSD_PID=""
+HALL_CUPSD_DIR=""
+
+start_cupsd() {
+    if [[ -n $HALL_CUPSD_PID ]] && kill -0 "$HALL_CUPSD_PID" 2>/dev/null; then
+        return 0  # started earlier by this script
+    fi
+    if ! command -v cupsd >/dev/null 2>&1 || ! command -v lpstat >/dev/null 2>&1; then
+        echo "cupsd: needs the Debian packages cups-daemon and cups-client" >&2
+        return 1
+    fi
+    HALL_CUPSD_DIR="$(mktemp -d -t hall-cupsd-XXXXXX)"
+    local sock="$HALL_CUPSD_DIR/cups.sock"
+    "$ROOT/tests/fixtures/cups/private-cupsd" "$HALL_CUPSD_DIR" \
+        </dev/null >"$HALL_CUPSD_DIR/cupsd.out" 2>&1 &
+    HALL_CUPSD_PID=$!
+    local i
+    for ((i = 0; i < 100; i++)); do
+        if [[ -S $sock ]] && CUPS_SERVER="$sock" timeout 5 lpstat -a hall-receipts >/dev/null 2>&1
+        then
+            export CUPS_SERVER="$sock" HALL_CUPS_DIR="$HALL_CUPSD_DIR"
+            echo "cupsd: started (pid $HALL_CUPSD_PID) on $sock with the queue hall-receipts"
+            return 0
+        fi
+        if ! kill -0 "$HALL_CUPSD_PID" 2>/dev/null; then
+            break
+        fi
+        sleep 0.05  # a daemon starting up: polled for at most 5 s
+    done
+    echo "cupsd: did not come up with the queue hall-receipts; its output and log:" >&2
+    cat "$HALL_CUPSD_DIR/cupsd.out" "$HALL_CUPSD_DIR/log/error_log" >&2 2>/dev/null || true
+    stop_cupsd
+    return 1
+}
+
+stop_cupsd() {
+    if [[ -z $HALL_CUPSD_PID ]]; then
+        return 0  # not started here
+    fi
+    kill -TERM "$HALL_CUPSD_PID" 2>/dev/null || true
+    local i
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$HALL_CUPSD_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    kill -KILL "$HALL_CUPSD_PID" 2>/dev/null || true
+    wait "$HALL_CUPSD_PID" 2>/dev/null || true
+    if [[ ${HALL_CUPS_DIR:-} == "$HALL_CUPSD_DIR" ]]; then
+        unset CUPS_SERVER HALL_CUPS_DIR
+    fi
+    rm -rf "$HALL_CUPSD_DIR"
+    HALL_CUPSD_PID=""
+    HALL_CUPSD_DIR=""
+}
+
 start_real_peers() {
     start_pcscd
+    start_cupsd
 }
 
 stop_real_peers() {
+    stop_cupsd
     stop_pcscd
 }
 

@@ -133,6 +133,10 @@ class PdfReceiptPrinter:
         """The PDF bytes of one receipt."""
         return _render(doc, self.font().name)
 
+    def status(self) -> PrintStatus:
+        """A file printer has no paper to run out of: the folder is checked when writing."""
+        return PrintStatus.OK
+
     def print_receipt(self, doc: ReceiptDocument) -> PrintResult:
         try:
             font = self.font()

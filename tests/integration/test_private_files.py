@@ -21,10 +21,11 @@ from pathlib import Path
 import pytest
 
 from devices.printing import PrintStatus, ReceiptDocument, ReceiptLine
-from kiosk.app import DeferredPdfPrinter, Parts, build_parts, purge_receipts
+from kiosk.app import Parts, build_parts, purge_receipts
 from kiosk.catalogue import load_catalogue_file
 from kiosk.config import Config
 from kiosk.demo import demo_identities
+from kiosk.printers import DeferredPdfPrinter
 from kiosk.session import Draft
 from kiosk.terminal_auth import ENROLMENT_FILE, KEY_FILE
 from offline_queue.outbox import Attachment
@@ -234,7 +235,7 @@ WARM = textwrap.dedent(
     """
     import json, sys, time
     from pathlib import Path
-    from kiosk.app import DeferredPdfPrinter
+    from kiosk.printers import DeferredPdfPrinter
     from tests.integration.test_private_files import doc
 
     out = Path(sys.argv[1])

@@ -54,6 +54,7 @@ TARGETS: dict[str, Target] = {
     "pinyin_candidates_ms_median": Target(30.0, "ms"),
     "print_accept_ms_median_cups": Target(100.0, "ms"),
     "print_accept_ms_median_escpos": Target(50.0, "ms"),
+    "lookup_ms_median": Target(300.0, "ms"),
 }
 
 
@@ -161,6 +162,16 @@ def _run_print_escpos(settings: Settings) -> Figures:
     return dict(module.measure_print_escpos(n=10 if settings.quick else 30))
 
 
+def _run_lookup(settings: Settings) -> Figures:
+    from benchmarks._launch import run_module
+
+    directory = settings.tmp / "lookup"
+    directory.mkdir()
+    return dict(
+        run_module("benchmarks.lookup", str(20 if settings.quick else 60), str(directory))
+    )
+
+
 BENCHMARKS: dict[str, Callable[[Settings], Figures]] = {
     "startup": _run_startup,
     "chromium": _run_chromium,
@@ -177,6 +188,7 @@ BENCHMARKS: dict[str, Callable[[Settings], Figures]] = {
     "counter_keys": _run_counter_keys,
     "print_cups": _run_print_cups,
     "print_escpos": _run_print_escpos,
+    "lookup": _run_lookup,
 }
 
 # The benchmarks are imported only when they run, so one that is missing or broken is reported as
@@ -240,6 +252,7 @@ PLACEHOLDERS: dict[str, tuple[str, ...]] = {
         "print_accept_ms_p95_escpos",
         "print_accept_first_ms_escpos",
     ),
+    "lookup": ("lookup_ms_median", "lookup_ms_p95"),
 }
 
 

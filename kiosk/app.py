@@ -19,13 +19,15 @@ from kiosk.access_keys import AccessKeys
 from kiosk.audit_log import AuditLog, open_audit_log
 from kiosk.audit_upload import AuditUploader
 from kiosk.catalogue import Catalogue, CatalogueError
-from kiosk.catalogue_store import CatalogueStore
+from kiosk.catalogue_store import TERMINAL_KEYS_FILE, CatalogueStore, TerminalKeysStore
 from kiosk.config import Config
 from kiosk.corrections import Corrector
 from kiosk.demo import demo_identities
+from kiosk.lookup import LookupCache, LookupDesk, cache_key
 from kiosk.photos import PhotoSource
 from kiosk.platform_client import PlatformClient
 from kiosk.printers import build_printer
+from kiosk.ratings import RatingDesk
 from kiosk.readers import READER_PIN_FILE, build_readers
 from kiosk.receipt_numbers import ReceiptNumbers
 from kiosk.reprint import Reprinter
@@ -72,6 +74,12 @@ class Parts:
     corrector: Corrector | None = None
     # Staff print a receipt again from the queue (kiosk/reprint.py).
     reprinter: Reprinter | None = None
+    # The terminals' public keys the platform published: any receipt checked offline.
+    terminal_keys: TerminalKeysStore | None = None
+    # A case looked up at the terminal (kiosk/lookup.py) and the citizens' ratings, queued
+    # (kiosk/ratings.py).
+    lookup: LookupDesk | None = None
+    ratings: RatingDesk | None = None
 
     def retry_card_read(self, reader: str) -> None:
         """Read the card on this reader again (staff have just typed its MRZ data)."""
@@ -198,10 +206,15 @@ def build_parts(config: Config, *, demo: bool, bundled_catalogue: Path | None) -
         sync.set_audit_uploader(AuditUploader(audit, client))
     # Only a catalogue signed by the platform the terminal enrolled with is taken from it (or
     # from the cache); the bundled one ships with the software and is trusted as code is.
+    trusted = signing_keys(identity.enrolment.catalogue_keys().values())
+    # The terminals' public keys, as the platform publishes them: receipts checked offline.
+    terminal_keys = TerminalKeysStore(config.data_dir / TERMINAL_KEYS_FILE, trusted)
+    terminal_keys.load()
     store = CatalogueStore(
         config.catalogue_cache_path,
         bundled_catalogue,
-        signing_keys=signing_keys(identity.enrolment.catalogue_keys().values()),
+        signing_keys=trusted,
+        terminal_keys=terminal_keys,
     )
     catalogue: Catalogue | None = None
     error: CatalogueError | None = None
@@ -220,6 +233,10 @@ def build_parts(config: Config, *, demo: bool, bundled_catalogue: Path | None) -
         numbers=ReceiptNumbers(config.counters_path, config.terminal_id),
         seal_to=identity.enrolment.sealing_public_key(),
         audit=audit,
+        # the receipt's QR: a token signed with this terminal's enrolled key, on the platform's
+        # public tracking address announced with the catalogue
+        receipt_key=identity.key,
+        public_tracking=store.tracking_url,
     )
     corrector = Corrector(
         outbox, seal_to=identity.enrolment.sealing_public_key(), audit=audit, wake=sync.wake
@@ -256,6 +273,11 @@ def build_parts(config: Config, *, demo: bool, bundled_catalogue: Path | None) -
         catalogue_fetched_at=fetched_at,
         audit=audit,
         corrector=corrector,
+        terminal_keys=terminal_keys,
+        lookup=LookupDesk(
+            client, LookupCache(config.data_dir / "lookup_cache.sqlite3", cache_key(key.key))
+        ),
+        ratings=RatingDesk(outbox, sync),
         reprinter=Reprinter(
             config=config, outbox=outbox, printer=printer, catalogue=catalogue, audit=audit
         ),

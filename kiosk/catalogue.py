@@ -140,6 +140,9 @@ class Catalogue:
     version: str
     services: tuple[Service, ...]
     attachment_limits: AttachmentLimits = field(default_factory=AttachmentLimits)
+    # Where citizens follow their cases online, as the platform announces it; None when the
+    # catalogue does not say (the bundled copy, an older platform).
+    tracking_url: str | None = None
 
     def service(self, service_id: str) -> Service:
         for service in self.services:
@@ -722,6 +725,29 @@ def _attachment_limits(raw: Any) -> AttachmentLimits:
     return AttachmentLimits(**capped)
 
 
+TRACKING_MEMBER = "tracking"
+MAX_TRACKING_URL_CHARS = 200  # its receipt's QR code carries it with a token of ~210 characters
+
+
+def _tracking_url(raw: Any) -> str | None:
+    """The public tracking page's address: http(s) with a host, no query or fragment (the
+    receipt's token is added as ?t=), nothing but printable ASCII without spaces."""
+    if raw is None:
+        return None
+    where = f"{TRACKING_MEMBER}.public_url"
+    url = raw.get("public_url") if isinstance(raw, dict) else None
+    if not isinstance(url, str) or not 0 < len(url) <= MAX_TRACKING_URL_CHARS:
+        raise CatalogueError(
+            f"{where}: expected an address of 1 to {MAX_TRACKING_URL_CHARS} characters"
+        )
+    if not all("!" <= ch <= "~" for ch in url) or "?" in url or "#" in url:
+        raise CatalogueError(f"{where}: expected printable ASCII without query or fragment")
+    scheme, _, rest = url.partition("://")
+    if scheme not in ("https", "http") or not rest or rest.startswith("/"):
+        raise CatalogueError(f"{where}: expected an http(s) address with a host")
+    return url
+
+
 def parse_catalogue(data: Any) -> Catalogue:
     """Check a catalogue as a whole; CatalogueError (with a detail for the log) if any part fails.
 
@@ -730,6 +756,7 @@ def parse_catalogue(data: Any) -> Catalogue:
     if not isinstance(data, dict) or not isinstance(data.get("services"), list):
         raise CatalogueError("the catalogue must be an object with a list of services")
     attachment_limits = _attachment_limits(data.get(ATTACHMENT_LIMITS_MEMBER))
+    tracking_url = _tracking_url(data.get(TRACKING_MEMBER))
     raw_services = _list(data["services"], "services", limits.MAX_SERVICES)
     cap = limits.MAX_CATALOGUE_SCHEMA_NODES
     forms = [raw.get("form") for raw in raw_services if isinstance(raw, dict)]
@@ -751,6 +778,7 @@ def parse_catalogue(data: Any) -> Catalogue:
         version=str(version),
         services=tuple(service for service, _ in built),
         attachment_limits=attachment_limits,
+        tracking_url=tracking_url,
     )
 
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Final, Protocol, runtime_checkable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -25,14 +26,25 @@ from kiosk.catalogue import (
     parse_catalogue,
     read_catalogue_bytes,
 )
-from kiosk.limits import MAX_CATALOGUE_BYTES
+from kiosk.limits import MAX_CATALOGUE_BYTES, MAX_RESPONSE_BYTES
+from kiosk.receipt_token import TerminalKeys, TerminalKeysError, parse_terminal_keys
 from kiosk.trust import verify_catalogue
 
 log = logging.getLogger(__name__)
 
 
+TERMINAL_KEYS_FILE: Final = "terminal_keys.json"
+
+
 class CatalogueSource(Protocol):
     def get_catalogue(self) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class TerminalKeysSource(Protocol):
+    def get_terminal_keys(self) -> dict[str, Any]:
+        """GET /api/v1/terminals/keys as sent (docs/api.md), checked by the store."""
+        ...
 
 
 class CatalogueStore:
@@ -41,13 +53,22 @@ class CatalogueStore:
         cache_path: Path,
         bundled_path: Path | None,
         signing_keys: Mapping[str, Ed25519PublicKey] | None = None,
+        terminal_keys: TerminalKeysStore | None = None,
     ) -> None:
         """signing_keys: the platform's catalogue keys by key id (kiosk.trust.signing_keys);
-        None takes catalogues unsigned, as terminals did before they were enrolled."""
+        None takes catalogues unsigned, as terminals did before they were enrolled.
+        terminal_keys: refreshed with the catalogue, from a source that offers them."""
         self._cache = cache_path
         self._bundled = bundled_path
         self._keys = None if signing_keys is None else dict(signing_keys)
         self._from_cache = False  # the catalogue last loaded came from the platform's copy
+        self._terminal_keys = terminal_keys
+        self._tracking_url: str | None = None
+
+    def tracking_url(self) -> str | None:
+        """The public tracking page the catalogue last loaded or refreshed announced; None when
+        it announced none. Read from any thread (a receipt is made on the saving worker)."""
+        return self._tracking_url
 
     def load_local(self) -> Catalogue:
         """The cached copy, or the bundled one; CatalogueError when neither can be used."""
@@ -63,6 +84,7 @@ class CatalogueStore:
                 problems.append(exc.detail)
                 continue
             self._from_cache = path == self._cache
+            self._tracking_url = loaded.tracking_url
             return loaded
         raise CatalogueError("; ".join(problems) or "no catalogue available")
 
@@ -89,16 +111,87 @@ class CatalogueStore:
         except CatalogueError as exc:
             log.error("platform catalogue refused, the last good one stays: %s", exc.detail)
             raise
-        self._cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._cache.with_suffix(".tmp")
-        # 0600 whatever the process umask, like everything in the data directory
-        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as fh:
-            fh.write(encoded)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self._cache)
+        _write_private(self._cache, encoded)
         self._from_cache = True
+        self._tracking_url = catalogue.tracking_url
+        self._refresh_terminal_keys(source)
         return catalogue
+
+    def _refresh_terminal_keys(self, source: CatalogueSource) -> None:
+        """The keys that check other terminals' receipts; failing to get them costs nothing of
+        the catalogue (the copy already kept stays in use)."""
+        if self._terminal_keys is None or not isinstance(source, TerminalKeysSource):
+            return
+        try:
+            self._terminal_keys.refresh(source)
+        except Exception as exc:
+            log.warning("terminal keys not refreshed: %s", type(exc).__name__)
+
+
+class TerminalKeysStore:
+    """The platform's published terminal keys, kept so receipts are checked offline.
+
+    The copy on disk keeps the platform's signature and is verified every time it is read, as
+    the catalogue is; a list that does not verify is never kept and never used.
+    """
+
+    def __init__(self, cache_path: Path, signing_keys: Mapping[str, Ed25519PublicKey]) -> None:
+        self._cache = cache_path
+        self._signing_keys = dict(signing_keys)
+        self._lock = threading.Lock()
+        self._current = TerminalKeys()
+
+    def current(self) -> TerminalKeys:
+        """The keys last loaded or refreshed (none before that)."""
+        with self._lock:
+            return self._current
+
+    def load(self) -> TerminalKeys:
+        """The kept copy; an empty list when there is none or it no longer verifies."""
+        try:
+            data = _read_capped(self._cache, MAX_RESPONSE_BYTES)
+            keys = parse_terminal_keys(_decoded(data, self._cache.name), self._signing_keys)
+        except FileNotFoundError:
+            keys = TerminalKeys()
+        except (OSError, CatalogueError, TerminalKeysError) as exc:
+            log.error("kept terminal keys unusable: %s", exc)
+            keys = TerminalKeys()
+        with self._lock:
+            self._current = keys
+        return keys
+
+    def refresh(self, source: TerminalKeysSource) -> TerminalKeys:
+        """Fetch, check and keep the platform's list. Raises on any failure (TerminalKeysError
+        for a list that does not verify), and then the kept copy is left as it was."""
+        data = source.get_terminal_keys()
+        keys = parse_terminal_keys(data, self._signing_keys)
+        try:
+            encoded = _encoded(data, MAX_RESPONSE_BYTES)
+        except CatalogueError as exc:
+            raise TerminalKeysError(exc.detail) from exc
+        _write_private(self._cache, encoded)
+        with self._lock:
+            self._current = keys
+        return keys
+
+
+def _write_private(path: Path, encoded: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    # 0600 whatever the process umask, like everything in the data directory
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as fh:
+        fh.write(encoded)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _read_capped(path: Path, cap: int) -> bytes:
+    with path.open("rb") as fh:
+        data = fh.read(cap + 1)
+    if len(data) > cap:
+        raise OSError(f"{path.name}: larger than {cap} bytes")
+    return data
 
 
 def _load_signed(path: Path, keys: Mapping[str, Ed25519PublicKey]) -> Catalogue:
@@ -119,12 +212,12 @@ def _decoded(data: bytes, source: str) -> dict[str, Any]:
     return value
 
 
-def _encoded(data: dict[str, Any]) -> bytes:
+def _encoded(data: dict[str, Any], cap: int = MAX_CATALOGUE_BYTES) -> bytes:
     try:
         text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
         encoded = text.encode("utf-8")  # a lone surrogate from a \ud800 escape fails here
     except (TypeError, ValueError, RecursionError) as exc:
         raise CatalogueError(f"cannot be stored: {type(exc).__name__}") from exc
-    if len(encoded) > MAX_CATALOGUE_BYTES:
-        raise CatalogueError(f"larger than {MAX_CATALOGUE_BYTES} bytes once stored")
+    if len(encoded) > cap:
+        raise CatalogueError(f"larger than {cap} bytes once stored")
     return encoded

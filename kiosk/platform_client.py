@@ -57,6 +57,7 @@ RATING_LEVELS = (
     "dissatisfied",
     "very_dissatisfied",
 )
+LOOKUP_FIELDS = ("receipt_number", "submission_id", "id_number")
 
 # Error codes this client makes up itself, for answers that never came or made no sense.
 TIMEOUT = "timeout"
@@ -250,6 +251,10 @@ class PlatformClient:
         body = _json_object(answer.content) if answer.status == 200 else None
         return body is not None and body.get("status") == "ok"
 
+    def get_terminal_keys(self) -> dict[str, Any]:
+        """GET /terminals/keys as sent; checked by kiosk.catalogue_store.TerminalKeysStore."""
+        return self._get_json("/terminals/keys")
+
     def get_staff(self) -> dict[str, Any]:
         """The hall's staff list with PIN hashes (docs/api.md "Staff"), for this terminal."""
         return self._get_json("/staff")
@@ -280,6 +285,41 @@ class PlatformClient:
         if body.get("submission_id") != submission_id:
             raise PlatformAnswerError(PlatformAnswerError.MESSAGE, code=UNEXPECTED_ANSWER)
         return body
+
+    def lookup(self, query: Mapping[str, str]) -> dict[str, Any]:
+        """Cases by receipt number, submission id or ID number (docs/api.md, "Lookup"): the
+        platform's answer {"cases": [...]}, newest first. The ID number goes only in this
+        signed request's body, never in a URL or a log."""
+        if len(query) != 1 or next(iter(query)) not in LOOKUP_FIELDS:
+            raise ValueError("a lookup asks by exactly one of " + ", ".join(LOOKUP_FIELDS))
+        return self._json_or_raise(self._request("POST", "/lookup", json_body=query))
+
+    def send_rating(
+        self, rating_id: str, submission_id: str, body: Mapping[str, Any]
+    ) -> SubmitOutcome:
+        """Send a queued satisfaction rating, with its id as the Idempotency-Key; never raises
+        for the network. Delivered is a 2xx naming the submission. A rating for a case this
+        terminal did not file (terminal_mismatch) is refused for good, not tried again."""
+        path = f"/submissions/{_path_segment(submission_id)}/rating"
+        answer = self._post(path, _dump(body), idempotency_key=rating_id)
+        if isinstance(answer, SubmitOutcome):
+            return answer
+        outcome = _classify(
+            submission_id,
+            answer.status,
+            answer.headers.get("Retry-After"),
+            _json_object(answer.content),
+            self._clock(),
+        )
+        if outcome.error_code == "terminal_mismatch" and outcome.http_status == 403:
+            return SubmitOutcome(
+                OutcomeKind.REJECTED,
+                response=outcome.response,
+                http_status=403,
+                error_code="terminal_mismatch",
+                error="HTTP 403 terminal_mismatch",
+            )
+        return outcome
 
     def submit(self, submission_id: str, body: Mapping[str, Any]) -> SubmitOutcome:
         """Send one submission with its id as the Idempotency-Key; never raises for the network."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from devices.printing import ReceiptDocument, ReceiptLine
+from devices.printing import PrintStatus, ReceiptDocument, ReceiptLine
 from kiosk.i18n import N_, _, current_language
 from kiosk.identity import mask_id_number, mask_name
 
@@ -38,6 +38,27 @@ NOT_DELIVERED = N_(
 )
 TERMINAL = N_("Terminal {terminal_id} · {channel}")
 KEEP_RECEIPT = N_("Please keep this receipt to check progress and collect the result.")
+
+# What the citizen is told on screen when their receipt did not come out, by what went wrong.
+_NOT_PRINTED = {
+    PrintStatus.PAPER_OUT: N_("The printer has run out of paper, so your receipt was not printed."),
+    PrintStatus.COVER_OPEN: N_("The printer is not ready, so your receipt was not printed."),
+    PrintStatus.OFFLINE: N_(
+        "The printer is not working right now, so your receipt was not printed."
+    ),
+}
+_NOT_PRINTED_OTHER = N_("The printer had a problem, so your receipt was not printed.")
+_NOTHING_CHANGED = N_(
+    "This does not change your application. Staff at the counter can print your receipt for "
+    "you with your receipt number."
+)
+
+
+def not_printed_text(status: PrintStatus) -> str:
+    """What happened to the receipt and what the citizen can do, in the active language."""
+    happened = _NOT_PRINTED.get(status, _NOT_PRINTED_OTHER)
+    gap = "" if current_language().startswith("zh") else " "  # Chinese runs sentences on
+    return f"{_(happened)}{gap}{_(_NOTHING_CHANGED)}"
 
 
 def format_datetime(value: datetime, language: str) -> str:
@@ -72,7 +93,9 @@ def build_receipt(
     """The receipt for one submission, in the active language, with personal values masked.
 
     service_name, time_limit_text and collection_text arrive already in the active language
-    (they come from the catalogue); empty optional texts leave their line out.
+    (they come from the catalogue); empty optional texts leave their line out. tracking_url is
+    what the QR code carries: the platform's tracking page with the receipt's signed token
+    (kiosk/receipt_token.py) when the terminal signs its receipts.
     """
     rows: list[tuple[str, str]] = [
         (SERVICE, service_name),

@@ -2,8 +2,9 @@
 
 The submission itself is sealed to the platform and cannot be read back; its summary keeps what a
 receipt shows, already masked (receipt number, service, masked name and ID number, when it was
-saved, the tracking address). The receipt is made again from it, saying truthfully whether the
-platform has the application now. Every reprint is audited.
+saved, the tracking link with the receipt's signed token). The receipt is made again from it,
+with the very QR code the first one had, saying truthfully whether the platform has the
+application now. Every reprint is audited.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from kiosk.config import Config
 from kiosk.errors import UserFacingError
 from kiosk.i18n import N_, pick
 from kiosk.receipt import build_receipt
+from kiosk.receipt_token import tracking_link
 from kiosk.submissions import SUBMISSION_KIND, AuditSink
 from offline_queue.outbox import Outbox, State
 
@@ -51,9 +53,11 @@ def receipt_record(
     masked_name: str,
     masked_id: str,
     tracking_url: str,
+    receipt_token: str = "",
 ) -> dict[str, str]:
-    """What a submission's summary keeps for a reprint: nothing unmasked."""
-    return {
+    """What a submission's summary keeps for a reprint: nothing unmasked. tracking_url is the
+    QR code's link (with receipt_token in it when the receipt was signed)."""
+    record = {
         "receipt_number": receipt_number,
         "service_id": service_id,
         "created_at": created_at,
@@ -61,6 +65,19 @@ def receipt_record(
         "masked_id": masked_id,
         "tracking_url": tracking_url,
     }
+    if receipt_token:
+        record["receipt_token"] = receipt_token
+    return record
+
+
+def reprint_link(summary: dict[str, object]) -> str:
+    """The QR code's link for a reprint: the first receipt's tracking page with its token (an
+    unsigned receipt's link as it was)."""
+    link = str(summary["tracking_url"])
+    token = summary.get("receipt_token")
+    if isinstance(token, str) and token:
+        return tracking_link(link.split("?", 1)[0], token)
+    return link
 
 
 class Reprinter:
@@ -119,7 +136,7 @@ class Reprinter:
             submitted_at=dt.datetime.fromisoformat(str(summary["created_at"])),
             applicant_name=str(summary.get("masked_name", "")),
             id_number=str(summary["masked_id"]),
-            tracking_url=str(summary["tracking_url"]),
+            tracking_url=reprint_link(summary),
             delivered=self._outbox.state_of(item_id) is State.DELIVERED,
             terminal_id=self._config.terminal_id,
             hall_name=self._config.hall_name,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from devices.cards.mrz import MrtdIdentity
@@ -28,10 +29,11 @@ from kiosk.identity import mask_id_number, mask_name
 from kiosk.platform_client import attachment_json
 from kiosk.receipt import build_receipt
 from kiosk.receipt_numbers import ReceiptNumbers
+from kiosk.receipt_token import ReceiptClaim, make_token, tracking_link
 from kiosk.session import Draft
 from kiosk.trust import SealError, seal
 from offline_queue.errors import AttachmentLimitError, OutboxError
-from offline_queue.outbox import Attachment, new_item_id
+from offline_queue.outbox import Attachment, State, new_item_id
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,8 @@ class Enqueuer(Protocol):
 
     def check_attachments(self, files: Sequence[Attachment]) -> None: ...
 
+    def state_of(self, item_id: str) -> State | None: ...
+
 
 class AuditSink(Protocol):
     def append(
@@ -95,8 +99,12 @@ class SubmissionResult:
     receipt_number: str
     service_name: str
     delivered: bool
-    tracking_url: str
+    tracking_url: str  # what the receipt's QR code carries: the signed link when there is one
     print_result: PrintResult
+    receipt_token: str = ""  # kiosk/receipt_token.py; empty for a terminal without a key
+    # The platform answered at once that it does not take it as it is (a 4xx): saved here, set
+    # aside for staff to correct in the upload queue, not waiting for a network.
+    refused: bool = False
 
     @property
     def receipt_path(self) -> Path | None:
@@ -167,7 +175,14 @@ def _dump(value: object) -> bytes:
 
 
 def tracking_url(base_url: str, submission_id: str) -> str:
+    """The unsigned link of a terminal that has no key to sign with: the case by its id."""
     return f"{base_url.rstrip('/')}/track/{submission_id}"
+
+
+def public_tracking_url(announced: str | None, platform_url: str) -> str:
+    """Where the QR code sends a phone: the tracking page the platform announced with its
+    catalogue, or (a catalogue that announced none, such as the bundled copy) its /track."""
+    return announced if announced else f"{platform_url.rstrip('/')}/track"
 
 
 class Submitter:
@@ -183,10 +198,19 @@ class Submitter:
         upload_wait_s: float = 4.0,
         seal_to: X25519PublicKey | None = None,
         audit: AuditSink | None = None,
+        receipt_key: Ed25519PrivateKey | None = None,
+        public_tracking: Callable[[], str | None] | None = None,
     ) -> None:
         """seal_to: the platform's sealing key. With it, what is queued is the submission (and
         its files) sealed to the platform: this terminal's own key, or anyone who steals the
-        terminal, can no longer read it; only the receipt summary stays readable here."""
+        terminal, can no longer read it; only the receipt summary stays readable here.
+
+        receipt_key: the terminal's enrolled key; with it the receipt's QR code carries a token
+        signed with it (kiosk/receipt_token.py) that any terminal can check offline.
+        public_tracking: the tracking page the platform announced with the catalogue in use
+        (kiosk.catalogue_store.CatalogueStore.tracking_url), asked at each submission."""
+        self._receipt_key = receipt_key
+        self._public_tracking = public_tracking
         self._config = config
         self._seal_to = seal_to
         self._audit = audit
@@ -229,8 +253,10 @@ class Submitter:
             created_at=created_at,
             operator_id=operator_id,
         )
-        url = tracking_url(self._config.platform_url, submission_id)
-        # What the queue shows and a reprint prints: nothing unmasked (kiosk/reprint.py).
+        token = self._token(receipt_number, submission_id, draft.service.id, created_at)
+        url = self._link(submission_id, token)
+        # What the queue shows and a reprint prints: nothing unmasked (kiosk/reprint.py). The
+        # token is kept so a reprint carries the very QR code the first receipt did.
         summary = {
             "receipt_number": receipt_number,
             "service_id": draft.service.id,
@@ -239,6 +265,8 @@ class Submitter:
             "masked_id": mask_id_number(draft.identity.id_number),
             "tracking_url": url,
         }
+        if token:
+            summary["receipt_token"] = token
         if operator_id:
             summary["operator_id"] = operator_id  # a staff number: "today's" list at a counter
         if draft.assistance is not None and not operator_id:
@@ -272,6 +300,7 @@ class Submitter:
         except Exception:
             log.exception("immediate upload of %s failed; it stays queued", submission_id)
             delivered = False
+        refused = not delivered and self._refused(submission_id)
         printed = self._print(
             service=draft.service,
             draft=draft,
@@ -287,7 +316,48 @@ class Submitter:
             delivered=delivered,
             tracking_url=url,
             print_result=printed,
+            receipt_token=token,
+            refused=refused,
         )
+
+    def _token(
+        self, receipt_number: str, submission_id: str, service_id: str, created_at: dt.datetime
+    ) -> str:
+        """The receipt's signed token; empty without a key, or for a time it cannot carry (the
+        receipt then has the unsigned link: a receipt is never worth losing a submission)."""
+        if self._receipt_key is None:
+            return ""
+        claim = ReceiptClaim(
+            receipt_number=receipt_number,
+            submission_id=submission_id,
+            service_id=service_id,
+            issued_at=created_at.replace(microsecond=0),
+            terminal_id=self._config.terminal_id,
+        )
+        try:
+            return make_token(claim, self._receipt_key)
+        except ValueError as exc:
+            log.error("receipt token not made: %s", exc)
+            return ""
+
+    def _link(self, submission_id: str, token: str) -> str:
+        if not token:
+            return tracking_url(self._config.platform_url, submission_id)
+        announced = None
+        if self._public_tracking is not None:
+            try:
+                announced = self._public_tracking()
+            except Exception:
+                log.exception("the announced tracking page could not be read")
+        return tracking_link(public_tracking_url(announced, self._config.platform_url), token)
+
+    def _refused(self, submission_id: str) -> bool:
+        try:
+            state = self._outbox.state_of(submission_id)
+        except Exception:
+            log.exception("the state of %s could not be read", submission_id)
+            return False
+        return state in (State.REJECTED, State.NEEDS_ATTENTION)
 
     def _record(
         self, submission_id: str, receipt_number: str, service_id: str, operator_id: str | None

@@ -50,6 +50,7 @@ from kiosk.platform_client import (
     SubmitOutcome,
     attachment_json,
 )
+from kiosk.ratings import RATING_KIND
 from offline_queue.errors import OutboxError
 from offline_queue.outbox import Outbox, OutboxItem, Settlement, State
 from offline_queue.retry import DEFAULT_BASE_S, DEFAULT_CAP_S, retry_delay
@@ -62,6 +63,8 @@ log = logging.getLogger(__name__)
 
 SUBMISSION_KIND = "submission"
 HELP_REQUEST_KIND = "help_request"
+# A satisfaction rating (kiosk/ratings.py, RATING_KIND): sent after any submission claimed with
+# it (it rates one), and kept waiting while the submission it rates has not reached the platform.
 # New values for a refused submission's fields (kiosk/corrections.py): answered for the row it
 # corrects, which takes the platform's answer (delivered with the receipt, or refused again).
 CORRECTION_KIND = "correction"
@@ -74,6 +77,7 @@ HELP_REQUEST_TTL_S = 600.0
 HELP_REQUEST_EXPIRED = "help_request_expired"
 PAYLOAD_UNREADABLE = "payload_unreadable"
 UNKNOWN_KIND = "unknown_kind"
+RATED_NOT_UPLOADED = "rated_not_uploaded"
 INTERNAL_ERROR = "internal_error"
 _MIN_WAIT_S = 0.01  # never spin, even when a row is due this very instant
 # A batch carries at most this much payload and attachment data, so that on a slow rural uplink
@@ -485,15 +489,14 @@ class SyncEngine:
         calls: list[tuple[int, dict[str, object]]] = []  # help requests: one request each
         bundles: list[tuple[int, tuple[str, ...]]] = []  # bundles: one request each
         corrections: list[tuple[int, dict[str, object]]] = []  # one request each
+        ratings: list[tuple[int, dict[str, object]]] = []  # one request each, after submissions
         for index, item in enumerate(items):
             if item.kind == BUNDLE_KIND:
-                ids = None if item.attachments else bundle_submission_ids(item.payload)
-                if ids is not None:
-                    bundles.append((index, ids))
+                _sort_bundle(index, item, bundles)
             elif item.kind == HELP_REQUEST_KIND:
                 self._sort_help_request(index, item, outcomes, calls)
             else:
-                _sort_body(index, item, sendable, corrections)
+                _sort_body(index, item, sendable, corrections, ratings)
         # Help requests, bundles and corrections go one request each (an empty list sends
         # nothing).
         singles = [
@@ -507,6 +510,9 @@ class SyncEngine:
             sent = self._send(items, sendable)
             for (index, _), answer in zip(sendable, sent, strict=True):
                 outcomes[index] = answer
+        # Ratings last: a submission claimed with its rating reaches the platform first.
+        for index, answer in self._send_ratings(items, ratings):
+            outcomes[index] = answer
         delays = [self._delay(item, o) for item, o in zip(items, outcomes, strict=True)]
         settlements = [
             _settlement(i, o, d) for i, o, d in zip(items, outcomes, delays, strict=True)
@@ -576,6 +582,38 @@ class SyncEngine:
                 outcome = SubmitOutcome(OutcomeKind.RETRY, error_code=INTERNAL_ERROR)
             answers.append((index, outcome))
         return answers
+
+    def _send_ratings(
+        self, items: list[OutboxItem], ratings: list[tuple[int, dict[str, object]]]
+    ) -> list[tuple[int, SubmitOutcome]]:
+        """Each rating alone; once the platform stops answering, the rest share that outcome.
+        A rating of a submission still waiting here (not found on the platform yet) waits too."""
+        answers: list[tuple[int, SubmitOutcome]] = []
+        for index, rating in ratings:
+            if answers and answers[-1][1].offline:
+                answers.append((index, answers[-1][1]))
+                continue
+            submission_id = str(rating["submission_id"])
+            body = rating["body"]
+            assert isinstance(body, dict)  # noqa: S101 - _rating_body checked it
+            try:
+                outcome = self._client.send_rating(items[index].id, submission_id, body)
+            except Exception:
+                log.exception("sync: sending rating %s failed unexpectedly", items[index].id)
+                outcome = SubmitOutcome(OutcomeKind.RETRY, error_code=INTERNAL_ERROR)
+            if outcome.http_status == 404 and self._waiting_here(submission_id):
+                outcome = SubmitOutcome(
+                    OutcomeKind.RETRY,
+                    http_status=404,
+                    error_code=RATED_NOT_UPLOADED,
+                    error="the rated submission is not uploaded yet",
+                )
+            answers.append((index, outcome))
+        return answers
+
+    def _waiting_here(self, submission_id: str) -> bool:
+        state = self._outbox.state_of(submission_id)
+        return state in (State.QUEUED, State.SENDING)
 
     def _send_bundles(
         self, items: list[OutboxItem], bundles: list[tuple[int, tuple[str, ...]]]
@@ -740,7 +778,13 @@ class SyncEngine:
 
 
 def _unreadable_code(item: OutboxItem) -> str:
-    known = item.kind in (SUBMISSION_KIND, HELP_REQUEST_KIND, BUNDLE_KIND, CORRECTION_KIND)
+    known = item.kind in (
+        SUBMISSION_KIND,
+        HELP_REQUEST_KIND,
+        BUNDLE_KIND,
+        CORRECTION_KIND,
+        RATING_KIND,
+    )
     return PAYLOAD_UNREADABLE if known else UNKNOWN_KIND
 
 
@@ -809,14 +853,25 @@ def _submission_body(item: OutboxItem) -> dict[str, object] | None:
     return body
 
 
+def _sort_bundle(index: int, item: OutboxItem, bundles: list[tuple[int, tuple[str, ...]]]) -> None:
+    ids = None if item.attachments else bundle_submission_ids(item.payload)
+    if ids is not None:
+        bundles.append((index, ids))
+
+
 def _sort_body(
     index: int,
     item: OutboxItem,
     sendable: list[tuple[int, dict[str, object]]],
     corrections: list[tuple[int, dict[str, object]]],
+    ratings: list[tuple[int, dict[str, object]]],
 ) -> None:
-    """A submission joins sendable, a correction corrections; an unreadable row neither."""
-    if item.kind == CORRECTION_KIND:
+    """A submission joins sendable, a correction corrections, a rating ratings; an unreadable
+    row none of them."""
+    if item.kind == RATING_KIND:
+        if (rating := _rating_body(item)) is not None:
+            ratings.append((index, rating))
+    elif item.kind == CORRECTION_KIND:
         if (correction := _correction_body(item)) is not None:
             corrections.append((index, correction))
     elif (body := _submission_body(item)) is not None:
@@ -846,6 +901,23 @@ def _help_request_body(item: OutboxItem) -> dict[str, object] | None:
     if not isinstance(body, dict) or body.get("help_request_id") != item.id or item.attachments:
         return None
     return body
+
+
+def _rating_body(item: OutboxItem) -> dict[str, object] | None:
+    try:
+        rating = json.loads(item.payload)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if (
+        not isinstance(rating, dict)
+        or rating.get("rating_id") != item.id
+        or not isinstance(rating.get("submission_id"), str)
+        or not rating["submission_id"]
+        or not isinstance(rating.get("body"), dict)
+        or item.attachments
+    ):
+        return None
+    return rating
 
 
 def _dump(value: object) -> bytes:

@@ -57,10 +57,11 @@ from .bodies import (
     read_json,
 )
 from .bundles import BUNDLE_REQUEST_SCHEMA, BundleAnswer, BundleRoute
-from .catalogue import Catalogue, FieldProblem
+from .catalogue import Catalogue, FieldProblem, ServedCatalogue
 from .corrections import CorrectionRequest, CorrectionRoute
 from .faults import NoFaults, SubmissionFaults, install_fault_switch
 from .keys import PlatformKeys, default_keys_dir
+from .lookup import LookupRoute, add_lookup_route
 from .models import (
     MAX_ATTACHMENT_BYTES,
     MAX_ATTACHMENTS,
@@ -85,6 +86,7 @@ from .storage import (
     StoredAttachment,
     SubmissionRecord,
 )
+from .terminal_keys import TerminalKeysRoute, add_terminal_key_routes
 from .terminals import AuthRefused, TerminalRegistry
 from .tracking import not_found_page, tracking_page
 
@@ -303,8 +305,9 @@ class _Platform:
         self.terminals = terminals
         self.keys = keys
         self.ca_pem = ca_pem
-        # Signed once: terminals take no catalogue that does not verify with the platform's key.
-        self.catalogue_bytes = _json_bytes(keys.sign_catalogue(catalogue.doc))
+        # Signed once per tracking address: terminals take no catalogue that does not verify
+        # with the platform's key.
+        self.served_catalogue = ServedCatalogue(catalogue, keys.sign_catalogue, public_url)
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
 
@@ -376,9 +379,10 @@ class _Platform:
         """Whether the platform is up, and the API version it speaks."""
         return {"status": "ok", "api_version": API_VERSION}
 
-    async def get_catalogue(self) -> Response:
+    async def get_catalogue(self, request: Request) -> Response:
         """The service catalogue: guides, form schemas and questions."""
-        return Response(content=self.catalogue_bytes, media_type=_JSON)
+        content = self.served_catalogue.content(str(request.base_url))
+        return Response(content=content, media_type=_JSON)
 
     async def get_service(self, service_id: str) -> Response:
         """One service of the catalogue."""
@@ -647,7 +651,13 @@ class _Platform:
             return _terminal_mismatch()
         rated_at = self.now()
         known = await self.run(
-            self.storage.rate, submission_id, rating.level, rating.comment, rated_at
+            self.storage.rate,
+            submission_id,
+            rating.level,
+            rating.comment,
+            rated_at,
+            reason=rating.reason,
+            call_back=rating.call_back,
         )
         if not known:
             return _not_found()
@@ -1160,6 +1170,19 @@ def create_app(
         now=platform.now,
     )
     _add_routes(app, platform, bundles, audit, corrections)
+    add_lookup_route(
+        app,
+        LookupRoute(
+            signed_json=platform._signed_json,
+            run=platform.run,
+            storage=platform.storage,
+            error=_error,
+            answer=_json,
+            problems=_problems,
+        ),
+        models.ErrorBody,
+        _SIGNED,
+    )
     add_staff_routes(
         app,
         StaffRoute(
@@ -1172,6 +1195,12 @@ def create_app(
             now=platform.now,
         ),
         models.ErrorBody,
+    )
+    add_terminal_key_routes(
+        app,
+        TerminalKeysRoute(
+            platform.terminals, platform.keys, platform.storage, platform.catalogue, platform.run
+        ),
     )
     _add_error_handlers(app)
     install_fault_switch(app, platform.faults)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,9 @@ PREFILLS = frozenset(
 )
 GUIDE_TEXTS = ("audience", "fee", "time_limit", "collection")
 ATTACHMENT_LIMITS_MEMBER = "attachment_limits"
+TRACKING_MEMBER = "tracking"
+TRACKING_PATH = "/track"
+_SERVED_BASES = 16  # the Host header picks the base when no public URL is set: a bounded cache
 
 
 def attachment_limits() -> dict[str, int]:
@@ -41,6 +45,45 @@ def attachment_limits() -> dict[str, int]:
         "max_file_bytes": MAX_ATTACHMENT_BYTES,
         "max_total_bytes": MAX_ATTACHMENTS_BYTES,
     }
+
+
+def tracking_public_url(public_url: str | None, base_url: str) -> str:
+    """Where citizens follow their cases: the platform's public URL (its option), else the
+    address the request came in on, and then /track."""
+    base = public_url if public_url is not None else base_url
+    return base.rstrip("/") + TRACKING_PATH
+
+
+class ServedCatalogue:
+    """The catalogue as terminals get it: with the tracking page's address, signed (sign:
+    refplatform.keys.PlatformKeys.sign_catalogue) and encoded once per address."""
+
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        sign: Callable[[Mapping[str, Any]], dict[str, Any]],
+        public_url: str | None,
+    ) -> None:
+        self._doc = catalogue.doc
+        self._sign = sign
+        self._public_url = public_url
+        self._lock = threading.Lock()
+        self._served: dict[str, bytes] = {}
+
+    def content(self, base_url: str) -> bytes:
+        """The signed JSON for a request that came in on base_url."""
+        url = tracking_public_url(self._public_url, base_url)
+        with self._lock:
+            cached = self._served.get(url)
+        if cached is not None:
+            return cached
+        doc = {**self._doc, TRACKING_MEMBER: {"public_url": url}}
+        encoded = json.dumps(self._sign(doc), ensure_ascii=False, separators=(",", ":"))
+        with self._lock:
+            if len(self._served) >= _SERVED_BASES:
+                self._served.clear()
+            self._served[url] = encoded.encode("utf-8")
+        return encoded.encode("utf-8")
 
 
 class CatalogueError(ValueError):

@@ -300,9 +300,23 @@ class BatchAnswer(BaseModel):
     results: list[BatchResult] = Field(description="one per submission, in the request's order")
 
 
+RatingReason = Literal["long_wait", "complicated", "unclear_materials", "staff_attitude", "other"]
+UNHAPPY_LEVELS = frozenset({"dissatisfied", "very_dissatisfied"})
+
+
 class RatingRequest(_Strict):
     level: RatingLevel
     comment: Annotated[StrictStr, Field(max_length=500)] = ""
+    # Why a dissatisfied citizen was, and whether they asked to be called back (on the phone
+    # number of the case: none travels with the rating). Only with dissatisfied levels.
+    reason: RatingReason | None = None
+    call_back: StrictBool = False
+
+    @model_validator(mode="after")
+    def _reason_only_when_unhappy(self) -> RatingRequest:
+        if self.level not in UNHAPPY_LEVELS and (self.reason is not None or self.call_back):
+            raise ValueError("only a dissatisfied rating carries a reason or a call back")
+        return self
 
 
 class RatingAnswer(BaseModel):
@@ -408,10 +422,17 @@ class AttachmentLimits(BaseModel):
     max_total_bytes: Annotated[StrictInt, Field(ge=1)]
 
 
+class Tracking(BaseModel):
+    """Where citizens follow a case: the receipt's QR is this address with ?t=<signed token>."""
+
+    public_url: str
+
+
 class Catalogue(BaseModel):
     version: str
     services: list[Service]
     attachment_limits: AttachmentLimits | None = None
+    tracking: Tracking | None = None
 
 
 # pydantic error types in the words of JSON Schema, so every 422 speaks one vocabulary.

@@ -20,7 +20,8 @@ from typing import Any
 # 2: the attachments table (created where missing, so a version 1 file simply gains it).
 # 3: the help_requests table.
 # 4: the rejected and corrections tables (a refused submission kept for correction).
-SCHEMA_VERSION = 4
+# 5: ratings keep the reason of a dissatisfied rating and whether to call back.
+SCHEMA_VERSION = 5
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS submissions (
@@ -80,7 +81,9 @@ CREATE TABLE IF NOT EXISTS ratings (
     submission_id  TEXT PRIMARY KEY REFERENCES submissions(submission_id),
     level          TEXT NOT NULL,
     comment        TEXT NOT NULL,
-    rated_at       TEXT NOT NULL
+    rated_at       TEXT NOT NULL,
+    reason         TEXT,
+    call_back      INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 """
 
@@ -255,6 +258,10 @@ class Storage:
             if version > SCHEMA_VERSION:
                 raise RuntimeError(f"{path}: database schema {version} is newer than this server")
             db.executescript(_SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(ratings)")}
+            if "reason" not in columns:  # a version 4 file: its ratings gain the two columns
+                db.execute("ALTER TABLE ratings ADD COLUMN reason TEXT")
+                db.execute("ALTER TABLE ratings ADD COLUMN call_back INTEGER NOT NULL DEFAULT 0")
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     @contextmanager
@@ -416,7 +423,16 @@ class Storage:
             )
             return self._record(db, submission_id)
 
-    def rate(self, submission_id: str, level: str, comment: str, rated_at: str) -> bool:
+    def rate(
+        self,
+        submission_id: str,
+        level: str,
+        comment: str,
+        rated_at: str,
+        *,
+        reason: str | None = None,
+        call_back: bool = False,
+    ) -> bool:
         """Record (or replace) the rating; False when the id is unknown."""
         with self._write() as db:
             known = db.execute(
@@ -425,21 +441,26 @@ class Storage:
             if known is None:
                 return False
             db.execute(
-                "INSERT INTO ratings (submission_id, level, comment, rated_at) VALUES (?, ?, ?, ?)"
+                "INSERT INTO ratings (submission_id, level, comment, rated_at, reason, call_back)"
+                " VALUES (?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT(submission_id) DO UPDATE SET level = excluded.level,"
-                " comment = excluded.comment, rated_at = excluded.rated_at",
-                (submission_id, level, comment, rated_at),
+                " comment = excluded.comment, rated_at = excluded.rated_at,"
+                " reason = excluded.reason, call_back = excluded.call_back",
+                (submission_id, level, comment, rated_at, reason, int(call_back)),
             )
             return True
 
-    def rating(self, submission_id: str) -> tuple[str, str, str] | None:
-        """(level, comment, rated_at) of the current rating, if any."""
+    def rating(self, submission_id: str) -> tuple[str, str, str, str | None, bool] | None:
+        """(level, comment, rated_at, reason, call_back) of the current rating, if any."""
         with self._connect() as db:
             row = db.execute(
-                "SELECT level, comment, rated_at FROM ratings WHERE submission_id = ?",
+                "SELECT level, comment, rated_at, reason, call_back FROM ratings"
+                " WHERE submission_id = ?",
                 (submission_id,),
             ).fetchone()
-        return None if row is None else (str(row[0]), str(row[1]), str(row[2]))
+        if row is None:
+            return None
+        return str(row[0]), str(row[1]), str(row[2]), row[3], bool(row[4])
 
     def store_help_request(
         self, help_request_id: str, body_hash: str, request: dict[str, Any], received_at: str

@@ -157,6 +157,21 @@ class TerminalRegistry:
             return None
         return EnrolledKey(bytes(row[0]), row[1] == "active")
 
+    def published_keys(self) -> tuple[dict[str, str], dict[str, str]]:
+        """Every enrolled terminal's public key (standard base64 of the raw 32 bytes): those in
+        service, and those revoked. What GET /api/v1/terminals/keys publishes."""
+        with closing(sqlite3.connect(self._path, timeout=30)) as db:
+            rows = db.execute(
+                "SELECT terminal_id, public_key, status FROM terminals "
+                "WHERE public_key IS NOT NULL ORDER BY terminal_id"
+            ).fetchall()
+        active: dict[str, str] = {}
+        revoked: dict[str, str] = {}
+        for terminal_id, public_key, status in rows:
+            shown = base64.b64encode(bytes(public_key)).decode("ascii")
+            (active if status == "active" else revoked)[str(terminal_id)] = shown
+        return active, revoked
+
     # -- enrolment ---------------------------------------------------------------------------
 
     def enrol(self, code: str, public_key_b64: str) -> str:

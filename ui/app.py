@@ -38,6 +38,7 @@ from ui.browse import BrowseJourney
 from ui.card import CardJourney
 from ui.collector import GuiThreadCollector
 from ui.help import HelpJourney
+from ui.lookup import LookupJourney, add_lookup
 from ui.screens import WelcomePage
 from ui.shell import Shell
 from ui.staff_queue import QueueJourney
@@ -125,11 +126,13 @@ class CatalogueUpdates(QObject):
         background: Background,
         *,
         browse: BrowseJourney | None = None,
+        lookup: LookupJourney | None = None,
     ) -> None:
         super().__init__(shell)
         self._parts = parts
         self._visit = visit
         self._browse = browse
+        self._lookup = lookup
         self._queue = queue
         self._background = background
         self._fresh = False
@@ -156,6 +159,8 @@ class CatalogueUpdates(QObject):
             self._parts.reprinter.set_catalogue(catalogue)
         if self._browse is not None:
             self._browse.set_catalogue(catalogue)
+        if self._lookup is not None:
+            self._lookup.set_catalogue(catalogue)
         if self._visit.offer_catalogue(catalogue) and self._parts.catalogue_error:
             self._parts.catalogue_error = None
             self._visit.render()  # the out-of-service page gives way to the welcome
@@ -232,7 +237,7 @@ class Terminal:
             background=self.background,
             staff_view=staff_view,
             demo_card=demo.present if demo is not None else None,
-            rate=parts.client.rate,
+            rate=None,  # ratings go through the outbox (ui/lookup.py wires the done page's)
             photos=parts.photos,
             welcome=welcome,
             staff=self.staff,
@@ -268,8 +273,26 @@ class Terminal:
         )
         self.visit.welcome.browse.connect(self.browse.start)
         self.visit.step_changed.connect(self.browse.visit_shown)
+        # Looking a case up, and the citizens' ratings queued in the outbox.
+        self.lookup = add_lookup(
+            shell,
+            self.visit,
+            desk=parts.lookup,
+            ratings=parts.ratings,
+            catalogue=catalogue,
+            background=self.background,
+            idle_ms=int(config.idle_timeout_s * 1000),
+            warning_s=int(config.idle_warning_s),
+        )
+        self.card.set_lookup(self.lookup.take_card)
         self.catalogue = CatalogueUpdates(
-            shell, parts, self.visit, self.queue, self.background, browse=self.browse
+            shell,
+            parts,
+            self.visit,
+            self.queue,
+            self.background,
+            browse=self.browse,
+            lookup=self.lookup,
         )
         self.notices = StaffNotices(shell)
         self.help = HelpJourney(

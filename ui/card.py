@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QTimer, Signal
 
+from devices.identity import Identity
 from devices.readers.base import ReaderEvent
 from kiosk.access_keys import AccessKeys, parse_access_key
 from kiosk.card_rules import Act, decide
@@ -63,6 +64,9 @@ class CardJourney(Journey):
         self._access_keys = access_keys
         self._retry_read = retry_read
         self._mrz_reader = ""  # the reader whose chip waits for staff's MRZ entry
+        # While a case is looked up, a card is the citizen asking for theirs (ui/lookup.py): it
+        # says whether it took the card.
+        self._lookup: Callable[[Identity], bool] | None = None
 
         self.mrz_page = MrzPage()
         self.mrz = self.mrz_page.panel
@@ -122,8 +126,13 @@ class CardJourney(Journey):
                 return
             self._ask_for_mrz(event.reader, _(decision.advice))
 
+    def set_lookup(self, lookup: Callable[[Identity], bool] | None) -> None:
+        self._lookup = lookup
+
     def _card_read(self, event: ReaderEvent) -> None:
         assert event.identity is not None  # noqa: S101 - decide() only says IDENTITY with one
+        if self._lookup is not None and self._lookup(event.identity):
+            return  # the lookup page has it: no visit starts
         try:
             self._visit.card_read(event.identity)
         except SecondCardError as exc:

@@ -26,6 +26,8 @@ from PySide6.QtWidgets import (
 
 from kiosk.i18n import N_, _, current_language, pick
 from ui.date_picker import DatePicker, parse_date
+from ui.rating import FaceButton, RatingChoice, RatingFollowUp
+from ui.receipt_qr import ReceiptQr
 from ui.text_input import TextInputs
 from ui.theme import Palette
 from ui.widgets import (
@@ -901,7 +903,8 @@ class DonePage(Page):
     card stands beside the Finish button."""
 
     finish = Signal()
-    rate = Signal(str)
+    rate = Signal(str)  # the level, once the rating is complete
+    rated = Signal(object)  # kiosk.ratings.RatingChoice: the level, and why for an unhappy one
 
     LEVELS = (
         ("very_satisfied", N_("Very satisfied")),
@@ -928,6 +931,8 @@ class DonePage(Page):
         self.notice = label()
         notice_layout.addWidget(self.notice)
         self.printed = label()
+        # A receipt that did not print: its QR code on screen, to photograph.
+        self.receipt_qr = ReceiptQr()
         self.rating_prompt = label(name="help")
         self.rating_prompt.setProperty("keep_with_next", True)
         # As many to a row as fit: all five across a landscape panel, fewer on a portrait one
@@ -946,10 +951,14 @@ class DonePage(Page):
         self._rating_columns = 0
         self.rating_buttons: dict[str, ValueButton] = {}
         for level, _text in self.LEVELS:
-            rating = ValueButton("", level)
+            rating = FaceButton(level)  # a face beside the words
             rating.picked.connect(self._rated)
             self.rating_buttons[level] = rating
         self.rating_thanks = label(name="muted")
+        # "Dissatisfied" and below: why, and whether to be called back, before it is sent.
+        self.rating_follow_up = RatingFollowUp()
+        self.rating_follow_up.finished.connect(self._rating_finished)
+        self.rating_follow_up.said.connect(self.said)
         self.parts = self.pager()  # one page unless the text is very large on a small panel
         self.body.addWidget(self.parts, 1)
         self.status.setProperty("keep_with_next", True)  # the outcome and its number together
@@ -959,12 +968,16 @@ class DonePage(Page):
                 self.receipt,
                 self.notice_frame,
                 self.printed,
+                self.receipt_qr,
                 self.rating_prompt,
                 *self.rating_rows,
+                self.rating_follow_up,
                 self.rating_thanks,
             ]
         )
         self.parts.omit(self.rating_thanks, True)
+        self.parts.omit(self.rating_follow_up, True)
+        self.parts.omit(self.receipt_qr, True)
         self._arrange_ratings()
         # beside Finish: take the card, and how long the page stays
         self.card_reminder = label(name="question")
@@ -986,10 +999,12 @@ class DonePage(Page):
         printed: str,
         remind_card: bool | None = None,
         title: str | None = None,
+        qr_url: str = "",
     ) -> None:
         """`remind_card`: whether the ID card is still in the reader; by default, whether
         `printed` asks for it to be taken. `title`: the page's heading ("Application received"
-        by default: say so only when the platform has it)."""
+        by default: say so only when the platform has it). `qr_url`: the receipt's QR link,
+        shown as a code to photograph when the receipt did not print ("": none)."""
         if title is None:
             title = _("Application received") if receipt_number else ""
         self.title.setText(title)
@@ -999,6 +1014,14 @@ class DonePage(Page):
         self.notice.setText(notice)
         self.parts.omit(self.notice_frame, not notice, refit=False)
         self.printed.setText(printed)
+        self.receipt_qr.show_link(
+            qr_url,
+            printed,  # said beside the code instead
+            _("Take a photo of this code with your phone to follow your application online."),
+            _("The QR code of your receipt"),
+        )
+        self.parts.omit(self.printed, bool(qr_url), refit=False)
+        self.parts.omit(self.receipt_qr, not qr_url, refit=False)
         self.rating_prompt.setText(_("How satisfied are you with this service? (optional)"))
         for level, text in self.LEVELS:
             widget = self.rating_buttons[level]
@@ -1007,6 +1030,8 @@ class DonePage(Page):
             named(widget, _(text), self.rating_prompt.text())
         self.rating_thanks.clear()
         self.parts.omit(self.rating_thanks, True, refit=False)
+        self.rating_follow_up.clear()
+        self.parts.omit(self.rating_follow_up, True, refit=False)
         if remind_card is None:
             remind_card = bool(printed) and _("Please take your ID card with you.") in printed
         self.card_reminder.setText(_("Please take your ID card") if remind_card else "")
@@ -1056,9 +1081,22 @@ class DonePage(Page):
     def _rated(self, level: str) -> None:
         for widget in self.rating_buttons.values():
             widget.setEnabled(False)
+        choice = RatingChoice(level)
+        if choice.asks_why:
+            self.rating_follow_up.ask(level)
+            self.parts.omit(self.rating_follow_up, False)
+            self.rating_follow_up.reason_buttons["long_wait"].setFocus()
+            self.said.emit(self.rating_follow_up.spoken_text())
+            return
+        self._rating_finished(choice)
+
+    def _rating_finished(self, choice: RatingChoice) -> None:
+        """The rating is complete (with its reason and call back, for an unhappy one)."""
+        self.parts.omit(self.rating_follow_up, True, refit=False)
         self.rating_thanks.setText(_("Thank you for your rating."))
         self.parts.omit(self.rating_thanks, False)
-        self.rate.emit(level)
+        self.rated.emit(choice)
+        self.rate.emit(choice.level)
 
     def set_countdown(self, seconds: int) -> None:
         self.countdown.setText(
@@ -1071,6 +1109,7 @@ class DonePage(Page):
             f"{self.number_label.text()} {self.number.text()}",
             self.notice.text(),
             self.printed.text(),
+            self.receipt_qr.caption.text(),
             self.card_reminder.text(),
             self.countdown.text(),
         )

@@ -27,6 +27,7 @@ from kiosk.i18n import N_, _
 from kiosk.identity import mask_id_number, mask_name
 from kiosk.materials import MaterialList
 from kiosk.photos import PhotoSource
+from kiosk.receipt import not_printed_text
 from kiosk.session import EndReason, Session, Step, StepError
 from kiosk.submissions import SubmissionResult
 from ui.background import Background
@@ -390,6 +391,20 @@ class VisitJourney(Journey):
         if result.delivered:
             accepted = _("Your application has been received by the service platform.")
             notice = ""
+        elif result.refused:
+            # Not the network: the platform does not take it as it is. Nothing is lost.
+            accepted = _("Your application is saved on this terminal.")
+            notice = (
+                _(
+                    "The service platform did not accept it as it is. Staff can correct it in "
+                    "the upload queue and send it again. Your receipt number stays valid."
+                )
+                if self._staff_view
+                else _(
+                    "The service platform did not accept it as it is. Please ask at a service "
+                    "window with your receipt number; it stays valid."
+                )
+            )
         else:
             accepted = _("Your application is saved on this terminal.")
             notice = _(
@@ -399,10 +414,8 @@ class VisitJourney(Journey):
         if result.printed:
             printed = _("Please take your receipt from the printer below the screen.")
         else:
-            printed = _(
-                "The receipt could not be printed. "
-                "Please write down your receipt number or ask staff to print it."
-            )
+            # What went wrong, that nothing else did, and the receipt's code to photograph.
+            printed = not_printed_text(result.print_result.status)
         self.done.show_done(
             title=_("Application received") if result.delivered else _("Application saved"),
             accepted_text=accepted,
@@ -410,6 +423,7 @@ class VisitJourney(Journey):
             notice=notice,
             printed=printed,
             remind_card=self.session.end_after_outcome is not EndReason.CARD_REMOVED,
+            qr_url="" if result.printed else result.tracking_url,
         )
         held = self.session.end_after_outcome is not None
         self._done_left = min(HELD_END_S, int(self.config.done_reset_s)) if held else int(

@@ -178,8 +178,11 @@ def test_a_refused_answer_is_named_by_its_question_in_the_staff_language(
         terminal = enrolled.make(refusing, tmp_path / "data", mode=Mode.COUNTER)
         window, visit, queue = terminal.window, terminal.visit, terminal.queue
         result = counter_submission(qtbot, terminal)
-        assert not result.delivered
+        assert not result.delivered and result.refused
         assert plan.applied(Fault.VALIDATION) == 1
+        # Told on the spot: not the network; staff can correct it in the queue.
+        shown = " ".join(visible_texts(terminal.window))
+        assert "平台未受理这份申请" in shown and "网络" not in shown
         outbox = terminal.parts.outbox
         assert outbox.state_of(result.submission_id) is State.REJECTED
         qtbot.mouseClick(visit.done.finish_button, Qt.MouseButton.LeftButton)

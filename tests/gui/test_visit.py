@@ -343,7 +343,7 @@ def test_self_check_shows_the_demo_online_from_card_to_tracking_page(tmp_path: P
     number, url = lines[-2].split()[1:3]
     assert number in receipt
     assert "政务服务平台已收到本申请" in receipt.replace("\n", "")
-    assert "/track/" in url
+    assert "/track?t=" in url
 
 
 def test_offline_check_keeps_the_application_in_the_outbox(tmp_path: Path) -> None:

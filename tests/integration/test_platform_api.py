@@ -126,6 +126,8 @@ def test_catalogue_is_complete_and_consistent(
     assert served["signature"]["alg"] == "Ed25519"
     catalogue = unsigned_catalogue(platform_server, served)  # raises unless the signature holds
     # the file's catalogue, with the limits on files this platform takes announced beside it
+    # and where citizens follow a case: the receipt's QR is this address with a signed token
+    assert catalogue.pop("tracking") == {"public_url": f"{platform_server.base_url}/track"}
     limits = catalogue.pop("attachment_limits")
     assert limits == {
         "max_files": MAX_ATTACHMENTS,

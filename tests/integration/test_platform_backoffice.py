@@ -220,6 +220,7 @@ def test_the_openapi_document_names_the_credential(
         (f"{API_PREFIX}/audit", "post"),  # the terminal's own audit log
         (f"{API_PREFIX}/submissions/{{submission_id}}/corrections", "post"),
         (f"{API_PREFIX}/staff", "get"),  # the hall's staff list, PIN hashes only
+        (f"{API_PREFIX}/lookup", "post"),  # a citizen's cases, asked at a terminal
     }
     assert guarded_by("backOffice") == {
         (f"{API_PREFIX}/submissions/{{submission_id}}/status", "post"),

@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QResizeEvent
-from PySide6.QtWidgets import QApplication, QGridLayout, QLineEdit, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QBoxLayout,
+    QGridLayout,
+    QLineEdit,
+    QVBoxLayout,
+    QWidget,
+)
 
 from kiosk.errors import UserFacingError, message_for
 from kiosk.i18n import _, pick
@@ -80,10 +87,20 @@ class LookupPage(Page):
         self.field.returnPressed.connect(self._enter)
         self.error = label(name="field_error")
         self.error.hide()
-        self.body.addWidget(self.instruction)
-        self.body.addWidget(self.hint)
-        self.body.addWidget(self.field)
-        self.body.addWidget(self.error)
+        # What to do and the field, with the keys beside them on a landscape panel (stacked, the
+        # page outgrew a 1024-high panel at the largest text) and under them on a portrait one.
+        row = QBoxLayout(QBoxLayout.Direction.LeftToRight)
+        row.setSpacing(32)
+        self._row = row
+        text = QVBoxLayout()
+        text.setSpacing(14)
+        text.addWidget(self.instruction)
+        text.addWidget(self.hint)
+        text.addWidget(self.field)
+        text.addWidget(self.error)
+        text.addStretch(1)
+        row.addLayout(text, 1)
+        self.body.addLayout(row, 1)
         keys = QWidget()
         grid = QGridLayout(keys)
         grid.setContentsMargins(0, 0, 0, 0)
@@ -103,9 +120,7 @@ class LookupPage(Page):
             self.letter_buttons.append(key)
         column.addStretch(1)
         grid.addWidget(letters, 0, 1)
-        grid.setColumnStretch(2, 1)
-        self.body.addWidget(keys)
-        self.body.addStretch(1)
+        row.addWidget(keys)
         self.back_button = button("", self.back)
         self.camera_button = button("", self.camera)
         self.camera_button.hide()  # shown only where a camera exists
@@ -136,6 +151,15 @@ class LookupPage(Page):
         named(self.camera_button, self.camera_button.text(), _("Hold the receipt's code up"))
         self.look_button.setText(_("Look up"))
         named(self.look_button, self.look_button.text(), _("Shows the progress of the application"))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        size = event.size()
+        self._row.setDirection(
+            QBoxLayout.Direction.LeftToRight
+            if size.width() > size.height()
+            else QBoxLayout.Direction.TopToBottom
+        )
+        super().resizeEvent(event)
 
     def show_entry(self) -> None:
         self.retranslate()

@@ -188,11 +188,17 @@ class WelcomePage(Page):
         self.body.addWidget(self.hint)
         self.body.addWidget(self.message)
         self.body.addStretch(1)
-        # Ways in without a card, at the bottom left: the service guide now; the case lookup and
-        # receipt reprint join it (add_way_in).
+        # Ways in without a card, at the bottom left: the service guide, and the case lookup
+        # (add_way_in). They share the row of the page's action while it has room, and take a
+        # row of their own above it when it has not (a portrait panel in English).
+        self.ways = QHBoxLayout()
+        self.ways.setSpacing(24)
+        self.ways.addStretch(1)
+        self.outer.insertLayout(self.outer.indexOf(self.body_widget) + 1, self.ways)
         self.browse_button = button("", self.browse, name="browse_guide")
+        self._way_buttons: list[QPushButton] = [self.browse_button]
         self.actions.addWidget(self.browse_button)
-        self._ways_in = 1
+        self._ways_apart = False
         self.actions.addStretch(1)
         self.demo_button: QPushButton | None = None
         if demo:
@@ -206,9 +212,41 @@ class WelcomePage(Page):
 
     def add_way_in(self, widget: QPushButton) -> None:
         """Another journey that starts here without a card (beside the service guide)."""
-        self.actions.insertWidget(self._ways_in, widget)
-        self._ways_in += 1
+        self._way_buttons.append(widget)
+        target = self.ways if self._ways_apart else self.actions
+        target.insertWidget(len(self._way_buttons) - 1, widget)
+        self._place_ways(self.width())
         self.in_reading_order()
+
+    def _place_ways(self, width: int) -> None:
+        """The ways in beside the page's action when all fit the width, else on their own row."""
+        others = [
+            self.actions.itemAt(i).widget()
+            for i in range(self.actions.count())
+            if self.actions.itemAt(i).widget() is not None
+            and self.actions.itemAt(i).widget() not in self._way_buttons
+        ]
+        spacing = max(self.actions.spacing(), 0)
+        buttons = [*self._way_buttons, *others]
+        needed = sum(b.sizeHint().width() for b in buttons) + spacing * len(buttons)
+        margins = self.outer.contentsMargins()
+        apart = needed > width - margins.left() - margins.right()
+        if apart == self._ways_apart:
+            return
+        self._ways_apart = apart
+        source, target = (self.actions, self.ways) if apart else (self.ways, self.actions)
+        for index, widget in enumerate(self._way_buttons):
+            source.removeWidget(widget)
+            target.insertWidget(index, widget)
+        self.in_reading_order()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        self._place_ways(event.size().width())
+        super().resizeEvent(event)
+
+    def refit(self) -> None:
+        super().refit()
+        self._place_ways(self.width())  # the text size changed the buttons' widths
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
@@ -235,14 +273,15 @@ class WelcomePage(Page):
                   "the applicant checks it and signs.")
             )
         else:
-            self.title.setText(_("Welcome to the self-service terminal"))
+            self.title.setText(_("Welcome"))
             self.instruction.setText(_("Please place your ID card on the reader"))
             self.hint.setText(
                 _("The reader is below the screen. Keep the card still until you hear a sound.")
             )
         if self.demo_button is not None:
-            self.demo_button.setText(_("Present the demo ID card (F2)"))
+            self.demo_button.setText(_("Demo ID card (F2)"))
             named(self.demo_button, self.demo_button.text(), _("Starts a visit with a demo card"))
+        self._place_ways(self.width())  # the words' widths changed with the language
         self.animate()
 
     def animate(self) -> None:

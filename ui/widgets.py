@@ -709,12 +709,22 @@ class Keypad(QWidget):
             widget.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # typing stays in the field
             widget.picked.connect(self._press)
             grid.addWidget(widget, index // 3, index % 3)
-            # Wide enough for its word ("Delete", "删除") at the elder-mode type size: polished
-            # once in the window, so the style sheet's font is the one measured.
-            widget.ensurePolished()
-            widget.setMinimumWidth(max(110, widget.fontMetrics().horizontalAdvance(text) + 64))
             self.buttons[key] = widget
+        self._fit_keys()
         self._name_keys()
+
+    def _fit_keys(self) -> None:
+        """Each key wide enough for its word ("Delete", "删除") at the type size in force:
+        measured once polished in the window, and again whenever it is shown (a keypad made
+        before the window's style sheet reached it measured the default font)."""
+        for widget in self.buttons.values():
+            widget.ensurePolished()
+            advance = widget.fontMetrics().horizontalAdvance(widget.text())
+            widget.setMinimumWidth(max(110, advance + 64))
+
+    def showEvent(self, event: QShowEvent) -> None:
+        self._fit_keys()
+        super().showEvent(event)
 
     def _name_keys(self) -> None:
         for key, widget in self.buttons.items():
@@ -726,6 +736,7 @@ class Keypad(QWidget):
     def set_delete_text(self, text: str) -> None:
         if "⌫" in self.buttons:
             self.buttons["⌫"].setText(text)
+            self._fit_keys()
             self._name_keys()
 
     def _press(self, key: str) -> None:

@@ -639,7 +639,7 @@ class Client:
         """Present the demo card, apply for `service_id`, submit, read the receipt, finish."""
         service = self.services[service_id]
         answers = DEFAULT_ANSWERS[service_id] if answers is None else answers
-        demo = self.t("Present the demo ID card (F2)")
+        demo = self.t("Demo ID card (F2)")
         start = self.t("Start the application")
         caption = self.t("Your receipt number")
         self.listen()

@@ -171,6 +171,7 @@ def test_a_case_rated_on_the_results_page_reaches_the_platform_once(
     qtbot: QtBot, make_terminal: MakeTerminal, platform_server: RunningPlatform
 ) -> None:
     terminal = make_terminal()
+    terminal.window.resize(1920, 1080)  # the case and its rating on one page
     journey = with_lookup(terminal)
     submission_id = file_case(terminal, "K01-20261123-0007")
     open_lookup(qtbot, terminal, journey)
@@ -178,6 +179,7 @@ def test_a_case_rated_on_the_results_page_reaches_the_platform_once(
     qtbot.waitUntil(lambda: shown(terminal, journey), timeout=WAIT_MS)
     [item] = journey.results_page.items
     assert item.rating is not None
+    qtbot.waitUntil(item.rating.isVisible, timeout=WAIT_MS)
     faces = item.rating.faces.buttons
     assert all(isinstance(f, FaceButton) and not f.icon().isNull() for f in faces.values())
     click(qtbot, faces["very_satisfied"])

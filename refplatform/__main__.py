@@ -114,10 +114,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         token = configured_token(
             os.environ.get(ENVIRONMENT_VARIABLE), args.back_office_token_file, db
         )
+        public_url = args.public_url
+        if public_url is None and args.host not in ("0.0.0.0", "::", ""):  # noqa: S104 - compared
+            # The address it serves on is where phones reach it, unless told otherwise.
+            scheme = "https" if args.tls_cert else "http"
+            host = f"[{args.host}]" if ":" in args.host else args.host
+            public_url = f"{scheme}://{host}:{args.port}"
+        elif public_url is None:
+            logging.getLogger("refplatform").warning(
+                "no --public-url: the catalogue announces no tracking address, so receipt codes "
+                "point at the address each terminal uses for the platform"
+            )
         app = create_app(
             db,
             args.catalogue,
-            args.public_url,
+            public_url,
             faults=faults,
             back_office_token=token,
             tls_ca=args.tls_ca,

@@ -71,13 +71,19 @@ class ServedCatalogue:
         self._served: dict[str, bytes] = {}
 
     def content(self, base_url: str) -> bytes:
-        """The signed JSON for a request that came in on base_url."""
-        url = tracking_public_url(self._public_url, base_url)
+        """The signed JSON. The tracking address is announced only when the platform was given
+        its public address: one taken from a request (its Host header) is never signed, or a
+        forged Host would get a genuine catalogue sending receipt codes elsewhere. Without it
+        terminals fall back to their own platform address. base_url is not used for it."""
+        del base_url
+        url = (
+            tracking_public_url(self._public_url, "") if self._public_url is not None else ""
+        )
         with self._lock:
             cached = self._served.get(url)
         if cached is not None:
             return cached
-        doc = {**self._doc, TRACKING_MEMBER: {"public_url": url}}
+        doc = {**self._doc, TRACKING_MEMBER: {"public_url": url}} if url else dict(self._doc)
         encoded = json.dumps(self._sign(doc), ensure_ascii=False, separators=(",", ":"))
         with self._lock:
             if len(self._served) >= _SERVED_BASES:

@@ -173,16 +173,25 @@ def start_in_thread(
     Raises OSError when the address cannot be bound, RuntimeError when the server does not start.
     """
     token = back_office_token if back_office_token is not None else new_token()
-    app = create_app(
-        db_path,
-        catalogue_path,
-        public_url,
-        faults=faults,
-        back_office_token=token,
-        tls_ca=tls.ca if tls is not None else None,
-    )
     listener = _listen(host, port)
     bound_host, bound_port = listener.getsockname()[:2]
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    scheme = "https" if tls is not None else "http"
+    url = f"{scheme}://{shown}:{bound_port}"
+    try:
+        app = create_app(
+            db_path,
+            catalogue_path,
+            # Where phones reach the tracking page: given, or the address this server listens
+            # on (known before any request, so no request's Host header decides it).
+            public_url if public_url is not None else url,
+            faults=faults,
+            back_office_token=token,
+            tls_ca=tls.ca if tls is not None else None,
+        )
+    except BaseException:
+        listener.close()
+        raise
     config = uvicorn.Config(
         app,
         host=bound_host,
@@ -212,7 +221,4 @@ def start_in_thread(
             listener.close()
     if not started:
         raise RuntimeError(f"the platform server did not start on {host}:{port}")
-    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-    scheme = "https" if tls is not None else "http"
-    url = f"{scheme}://{shown}:{bound_port}"
     return RunningPlatform(server, thread, url, db_path, token, ca_path=tls.ca if tls else None)

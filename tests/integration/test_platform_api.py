@@ -773,3 +773,16 @@ def test_command_line_serves_the_demo_catalogue(tmp_path: Path) -> None:
     assert "Finished server process" in rest
     assert process.returncode == -signal.SIGTERM
     assert db.exists()
+
+
+def test_no_request_decides_the_tracking_address_the_platform_signs(
+    platform_server: RunningPlatform, http: requests.Session
+) -> None:
+    """A forged Host header must not get a genuine catalogue sending receipt codes elsewhere."""
+    answer = http.get(
+        api(platform_server, "/catalogue"), headers={"Host": "evil.example"}, timeout=TIMEOUT
+    )
+    assert answer.status_code == 200
+    catalogue = unsigned_catalogue(platform_server, answer.json())
+    assert catalogue["tracking"] == {"public_url": f"{platform_server.base_url}/track"}
+    assert "evil.example" not in answer.text

@@ -14,6 +14,7 @@ import logging
 import os
 import queue
 import re
+import secrets
 import tempfile
 import threading
 import time
@@ -49,9 +50,11 @@ _PRINTER_ATTRIBUTES = [
 # or -report suffix, and what they mean for the person at the printer.
 _PAPER_OUT = frozenset({"media-empty", "media-needed"})
 _COVER_OPEN = frozenset({"cover-open", "door-open", "interlock-open"})
-_OFFLINE = frozenset({"offline", "shutdown", "timed-out", "connecting-to-device"})
+_OFFLINE = frozenset({"offline", "shutdown", "timed-out"})
 _PAPER_NEAR_END = frozenset({"media-low"})
-_NOT_A_PROBLEM = frozenset({"none", "paused", "moving-to-paused", "other"})
+# connecting-to-device: the socket backend says so at the start of every job, and while it
+# retries a printer that is slow to take the connection; what then lasts is offline or timed-out.
+_NOT_A_PROBLEM = frozenset({"none", "paused", "moving-to-paused", "other", "connecting-to-device"})
 _SUFFIX = re.compile(r"-(error|warning|report)$")
 
 # PrintResult.detail codes (the machine's words, for logs and staff; never shown to citizens).
@@ -66,6 +69,11 @@ NO_SUCH_QUEUE = "no_such_queue"
 QUEUE_STOPPED = "queue_stopped"
 NOT_ACCEPTING = "queue_not_accepting"
 _MAX_DETAIL = 120
+
+# How long an offline printer (or a stopped queue) may stay so during a job before the job is
+# given up: a printer's backend reports offline for a moment while it reconnects.
+DEFAULT_OFFLINE_GRACE_S = 3.0
+DEFAULT_FOLLOW_TIMEOUT_S = 10.0  # the citizen waits on the outcome screen meanwhile
 
 # How often a job is looked at: soon at first (a receipt is a small job), then less often.
 _FIRST_POLL_S = 0.02
@@ -195,7 +203,9 @@ class CupsPrinter:
     print_receipt renders the PDF, submits it, then follows the job until it completed, failed or
     follow_timeout_s passed. A job that cannot finish (the queue stopped, paper out, cover open,
     timed out) is cancelled, so that it does not come out later for the next person; the
-    citizen is offered a reprint at the counter instead.
+    citizen is offered a reprint at the counter instead. Offline (or a stopped queue) counts only
+    once it has lasted offline_grace_s. Each job is titled with a random id of its own, so that
+    a job whose submission was given up can still be found and cancelled.
     """
 
     def __init__(
@@ -206,7 +216,8 @@ class CupsPrinter:
         *,
         server: str | None = None,
         call_timeout_s: float = 5.0,
-        follow_timeout_s: float = 30.0,
+        follow_timeout_s: float = DEFAULT_FOLLOW_TIMEOUT_S,
+        offline_grace_s: float = DEFAULT_OFFLINE_GRACE_S,
         on_accepted: Callable[[int], None] | None = None,
     ) -> None:
         if not queue_name or "/" in queue_name or any(c.isspace() for c in queue_name):
@@ -217,6 +228,7 @@ class CupsPrinter:
         self._server = server  # None: libcups's choice (CUPS_SERVER, client.conf, local socket)
         self._call_timeout_s = call_timeout_s
         self._follow_timeout_s = follow_timeout_s
+        self._offline_grace_s = offline_grace_s
         self._on_accepted = on_accepted
 
     @property
@@ -290,10 +302,14 @@ class CupsPrinter:
         except Exception:  # a document we cannot lay out must not take the terminal down
             log.exception("receipt rendering failed")
             return PrintResult(PrintStatus.ERROR, RENDER_FAILED)
-        title = f"{doc.title} {doc.receipt_number}".strip()
+        # Not the receipt number: the title is visible to anyone who can list the queue.
+        title = f"receipt-{secrets.token_hex(8)}"
         try:
             job_id = self._submit(pdf, title)
         except Exception as exc:  # refused or unreachable: the reason is the result
+            # The call may have created a job all the same (given up while libcups was still
+            # sending it, or refused after Create-Job): cancel whatever carries our title.
+            self._cancel_titled(title)
             result = self._failure(exc)
             if result.detail == NOT_ACCEPTING or result.status is PrintStatus.ERROR:
                 # Say why the queue refused when it knows (stopped for paper, say).
@@ -312,52 +328,106 @@ class CupsPrinter:
     def _submit(self, pdf: bytes, title: str) -> int:
         options = job_options(pdf, self._paper_mm)
         # libcups sends a file; the receipt holds only masked values, and the file lives only
-        # until CUPS has its own copy.
+        # until the call sending it has ended (CUPS has its own copy then, or none).
         fd, path = tempfile.mkstemp(prefix="receipt-", suffix=".pdf")
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(pdf)
-            job_id: int = self._ipp(lambda c: c.printFile(self._queue, path, title[:200], options))
-        finally:
+        except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(path)
-        return job_id
+            raise
+        lock = threading.Lock()
+        abandoned = False
+
+        def call() -> int:
+            # Runs to its end on its own thread even when the caller stops waiting for it.
+            try:
+                job_id: int = self._connect().printFile(self._queue, path, title, options)
+            finally:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+            with lock:
+                late = abandoned
+            if late:  # given up meanwhile: the job must not print for the next person
+                log.warning("receipt job %d created after it was given up; cancelling", job_id)
+                try:
+                    self._connect().cancelJob(job_id)
+                except Exception as exc:
+                    log.warning("late receipt job %d not cancelled: %s", job_id, exc)
+            return job_id
+
+        try:
+            return _call_bounded(call, self._call_timeout_s)
+        except Unanswered:
+            # Either call() sees this flag and cancels the job it gets, or it had its job
+            # before the flag was set and _cancel_titled (after this) finds it in the queue.
+            with lock:
+                abandoned = True
+            raise
+
+    def _cancel_titled(self, title: str) -> None:
+        """Cancel every unfinished job of this queue titled title (best effort, bounded)."""
+
+        def sweep(c: Any) -> list[int]:
+            # Our own jobs: CUPS hides the job-name of others' jobs (JobPrivateValues).
+            jobs: Mapping[int, Mapping[str, Any]] = c.getJobs(
+                which_jobs="not-completed",
+                my_jobs=True,
+                requested_attributes=["job-id", "job-name", "job-printer-uri"],
+            )
+            found = [
+                job_id
+                for job_id, attrs in jobs.items()
+                if attrs.get("job-name") == title
+                and str(attrs.get("job-printer-uri", "")).endswith(f"/printers/{self._queue}")
+            ]
+            for job_id in found:
+                c.cancelJob(job_id)
+            return found
+
+        try:
+            cancelled = self._ipp(sweep)
+        except Exception as exc:  # unreachable: nothing we can do from here
+            log.info("jobs titled %s not looked for: %s", title, type(exc).__name__)
+            return
+        if cancelled:
+            log.warning("receipt jobs %s given up at submission, cancelled", cancelled)
 
     def _follow(self, job_id: int) -> PrintResult:
         deadline = time.monotonic() + self._follow_timeout_s
         pause = _FIRST_POLL_S
         event = threading.Event()  # never set: a bounded wait between looks at the job
+        offline_since: float | None = None
         while True:
             try:
                 attrs: Mapping[str, Any] = self._ipp(
                     lambda c: c.getJobAttributes(job_id, requested_attributes=_JOB_ATTRIBUTES)
                 )
-            except Exception as exc:  # the server went away mid-job
-                return self._failure(exc)
+            except Exception as exc:  # the server went away mid-job: it may come back with it
+                return self._give_up(job_id, self._failure(exc))
             state = int(attrs.get("job-state", JOB_PENDING))
             reasons = _as_tuple(attrs.get("job-printer-state-reasons"))
             message = str(attrs.get("job-printer-state-message") or "")
             finished = self._finished(state, reasons, message, attrs)
             if finished is not None:
                 return finished
-            job_reasons = _as_tuple(attrs.get("job-state-reasons"))
-            if state in (JOB_PENDING, JOB_HELD, JOB_STOPPED) or "printer-stopped" in job_reasons:
-                # Waiting: for the printer, or for nothing if the queue is stopped.
-                try:
-                    printer = self._printer_state()
-                except Exception as exc:  # the server went away mid-job
-                    return self._give_up(job_id, self._failure(exc))
-                if printer.state == PRINTER_STOPPED or state == JOB_STOPPED:
-                    stopped = classify_printer(printer)
-                    if stopped.status is PrintStatus.OK:
-                        stopped = PrintResult(PrintStatus.OFFLINE, _detail(QUEUE_STOPPED, message))
-                    return self._give_up(job_id, stopped)
+            try:
+                trouble = self._trouble(state, reasons, message, attrs)
+            except Exception as exc:  # the server went away mid-job
+                return self._give_up(job_id, self._failure(exc))
+            if trouble is None:
+                offline_since = None
+            elif trouble.status is not PrintStatus.OFFLINE:
+                # The printer's own backend waits for paper or a closed cover; the citizen
+                # should not: they are offered a reprint at the counter instead.
+                return self._give_up(job_id, trouble)
             else:
-                trouble, keyword = classify_reasons(reasons)
-                if trouble in (PrintStatus.PAPER_OUT, PrintStatus.COVER_OPEN, PrintStatus.OFFLINE):
-                    # The printer's own backend waits for paper or a closed cover; the citizen
-                    # should not: they are offered a reprint at the counter instead.
-                    return self._give_up(job_id, PrintResult(trouble, keyword))
+                # Offline for a moment is a printer reconnecting; offline for longer is not.
+                now = time.monotonic()
+                offline_since = now if offline_since is None else offline_since
+                if now - offline_since >= self._offline_grace_s:
+                    return self._give_up(job_id, trouble)
             left = deadline - time.monotonic()
             if left <= 0:
                 return self._give_up(
@@ -365,6 +435,25 @@ class CupsPrinter:
                 )
             event.wait(min(pause, left))
             pause = min(pause * 2, _MAX_POLL_S)
+
+    def _trouble(
+        self, state: int, reasons: tuple[str, ...], message: str, attrs: Mapping[str, Any]
+    ) -> PrintResult | None:
+        """What keeps an unfinished job from printing, None when nothing does (yet)."""
+        job_reasons = _as_tuple(attrs.get("job-state-reasons"))
+        if state in (JOB_PENDING, JOB_HELD, JOB_STOPPED) or "printer-stopped" in job_reasons:
+            # Waiting: for the printer, or for nothing if the queue is stopped.
+            printer = self._printer_state()
+            if printer.state != PRINTER_STOPPED and state != JOB_STOPPED:
+                return None
+            stopped = classify_printer(printer)
+            if stopped.status is PrintStatus.OK:
+                return PrintResult(PrintStatus.OFFLINE, _detail(QUEUE_STOPPED, message))
+            return stopped
+        status, keyword = classify_reasons(reasons)
+        if status in (PrintStatus.PAPER_OUT, PrintStatus.COVER_OPEN, PrintStatus.OFFLINE):
+            return PrintResult(status, keyword)
+        return None
 
     def _finished(
         self, state: int, reasons: tuple[str, ...], message: str, attrs: Mapping[str, Any]

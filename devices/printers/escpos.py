@@ -47,6 +47,12 @@ DLE_EOT = b"\x10\x04"
 INIT = ESC + b"@"
 CHINESE_MODE_ON = FS + b"&"
 STATUS_QUERIES = b"".join(DLE_EOT + bytes([n]) for n in (1, 2, 3, 4))
+# DLE DC4 fn=8 d1..d7 = 1 3 20 1 6 2 8, "Clear buffer(s)" (Epson ESC/POS Command Reference,
+# real-time commands: DLE DC4 (fn = 8)): a real-time command, obeyed even while the printer is
+# stopped for paper or an open cover, that drops the receive and print buffers, so a receipt cut
+# short is not printed later, in front of the next person. The printer answers 37h 25h 00h.
+CLEAR_BUFFER = b"\x10\x14\x08\x01\x03\x14\x01\x06\x02\x08"
+CLEAR_RESPONSE = b"\x37\x25\x00"
 
 # Real-time status bytes: bits 1 and 4 are always set, bits 0 and 7 always clear.
 _STATUS_FIXED_MASK = 0x93
@@ -391,6 +397,7 @@ class _Link:
         self.address = address
         self.io_timeout_s = io_timeout_s
         self.printer: Any = None
+        self._write_failed = False
         escpos_printer = _escpos()
 
         if address.kind == "tcp":
@@ -406,6 +413,7 @@ class _Link:
                 out_ep=USB_OUT_ENDPOINT,
             )
         else:
+            # python-escpos hands timeout to pyserial as the read timeout only.
             self.printer = escpos_printer.Serial(
                 address.device, baudrate=address.baud_rate, timeout=io_timeout_s
             )
@@ -422,11 +430,19 @@ class _Link:
             self.printer.device = sock
         else:
             self.printer.open()
+            if address.kind == "serial":
+                # Without it a write to an adapter that stopped taking bytes (flow control held,
+                # a hung USB-serial bridge) blocks the printing thread for ever.
+                self.printer.device.write_timeout = io_timeout_s
 
     def write(self, data: bytes) -> None:
         if self.address.kind == "tcp":
             self.printer.device.settimeout(self.io_timeout_s)
-        self.printer._raw(data)
+        try:
+            self.printer._raw(data)
+        except BaseException:
+            self._write_failed = True
+            raise
 
     def read(self, count: int, timeout_s: float) -> bytes:
         """Up to count bytes, whatever has arrived when timeout_s has passed."""
@@ -465,6 +481,10 @@ class _Link:
 
     def close(self) -> None:
         try:
+            if self.address.kind == "serial" and self._write_failed:
+                # Serial.close drains the output first (tcdrain, no deadline): drop what the
+                # stuck adapter never took instead.
+                self.printer.device.reset_output_buffer()
             self.printer.close()
         except Exception:  # closing a link that already broke must not hide the result
             log.debug("closing the printer link failed", exc_info=True)
@@ -549,12 +569,27 @@ class EscposPrinter:
         except Exception as exc:
             log.warning("receipt not sent to the printer: %s", type(exc).__name__)
             return PrintResult(PrintStatus.OFFLINE, WRITE_FAILED)
+        # The printer answers DLE EOT as it receives it, while the receipt may still be in its
+        # buffer: OK here means nothing has stopped it so far, not that the last line is out.
         after, why = self._query(link)
         if after is PrintStatus.OK:
             return PrintResult(PrintStatus.OK)
         if after is PrintStatus.PAPER_NEAR_END:
             return PrintResult(PrintStatus.PAPER_NEAR_END, PRINTED)
+        self._clear_buffer(link)
         return PrintResult(after, f"{INCOMPLETE}:{why}" if why else INCOMPLETE)
+
+    def _clear_buffer(self, link: _Link) -> None:
+        """Drop what the printer still holds of a receipt it stopped printing (best effort)."""
+        try:
+            link.write(CLEAR_BUFFER)
+            reply = link.read(len(CLEAR_RESPONSE), self._status_timeout_s)
+        except Exception as exc:
+            log.warning("printer buffer not cleared: %s", type(exc).__name__)
+            return
+        if reply != CLEAR_RESPONSE:
+            # Printers without DLE DC4 fn=8 ignore it; staff must clear the paper path by hand.
+            log.warning("printer did not confirm clearing its buffer")
 
     def _open(self) -> tuple[_Link | None, PrintResult]:
         try:

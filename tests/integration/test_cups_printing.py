@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pdfminer.high_level import extract_text
@@ -17,7 +19,13 @@ from devices.printers.cups import CupsPrinter
 from devices.printers.pdf import PdfReceiptPrinter
 from devices.printing import PrintResult, PrintStatus, ReceiptDocument
 from kiosk.receipt import build_receipt
-from tests.fixtures.cups import CupsQueue, CupsStackMissing, cups_stack
+from tests.fixtures.cups import (
+    JOB_CANCELED,
+    CupsQueue,
+    CupsStackMissing,
+    cups_stack,
+    wait_until,
+)
 
 pytestmark = pytest.mark.real_device
 
@@ -238,3 +246,114 @@ def test_no_cups_server_is_offline(tmp_path: Path, renderer: PdfReceiptPrinter) 
     result, took = timed_print(printer, receipt())
     assert result.status is PrintStatus.OFFLINE
     assert took < PROMPT_S
+
+
+@pytest.mark.parametrize("reason", ["connecting-to-device-report", "offline-report"])
+def test_a_printer_reconnecting_at_the_start_of_a_job_still_prints(
+    queue: CupsQueue, renderer: PdfReceiptPrinter, reason: str
+) -> None:
+    # The socket backend says connecting-to-device at the start of every job; a printer waking
+    # up may say offline for a moment. Neither is a reason to give the receipt up.
+    queue.misbehave(reasons=(reason,), for_s=1.0)
+    accepted = Accepted()
+    result = printer_for(queue, renderer, accepted).print_receipt(receipt())
+    assert result == PrintResult(PrintStatus.OK)
+    (job_id,) = accepted
+    assert queue.printed() == [queue.job_file(job_id)]
+
+
+class _Stalling:
+    """A pycups connection whose printFile stalls, before sending or after the job exists."""
+
+    def __init__(self, real: Any, owner: StallingCups) -> None:
+        self._real = real
+        self._owner = owner
+
+    def printFile(self, queue: str, path: str, title: str, options: Any) -> int:
+        owner = self._owner
+        owner.paths.append(Path(path))
+        owner.titles.append(title)
+        if owner.stall_before:
+            owner.gate.wait(10.0)
+        job_id: int = self._real.printFile(queue, path, title, options)
+        owner.jobs.append(job_id)
+        if not owner.stall_before:  # the job exists; its answer is what never comes
+            owner.gate.wait(10.0)
+        return job_id
+
+    def getJobAttributes(self, job_id: int, **kwargs: Any) -> Any:
+        if self._owner.lose_follow:
+            raise RuntimeError("failed to connect to server")
+        return self._real.getJobAttributes(job_id, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+class StallingCups(CupsPrinter):
+    def __init__(self, queue: CupsQueue, renderer: PdfReceiptPrinter, **how: bool) -> None:
+        super().__init__(queue.name, renderer, 80, server=queue.server, call_timeout_s=0.5)
+        self.stall_before = how.get("stall_before", False)
+        self.stall = how.get("stall", False)
+        self.lose_follow = how.get("lose_follow", False)
+        self.gate = threading.Event()
+        if not self.stall:
+            self.gate.set()
+        self.paths: list[Path] = []
+        self.titles: list[str] = []
+        self.jobs: list[int] = []
+
+    def _connect(self) -> Any:
+        return _Stalling(super()._connect(), self)
+
+
+def test_a_submission_given_up_before_cups_had_the_file_is_cancelled_when_it_arrives(
+    queue: CupsQueue, renderer: PdfReceiptPrinter
+) -> None:
+    queue.admin("cupsdisable", queue.name)  # the job, once there, waits instead of printing
+    printer = StallingCups(queue, renderer, stall=True, stall_before=True)
+    try:
+        result = printer.print_receipt(receipt())
+        assert result == PrintResult(PrintStatus.OFFLINE, "cups_not_answering")
+        (path,) = printer.paths
+        assert path.exists()  # libcups has yet to read it: not deleted under its feet
+    finally:
+        printer.gate.set()
+    assert wait_until(lambda: bool(printer.jobs) and not path.exists(), 10.0)
+    (job_id,) = printer.jobs
+    assert wait_until(lambda: queue.job_state(job_id) == JOB_CANCELED, 10.0)
+    assert not_completed(queue) == ""
+
+
+def test_a_submission_whose_answer_never_came_is_found_by_its_title_and_cancelled(
+    queue: CupsQueue, renderer: PdfReceiptPrinter
+) -> None:
+    queue.admin("cupsdisable", queue.name)
+    printer = StallingCups(queue, renderer, stall=True)
+    try:
+        result = printer.print_receipt(receipt("K07-20261129-0099"))
+        assert result == PrintResult(PrintStatus.OFFLINE, "cups_not_answering")
+        # Cancelled before print_receipt returned, though its id never reached us.
+        (job_id,) = printer.jobs
+        assert queue.job_state(job_id) == JOB_CANCELED
+        assert not_completed(queue) == ""
+        (title,) = printer.titles
+        assert title.startswith("receipt-")
+        assert "0099" not in title  # a random id, not the receipt number
+    finally:
+        printer.gate.set()
+    (path,) = printer.paths
+    assert wait_until(lambda: not path.exists(), 10.0)
+
+
+def test_a_job_whose_follow_up_fails_is_cancelled(
+    queue: CupsQueue, renderer: PdfReceiptPrinter
+) -> None:
+    queue.admin("cupsdisable", queue.name)
+    printer = StallingCups(queue, renderer, lose_follow=True)
+    result = printer.print_receipt(receipt())
+    assert result.status is PrintStatus.OFFLINE
+    (job_id,) = printer.jobs
+    assert queue.job_state(job_id) == JOB_CANCELED  # not left to print after re-enabling
+    queue.admin("cupsenable", queue.name)
+    assert queue.printed() == []

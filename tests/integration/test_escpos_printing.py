@@ -3,17 +3,22 @@ terminal is told for each state the printer can be in."""
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
 
 from devices.printers.escpos import (
+    CLEAR_BUFFER,
     COLUMNS,
     DOTS_PER_MM,
     PRINTABLE_DOTS,
     STATUS_QUERIES,
     EscposPrinter,
+    _Link,
     parse_address,
     qr_modules,
     text_columns,
@@ -170,7 +175,15 @@ def test_paper_near_end_after_the_receipt_is_reported_with_the_receipt_printed(
     result = EscposPrinter(peer.address, 58).print_receipt(_receipt())
     assert result.status is PrintStatus.PAPER_NEAR_END
     assert result.detail == "printed"
-    assert parse_job(peer.received()).cut
+    job = parse_job(peer.received())
+    assert job.cut
+    assert job.buffer_clears == 0 and peer.cleared == 0  # nothing to drop: it printed
+
+
+def test_a_printed_receipt_does_not_clear_the_buffer(peer: EscposPeer) -> None:
+    assert EscposPrinter(peer.address, 80).print_receipt(_receipt()).status is PrintStatus.OK
+    assert parse_job(peer.received()).buffer_clears == 0
+    assert peer.cleared == 0
 
 
 def test_paper_running_out_during_the_receipt_is_not_reported_as_printed(
@@ -180,6 +193,21 @@ def test_paper_running_out_during_the_receipt_is_not_reported_as_printed(
     result = EscposPrinter(peer.address, 80).print_receipt(_receipt())
     assert result.status is PrintStatus.PAPER_OUT
     assert result.detail == "incomplete"
+    # What the printer still holds of the receipt is dropped, so that it does not come out in
+    # front of the next person once paper is loaded: the clear follows the status after it.
+    assert peer.cleared == 1
+    received = peer.received()
+    assert received.endswith(STATUS_QUERIES + CLEAR_BUFFER)
+    job = parse_job(received)
+    assert job.buffer_clears == 1 and job.cut
+
+
+def test_cover_opened_during_the_receipt_clears_the_buffer(peer: EscposPeer) -> None:
+    peer.switch_after(4, "cover_open")
+    result = EscposPrinter(peer.address, 58).print_receipt(_receipt())
+    assert result.status is PrintStatus.COVER_OPEN
+    assert result.detail == "incomplete"
+    assert peer.cleared == 1
 
 
 def test_printer_falling_silent_during_the_receipt_is_offline(peer: EscposPeer) -> None:
@@ -188,6 +216,7 @@ def test_printer_falling_silent_during_the_receipt_is_offline(peer: EscposPeer) 
     result = printer.print_receipt(_receipt())
     assert result.status is PrintStatus.OFFLINE
     assert result.detail == "incomplete:no_status_reply"
+    assert peer.received().endswith(CLEAR_BUFFER)  # it may only be deaf: dropped all the same
 
 
 def test_printer_recovers_between_receipts(peer: EscposPeer) -> None:
@@ -219,6 +248,36 @@ def test_an_unreachable_printer_does_not_raise() -> None:
     assert printer.status() is PrintStatus.OFFLINE
     missing = EscposPrinter("serial:/dev/does-not-exist", 58)
     assert missing.print_receipt(_receipt()).status is PrintStatus.OFFLINE
+
+
+def test_a_serial_adapter_that_stops_taking_bytes_cannot_block_for_ever() -> None:
+    # A pseudo-terminal nobody reads: its buffer fills and a write without a timeout blocks.
+    master, slave = os.openpty()
+    try:
+        link = _Link(parse_address(f"serial:{os.ttyname(slave)}"), 1.0, 0.3)
+        outcome: list[BaseException | None] = []
+
+        def write() -> None:
+            try:
+                link.write(b"x" * 4_000_000)
+                outcome.append(None)
+            except BaseException as exc:  # handed to the test
+                outcome.append(exc)
+            finally:
+                link.close()
+
+        started = time.monotonic()
+        writer = threading.Thread(target=write, daemon=True)
+        writer.start()
+        writer.join(timeout=5.0)
+        took = time.monotonic() - started
+        assert not writer.is_alive(), "a write to a stuck serial adapter never returned"
+        assert took < 3.0
+        (error,) = outcome
+        assert error is not None  # the write timed out rather than claiming success
+    finally:
+        os.close(master)  # a write still blocked on the pty fails once its other end goes
+        os.close(slave)
 
 
 def test_addresses() -> None:

@@ -100,6 +100,8 @@ def test_a_cups_printer_is_built_lazily(tmp_path: Path, monkeypatch: pytest.Monk
         (["marker-supply-empty-error"], (PrintStatus.ERROR, "marker-supply-empty")),
         (["marker-supply-low-warning"], (PrintStatus.OK, "")),
         (["paused"], (PrintStatus.OK, "")),
+        # the socket backend says so at the start of every job: not a problem
+        (["connecting-to-device-report"], (PrintStatus.OK, "")),
     ],
 )
 def test_printer_state_reasons_map_to_a_status(

@@ -42,7 +42,12 @@ from devices.identity import is_valid_id_number
 from kiosk.errors import UserFacingError
 from kiosk.i18n import N_, _
 from kiosk.platform_client import PlatformAnswerError, PlatformError, PlatformUnreachable
-from kiosk.receipt_token import LINK_QUERY_NAME, ReceiptTokenError, unverified_claim
+from kiosk.receipt_token import (
+    LINK_QUERY_NAME,
+    ReceiptTokenError,
+    TerminalKeys,
+    unverified_claim,
+)
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +96,9 @@ class Query:
     receipt_number: str = ""
     submission_id: str = ""
     id_number: str = field(default="", repr=False)
+    # The receipt's signed token when its code was scanned: not sent, only checked before a
+    # case found by it may be rated (may_rate).
+    token: str = field(default="", repr=False, compare=False)
 
     @property
     def by_card(self) -> bool:
@@ -135,8 +143,8 @@ def parse_scan(text: str) -> Query:
             except ReceiptTokenError:
                 raise NotAReceiptError from None
             if (found := normalise_receipt(claim.receipt_number)) is not None:
-                return Query(receipt_number=found)
-            return Query(submission_id=claim.submission_id)
+                return Query(receipt_number=found, token=value)
+            return Query(submission_id=claim.submission_id, token=value)
         if name.lower() in _RECEIPT_PARAMETERS and (found := normalise_receipt(value)):
             return Query(receipt_number=found)
     segments = [urllib.parse.unquote(s) for s in parts.path.split("/") if s]
@@ -153,6 +161,24 @@ def card_query(id_number: str) -> Query:
     if not is_valid_id_number(id_number):
         raise NotAReceiptError
     return Query(id_number=id_number.upper())
+
+
+def may_rate(query: Query, case: Case, keys: TerminalKeys | None) -> bool:
+    """Whether the case may be rated here: one filed at this terminal, found by its holder's ID
+    card or by a receipt code whose signed token verifies with the terminals' published keys and
+    names this very submission. A receipt number typed (or a code that does not verify) shows
+    the status, never the rating: receipt numbers are easy to guess."""
+    if not (case.rateable and case.submission_id):
+        return False
+    if query.by_card:
+        return True
+    if not query.token or keys is None:
+        return False
+    try:
+        claim = keys.verify(query.token)
+    except ReceiptTokenError:
+        return False
+    return claim.submission_id == case.submission_id
 
 
 def _halfwidth(text: str) -> str:

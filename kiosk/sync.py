@@ -587,7 +587,8 @@ class SyncEngine:
         self, items: list[OutboxItem], ratings: list[tuple[int, dict[str, object]]]
     ) -> list[tuple[int, SubmitOutcome]]:
         """Each rating alone; once the platform stops answering, the rest share that outcome.
-        A rating of a submission still waiting here (not found on the platform yet) waits too."""
+        A rating of a submission still kept here undelivered (not found on the platform yet, in
+        any state but delivered) waits too."""
         answers: list[tuple[int, SubmitOutcome]] = []
         for index, rating in ratings:
             if answers and answers[-1][1].offline:
@@ -612,8 +613,11 @@ class SyncEngine:
         return answers
 
     def _waiting_here(self, submission_id: str) -> bool:
+        """The rated submission is kept here and has not reached the platform: queued, being
+        sent, refused (staff correct and resend it) or set aside for staff. Only a submission
+        delivered, or unknown here, makes the platform's 404 final."""
         state = self._outbox.state_of(submission_id)
-        return state in (State.QUEUED, State.SENDING)
+        return state is not None and state is not State.DELIVERED
 
     def _send_bundles(
         self, items: list[OutboxItem], bundles: list[tuple[int, tuple[str, ...]]]

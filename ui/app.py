@@ -283,8 +283,9 @@ class Terminal:
             background=self.background,
             idle_ms=int(config.idle_timeout_s * 1000),
             warning_s=int(config.idle_warning_s),
+            terminal_keys=parts.terminal_keys,  # a scanned receipt verified before rating
         )
-        self.card.set_lookup(self.lookup.take_card)
+        self.card.set_lookup(self.lookup.take_card, self.lookup.card_removed)
         self.catalogue = CatalogueUpdates(
             shell,
             parts,

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from PySide6.QtCore import QTimer, Signal
 
 from devices.identity import Identity
-from devices.readers.base import ReaderEvent
+from devices.readers.base import EventKind, ReaderEvent
 from kiosk.access_keys import AccessKeys, parse_access_key
 from kiosk.card_rules import Act, decide
 from kiosk.errors import UserFacingError
@@ -67,6 +67,8 @@ class CardJourney(Journey):
         # While a case is looked up, a card is the citizen asking for theirs (ui/lookup.py): it
         # says whether it took the card.
         self._lookup: Callable[[Identity], bool] | None = None
+        # ...and that card taken away ends the lookup it asked for: True when it did.
+        self._lookup_removed: Callable[[], bool] | None = None
 
         self.mrz_page = MrzPage()
         self.mrz = self.mrz_page.panel
@@ -109,6 +111,12 @@ class CardJourney(Journey):
             log.warning("reader %s: %s %s", event.reader, event.error.value, event.detail)
         if decision.forget_mrz:
             self._forget_mrz(event.reader)
+        if (
+            event.kind is EventKind.CARD_REMOVED
+            and self._lookup_removed is not None
+            and self._lookup_removed()
+        ):
+            return  # the holder's cases were on the screen: wiped, and the start page is back
         act = decision.act
         if act is Act.IDENTITY and event.identity is not None:
             self._card_read(event)
@@ -126,8 +134,15 @@ class CardJourney(Journey):
                 return
             self._ask_for_mrz(event.reader, _(decision.advice))
 
-    def set_lookup(self, lookup: Callable[[Identity], bool] | None) -> None:
+    def set_lookup(
+        self,
+        lookup: Callable[[Identity], bool] | None,
+        removed: Callable[[], bool] | None = None,
+    ) -> None:
+        """lookup: offered each card read (True when it took it); removed: told a card was taken
+        away, before the visit's rules act (True when it ended a lookup made with the card)."""
         self._lookup = lookup
+        self._lookup_removed = removed
 
     def _card_read(self, event: ReaderEvent) -> None:
         assert event.identity is not None  # noqa: S101 - decide() only says IDENTITY with one

@@ -4,8 +4,11 @@ The citizen scans the receipt's code (a USB scanner types it into the focused fi
 Enter; a camera, where the terminal has one), types the receipt number on the keypad, or places
 their ID card on the reader while this page is up (the card journey hands the card here:
 take_card). The cases come from the platform, newest first, each with its status history; when
-the platform is away, the last status known here, with its age. Each case filed at this terminal
-can be rated. The satisfaction rating at the end of a visit is queued here as well.
+the platform is away, the last status known here, with its age. A case filed at this terminal
+can be rated when it was found by its holder's ID card or by a receipt code whose signed token
+verifies (kiosk.lookup.may_rate); a typed receipt number shows the status only. The card taken
+away ends a lookup made with it. The satisfaction rating at the end of a visit is queued here as
+well.
 
 Like the service guide this is a journey beside the visit, with its own idle clock; everything it
 showed is wiped when it ends (the shell's wipe).
@@ -18,7 +21,7 @@ import functools
 import logging
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QResizeEvent
@@ -41,6 +44,7 @@ from kiosk.lookup import (
     card_query,
     format_at,
     last_updated,
+    may_rate,
     parse_scan,
     status_words,
 )
@@ -56,6 +60,7 @@ from ui.widgets import Keypad, TextGroup, ValueButton, button, label, named
 if TYPE_CHECKING:
     from devices.identity import Identity
     from kiosk.catalogue import Catalogue
+    from kiosk.receipt_token import TerminalKeys
     from kiosk.submissions import SubmissionResult
     from ui.visit import VisitJourney
 
@@ -63,7 +68,16 @@ log = logging.getLogger(__name__)
 
 # Letters that begin receipt numbers (the terminal's kind: kiosk, counter, village point).
 RECEIPT_LETTERS = ("K", "C", "V")
-MAX_FIELD = 200  # a tracking URL fits; a scanner's runaway line does not grow without end
+# A receipt's signed tracking link fits (some 220 characters on a long public address); a
+# scanner's runaway line does not grow without end.
+MAX_FIELD = 512
+
+
+class PublishedKeys(Protocol):
+    """The terminals' public keys as the platform publishes them (kiosk.catalogue_store's
+    TerminalKeysStore): a scanned receipt's token is checked with them before rating."""
+
+    def current(self) -> TerminalKeys: ...
 
 
 # -- the pages ----------------------------------------------------------------------------------
@@ -211,7 +225,9 @@ class CaseItem(TextGroup):
     """One case: its receipt number, service and status, when it was last known (offline), its
     history, and its rating where this terminal filed it."""
 
-    def __init__(self, case: Case, service_name: str, *, online: bool, now: float) -> None:
+    def __init__(
+        self, case: Case, service_name: str, *, online: bool, now: float, rateable: bool
+    ) -> None:
         super().__init__()
         self.case = case
         box = QVBoxLayout(self)
@@ -237,7 +253,7 @@ class CaseItem(TextGroup):
         # Its rating follows it as an item of its own: on a small panel in large type it may
         # go to the next page rather than be squeezed.
         self.rating: RatingPanel | None = None
-        if online and case.rateable and case.submission_id:
+        if online and rateable and case.rateable and case.submission_id:
             self.rating = RatingPanel(case.submission_id)
         self.setAccessibleName(sentences(*said))
 
@@ -263,8 +279,14 @@ class ResultsPage(Page):
         self.items: list[CaseItem] = []
 
     def show_result(
-        self, result: LookupResult, names: dict[str, str], now: float
+        self,
+        result: LookupResult,
+        names: dict[str, str],
+        now: float,
+        keys: TerminalKeys | None = None,
     ) -> None:
+        """The cases found; a case may be rated only where may_rate allows (by the holder's card,
+        or a receipt code whose token verifies with keys)."""
         count = len(result.cases)
         if result.query.by_card:
             self.title.setText(_("Your applications"))
@@ -288,7 +310,13 @@ class ResultsPage(Page):
             )
         online = result.online
         self.items = [
-            CaseItem(case, names.get(case.service_id, case.service_id), online=online, now=now)
+            CaseItem(
+                case,
+                names.get(case.service_id, case.service_id),
+                online=online,
+                now=now,
+                rateable=may_rate(result.query, case, keys),
+            )
             for case in result.cases
         ]
         widgets: list[QWidget] = []
@@ -430,17 +458,23 @@ class LookupJourney(Journey):
         background: Background,
         idle_ms: int,
         warning_s: int,
+        terminal_keys: PublishedKeys | None = None,
     ) -> None:
         super().__init__(shell)
         self._shell = shell
         self._desk = desk
         self._ratings = ratings
         self._catalogue = catalogue
+        self._terminal_keys = terminal_keys
         self._background = background
         self._active = False
+        self._by_card = False  # the cases asked for (or shown) are the card holder's
         self._watching = False
         self._generation = 0
         self._visit_submission = ""  # the visit's submission, which its done page rates
+        # Ratings given and not yet handed to the rating desk, oldest first; one is in hand.
+        self._ratings_waiting: list[tuple[str, RatingChoice]] = []
+        self._queueing = False
         self._camera: CameraScan | None = None
 
         self.way_in = button("", self.start, name="browse_guide")
@@ -477,10 +511,14 @@ class LookupJourney(Journey):
     def set_catalogue(self, catalogue: Catalogue) -> None:
         self._catalogue = catalogue
 
+    def set_terminal_keys(self, terminal_keys: PublishedKeys | None) -> None:
+        self._terminal_keys = terminal_keys
+
     # -- the entry --------------------------------------------------------------------------
     def start(self) -> None:
         """"Check progress" on the welcome page, or "Look up another"."""
         self._active = True
+        self._by_card = False
         self._generation += 1
         self._watch(True)
         self.idle_timer.start()
@@ -499,6 +537,7 @@ class LookupJourney(Journey):
         except UserFacingError as exc:
             self._refuse(exc.user_message())
             return
+        self._by_card = False
         self._find(query)
 
     def take_card(self, identity: Identity) -> bool:
@@ -514,7 +553,19 @@ class LookupJourney(Journey):
         if self._shell.current_page() is not self.entry_page:
             self.entry_page.show_entry()
             self._shell.show_page(self.entry_page)
+        self._by_card = True
         self._find(query)
+        return True
+
+    def card_removed(self) -> bool:
+        """The card journey hears a card taken away: True when it was the card whose holder's
+        cases are being looked up or shown; then they are wiped and the start page comes back
+        (no visit began, so nothing else would take them off the screen)."""
+        if not (self._active and self._by_card):
+            return False
+        if self._shell.current_page() not in self.pages():
+            return False
+        self._shell.end_visit(EndReason.CARD_REMOVED)
         return True
 
     def _refuse(self, text: str) -> None:
@@ -540,7 +591,9 @@ class LookupJourney(Journey):
         if generation != self._generation or not self._active:
             return
         self.entry_page.busy(False)
-        self.results_page.show_result(result, self._service_names(result.cases), time.time())
+        self.results_page.show_result(
+            result, self._service_names(result.cases), time.time(), self._published_keys()
+        )
         self._shell.show_page(self.results_page)
         self.shown.emit()
 
@@ -551,6 +604,10 @@ class LookupJourney(Journey):
         if not isinstance(exc, UserFacingError):
             log.warning("lookup failed: %s", type(exc).__name__)
         self._refuse(message_for(exc))
+
+    def _published_keys(self) -> TerminalKeys | None:
+        store = self._terminal_keys
+        return None if store is None else store.current()
 
     def _service_names(self, cases: Sequence[Case]) -> dict[str, str]:
         names = {}
@@ -603,19 +660,37 @@ class LookupJourney(Journey):
             self._queue_rating(self._visit_submission, choice)
 
     def _queue_rating(self, submission_id: str, choice: RatingChoice) -> None:
-        ratings = self._ratings
-        if ratings is None or not submission_id:
+        """Ratings are queued one after another, in the order given: an unhappy level is queued
+        when its face is chosen and its follow-up's answer after it, which must replace it."""
+        if self._ratings is None or not submission_id:
             return
+        self._ratings_waiting.append((submission_id, choice))
+        if not self._queueing:
+            self._queue_next_rating()
+
+    def _queue_next_rating(self, _done: object = None) -> None:
+        ratings = self._ratings
+        if ratings is None or not self._ratings_waiting:
+            self._queueing = False
+            return
+        self._queueing = True
+        submission_id, choice = self._ratings_waiting.pop(0)
         self._background.run(
             functools.partial(ratings.queue, submission_id, choice),
-            _ignore,
-            _log_failure("queueing a rating"),
+            self._queue_next_rating,
+            self._rating_not_queued,
         )
+
+    def _rating_not_queued(self, exc: BaseException) -> None:
+        _failed("queueing a rating", exc)
+        self._queue_next_rating()
 
     # -- leaving ------------------------------------------------------------------------------
     def back_to_start(self) -> None:
+        """"Back to the start": everything shown and spoken about the cases is forgotten (the
+        shell's wipe, as at the idle clock's end)."""
         self._stop()
-        self._shell.back_to_visit()
+        self._shell.end_visit(EndReason.CANCELLED)
 
     def visit_shown(self, _step: str = "") -> None:
         """The visit put one of its pages up: the lookup is over."""
@@ -624,6 +699,7 @@ class LookupJourney(Journey):
 
     def _stop(self) -> None:
         self._active = False
+        self._by_card = False
         self._watch(False)
         self.idle_timer.stop()
         self._tick.stop()
@@ -715,6 +791,7 @@ def add_lookup(
     background: Background,
     idle_ms: int,
     warning_s: int,
+    terminal_keys: PublishedKeys | None = None,
 ) -> LookupJourney:
     """The lookup journey, its way in on the welcome page, and what it hears from the visit (its
     pages coming up, its submission, the done page's rating)."""
@@ -726,6 +803,7 @@ def add_lookup(
         background=background,
         idle_ms=idle_ms,
         warning_s=warning_s,
+        terminal_keys=terminal_keys,
     )
     visit.welcome.add_way_in(journey.way_in)
     visit.step_changed.connect(journey.visit_shown)

@@ -942,8 +942,10 @@ class DonePage(Page):
     card stands beside the Finish button."""
 
     finish = Signal()
-    rate = Signal(str)  # the level, once the rating is complete
-    rated = Signal(object)  # kiosk.ratings.RatingChoice: the level, and why for an unhappy one
+    rate = Signal(str)  # the level, once, when its face is chosen
+    # kiosk.ratings.RatingChoice: the level when its face is chosen; for an unhappy one, again
+    # with why and the call back once the follow-up is answered (the later replaces the first)
+    rated = Signal(object)
 
     LEVELS = (
         ("very_satisfied", N_("Very satisfied")),
@@ -1122,6 +1124,10 @@ class DonePage(Page):
             widget.setEnabled(False)
         choice = RatingChoice(level)
         if choice.asks_why:
+            # The level goes at once: the page's countdown may end before the follow-up is
+            # answered. The answer, when it comes, is sent as the rating that replaces it.
+            self.rated.emit(choice)
+            self.rate.emit(level)
             self.rating_follow_up.ask(level)
             self.parts.omit(self.rating_follow_up, False)
             self.rating_follow_up.reason_buttons["long_wait"].setFocus()
@@ -1135,7 +1141,8 @@ class DonePage(Page):
         self.rating_thanks.setText(_("Thank you for your rating."))
         self.parts.omit(self.rating_thanks, False)
         self.rated.emit(choice)
-        self.rate.emit(choice.level)
+        if not choice.asks_why:
+            self.rate.emit(choice.level)  # an unhappy level went when its face was chosen
 
     def set_countdown(self, seconds: int) -> None:
         self.countdown.setText(

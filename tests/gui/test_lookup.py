@@ -4,19 +4,25 @@ the rating of a case and at the end of a visit, queued and delivered once."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
+from devices.readers.base import EventKind, ReaderEvent
 from kiosk.i18n import current_language
 from kiosk.lookup import Case, status_words
 from kiosk.ratings import RATING_KIND, RatingChoice
+from kiosk.receipt_token import ReceiptClaim, TerminalKeys, make_token, tracking_link
 from kiosk.session import EndReason
 from offline_queue.outbox import State
 from refplatform.server import RunningPlatform, start_in_thread
@@ -41,8 +47,34 @@ def platform_server(tmp_path: Path) -> Iterator[RunningPlatform]:
 
 def with_lookup(terminal: Terminal) -> LookupJourney:
     """The lookup journey as ui/app.py wires it into the terminal (the card journey hands it a
-    card read while its pages are up, ui/card.py)."""
-    return terminal.lookup
+    card read while its pages are up, and the card taken away, ui/card.py)."""
+    journey = terminal.lookup
+    terminal.card.set_lookup(journey.take_card, journey.card_removed)
+    return journey
+
+
+class PublishedKeys:
+    """The terminals' published keys (kiosk.catalogue_store.TerminalKeysStore's current)."""
+
+    def __init__(self, keys: TerminalKeys) -> None:
+        self.keys = keys
+
+    def current(self) -> TerminalKeys:
+        return self.keys
+
+
+def receipt_link(
+    terminal: Terminal, base_url: str, receipt: str, submission_id: str, key: Ed25519PrivateKey
+) -> str:
+    """The code printed on a receipt: the tracking address with the token signed by key."""
+    claim = ReceiptClaim(
+        receipt,
+        submission_id,
+        "residence-permit",
+        dt.datetime(2026, 11, 23, 14, 32, 5, tzinfo=dt.timezone(dt.timedelta(hours=8))),
+        terminal.parts.config.terminal_id,
+    )
+    return tracking_link(f"{base_url}/track", make_token(claim, key))
 
 
 def file_case(
@@ -173,9 +205,10 @@ def test_a_case_rated_on_the_results_page_reaches_the_platform_once(
     terminal = make_terminal()
     terminal.window.resize(1920, 1080)  # the case and its rating on one page
     journey = with_lookup(terminal)
-    submission_id = file_case(terminal, "K01-20261123-0007")
+    people = terminal.parts.demo_people
+    submission_id = file_case(terminal, "K01-20261123-0007", people[0].id_number)
     open_lookup(qtbot, terminal, journey)
-    scan(qtbot, journey, "K01-20261123-0007")
+    terminal.visit.present_demo_card()  # the holder's own card: their case may be rated
     qtbot.waitUntil(lambda: shown(terminal, journey), timeout=WAIT_MS)
     [item] = journey.results_page.items
     assert item.rating is not None
@@ -207,13 +240,14 @@ def test_the_done_page_asks_why_and_about_a_call_back_for_an_unhappy_face(
     page.rated.connect(got.append)
     assert isinstance(page.rating_buttons["dissatisfied"], FaceButton)
     click(qtbot, page.rating_buttons["dissatisfied"])
-    assert got == []
+    assert got == [RatingChoice("dissatisfied")]  # kept, should the page close before the answer
     follow = page.rating_follow_up
     assert follow.isVisible()
     assert page.grab().save(str(tmp_path / "done-reasons.png"))
     click(qtbot, follow.reason_buttons["unclear_materials"])
     click(qtbot, follow.yes_button)
-    assert got == [RatingChoice("dissatisfied", "unclear_materials", True)]
+    assert got[-1] == RatingChoice("dissatisfied", "unclear_materials", True)
+    assert len(got) == 2  # the answer replaces the level kept first
     assert page.rating_thanks.isVisible()
     # A happy face is sent at once.
     page.show_done(accepted_text="ok", receipt_number="K01-20261123-0008", notice="", printed="")
@@ -274,3 +308,152 @@ def test_the_lookup_pages_keep_the_accessibility_rules(
     # The header's own buttons are the shell's (audited with it), not these pages'.
     found = [v for v in found if v.page != "shell"]
     assert found == [], "\n".join(str(v) for v in found)
+
+
+def test_a_typed_receipt_number_shows_the_status_but_no_rating(
+    qtbot: QtBot, make_terminal: MakeTerminal, platform_server: RunningPlatform
+) -> None:
+    """Receipt numbers are easy to guess: only the holder's card or the receipt's own signed
+    code (checked with the terminals' published keys) lets a case be rated."""
+    terminal = make_terminal()
+    terminal.window.resize(1920, 1080)
+    journey = with_lookup(terminal)
+    key = Ed25519PrivateKey.generate()
+    terminal_id = terminal.parts.config.terminal_id
+    journey.set_terminal_keys(PublishedKeys(TerminalKeys(active={terminal_id: key.public_key()})))
+    receipt = "K01-20261123-0007"
+    submission_id = file_case(terminal, receipt)
+    open_lookup(qtbot, terminal, journey)
+    scan(qtbot, journey, receipt)
+    qtbot.waitUntil(lambda: shown(terminal, journey), timeout=WAIT_MS)
+    [item] = journey.results_page.items
+    assert item.status.text() == status_words("received")
+    assert item.rating is None
+    # The receipt's code, signed by this terminal: rated.
+    click(qtbot, journey.results_page.again_button)
+    # Scanned as a USB scanner types it, on the public address the receipts print.
+    public = "https://zwfw.example.gov.cn/public"  # the link: some 220 characters
+    scan(qtbot, journey, receipt_link(terminal, public, receipt, submission_id, key))
+    qtbot.waitUntil(lambda: shown(terminal, journey), timeout=WAIT_MS)
+    [item] = journey.results_page.items
+    assert item.rating is not None
+    qtbot.waitUntil(item.rating.isVisible, timeout=WAIT_MS)
+    # A code signed with a key the platform never published: the status only.
+    click(qtbot, journey.results_page.again_button)
+    forged = Ed25519PrivateKey.generate()
+    journey.look_up(
+        receipt_link(terminal, platform_server.base_url, receipt, submission_id, forged)
+    )
+    qtbot.waitUntil(lambda: shown(terminal, journey), timeout=WAIT_MS)
+    [item] = journey.results_page.items
+    assert item.status.text() == status_words("received")
+    assert item.rating is None
+
+
+def test_the_card_taken_away_clears_the_cases_it_looked_up(
+    qtbot: QtBot, make_terminal: MakeTerminal, platform_server: RunningPlatform
+) -> None:
+    terminal = make_terminal(idle_timeout_s=3600)
+    journey = with_lookup(terminal)
+    people = terminal.parts.demo_people
+    file_case(terminal, "K01-20261123-0001", people[0].id_number)
+    open_lookup(qtbot, terminal, journey)
+    terminal.visit.present_demo_card()
+    qtbot.waitUntil(lambda: shown(terminal, journey), timeout=WAIT_MS)
+    assert journey.results_page.items
+    terminal.card.on_reader_event(ReaderEvent(EventKind.CARD_REMOVED, "demo"))
+    assert terminal.window.current_page() is terminal.visit.welcome
+    assert journey.results_page.items == []
+    assert not journey.active
+    assert not any("K01-20261123-0001" in t for t in terminal.window.voice.spoken)
+    # A lookup by a typed receipt number is not the card's: a card taken away leaves it up.
+    open_lookup(qtbot, terminal, journey)
+    scan(qtbot, journey, "K01-20261123-0001")
+    qtbot.waitUntil(lambda: shown(terminal, journey), timeout=WAIT_MS)
+    terminal.card.on_reader_event(ReaderEvent(EventKind.CARD_REMOVED, "demo"))
+    assert shown(terminal, journey)
+    assert journey.results_page.status_texts() == [status_words("received")]
+
+
+def test_back_to_the_start_forgets_what_was_said_about_the_cases(
+    qtbot: QtBot, make_terminal: MakeTerminal, platform_server: RunningPlatform
+) -> None:
+    terminal = make_terminal(idle_timeout_s=3600)
+    journey = with_lookup(terminal)
+    file_case(terminal, "K01-20261123-0007")
+    open_lookup(qtbot, terminal, journey)
+    scan(qtbot, journey, "K01-20261123-0007")
+    qtbot.waitUntil(lambda: shown(terminal, journey), timeout=WAIT_MS)
+    spoken = terminal.window.voice.spoken
+    qtbot.waitUntil(lambda: any("K01-20261123-0007" in t for t in spoken), timeout=WAIT_MS)
+    click(qtbot, journey.results_page.back_button)
+    assert terminal.window.current_page() is terminal.visit.welcome
+    assert not any("K01-20261123-0007" in t for t in spoken)
+    assert not journey.active
+
+
+def test_an_unhappy_face_is_kept_when_the_done_page_closes_during_its_follow_up(
+    qtbot: QtBot, make_terminal: MakeTerminal
+) -> None:
+    terminal = make_terminal(platform_url=closed_port_url())
+    journey = with_lookup(terminal)
+
+    class Result:
+        submission_id = str(uuid.uuid4())
+        receipt_number = "K01-20261123-0012"
+        service_name = "居住证申领"
+        delivered = False
+
+    journey.visit_submitted(Result())  # type: ignore[arg-type]
+    done = terminal.visit.done
+    done.show_done(accepted_text="ok", receipt_number="K01-20261123-0012", notice="", printed="")
+    done.rating_buttons["very_dissatisfied"].click()
+    # Why? is asked, and the citizen walks away before answering.
+    terminal.window.end_visit(EndReason.IDLE)  # the done page's countdown ran out
+    outbox = terminal.parts.outbox
+    qtbot.waitUntil(
+        lambda: any(i.kind == RATING_KIND for i in outbox.items()), timeout=WAIT_MS
+    )
+    [row] = [i for i in outbox.items() if i.kind == RATING_KIND]
+    assert row.summary is not None
+    assert json.loads(row.summary)["submission_id"] == Result.submission_id
+
+
+def test_the_follow_up_answer_replaces_the_unhappy_face_queued_first(
+    qtbot: QtBot, make_terminal: MakeTerminal
+) -> None:
+    terminal = make_terminal(platform_url=closed_port_url())
+    journey = with_lookup(terminal)
+
+    class Result:
+        submission_id = str(uuid.uuid4())
+        receipt_number = "K01-20261123-0013"
+        service_name = "居住证申领"
+        delivered = False
+
+    queued: list[tuple[str, RatingChoice]] = []
+    disk = threading.Event()  # the first rating's write is slow until this is set
+
+    class Desk:
+        """The rating desk, recording what it is handed, in order."""
+
+        def queue(self, submission_id: str, choice: RatingChoice) -> str:
+            if not choice.reason:
+                disk.wait(WAIT_MS / 1000)
+            queued.append((submission_id, choice))
+            return str(len(queued))
+
+    journey._ratings = Desk()  # type: ignore[assignment]
+    journey.visit_submitted(Result())  # type: ignore[arg-type]
+    done = terminal.visit.done
+    done.show_done(accepted_text="ok", receipt_number="K01-20261123-0013", notice="", printed="")
+    done.rating_buttons["dissatisfied"].click()
+    done.rating_follow_up.reason_buttons["long_wait"].click()
+    done.rating_follow_up.yes_button.click()
+    disk.set()
+    qtbot.waitUntil(lambda: len(queued) == 2, timeout=WAIT_MS)
+    # In this order: the answer, queued and sent last, is the rating the platform keeps.
+    assert queued == [
+        (Result.submission_id, RatingChoice("dissatisfied")),
+        (Result.submission_id, RatingChoice("dissatisfied", "long_wait", True)),
+    ]

@@ -16,7 +16,7 @@ from kiosk.platform_client import OutcomeKind, PlatformClient
 from kiosk.ratings import RatingChoice, RatingDesk, rating_body
 from kiosk.sync import SyncEngine
 from offline_queue.keys import load_or_create_key
-from offline_queue.outbox import Outbox, State
+from offline_queue.outbox import Outbox, Settlement, State
 from refplatform.lookup import MAX_CASES
 from refplatform.server import RunningPlatform, start_in_thread
 from refplatform.storage import Storage
@@ -232,4 +232,30 @@ def test_a_rating_waits_for_the_submission_it_rates(
     outbox.bring_forward()
     engine.drain_once()
     assert outbox.state_of(rating_id) is State.DELIVERED
+    client.close()
+
+
+@pytest.mark.parametrize("state", [State.REJECTED, State.NEEDS_ATTENTION])
+def test_a_rating_waits_while_the_submission_it_rates_is_refused_or_set_aside_here(
+    tmp_path: Path, outbox: Outbox, platform_server: RunningPlatform, state: State
+) -> None:
+    """A submission refused (staff correct and resend it) or set aside for staff has not reached
+    the platform: its rating is kept waiting, not dropped on the platform's 404."""
+    client = signed_client(platform_server, tmp_path / "k01", "K01")
+    body = demo_submission()
+    submission_id = str(body["submission_id"])
+    outbox.enqueue("submission", json.dumps(body).encode(), b"{}", item_id=submission_id)
+    [claimed] = outbox.claim_batch(1)
+    outbox.settle_many([Settlement(claimed.id, state, error="refused here")])
+    assert outbox.state_of(submission_id) is state
+    engine = SyncEngine(outbox, client)
+    rating_id = RatingDesk(outbox, engine).queue(submission_id, RatingChoice("dissatisfied"))
+    engine.drain_once()
+    assert outbox.state_of(rating_id) is State.QUEUED
+    # A rating of a submission this terminal does not keep at all is refused for good.
+    unknown = RatingDesk(outbox, engine).queue(str(uuid.uuid4()), RatingChoice("satisfied"))
+    outbox.bring_forward()
+    engine.drain_once()
+    assert outbox.state_of(unknown) is State.REJECTED
+    assert outbox.state_of(rating_id) is State.QUEUED
     client.close()

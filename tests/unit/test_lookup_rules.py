@@ -22,10 +22,11 @@ from kiosk.lookup import (
     cache_key,
     card_query,
     last_updated,
+    may_rate,
     parse_scan,
 )
 from kiosk.ratings import RATING_KIND, RatingChoice, RatingDesk, rating_body
-from kiosk.receipt_token import ReceiptClaim, make_token, tracking_link
+from kiosk.receipt_token import ReceiptClaim, TerminalKeys, make_token, tracking_link
 from offline_queue.keys import load_or_create_key
 from offline_queue.outbox import Outbox
 
@@ -158,3 +159,38 @@ def test_a_rating_is_queued_in_the_outbox_and_the_sync_is_woken(tmp_path: Path) 
     assert payload["body"] == {
         "level": "dissatisfied", "comment": "", "reason": "long_wait", "call_back": False
     }
+
+
+def _signed_link(key: Ed25519PrivateKey, submission_id: str = SUBMISSION) -> str:
+    claim = ReceiptClaim(
+        "K01-20261123-0007",
+        submission_id,
+        "residence-permit",
+        dt.datetime(2026, 11, 23, 14, 32, 5, tzinfo=dt.timezone(dt.timedelta(hours=8))),
+        "K01",
+    )
+    return tracking_link("https://zwfw.example.gov.cn/track", make_token(claim, key))
+
+
+def test_a_case_is_rated_only_when_found_by_card_or_by_a_receipt_code_that_verifies() -> None:
+    k01 = Ed25519PrivateKey.generate()
+    keys = TerminalKeys(active={"K01": k01.public_key()})
+    case = Case("K01-20261123-0007", "residence-permit", "received", 0.0, SUBMISSION, (), True)
+    # The holder's card, or the receipt's code signed by the terminal that printed it.
+    assert may_rate(card_query("11010519491231002X"), case, keys)
+    assert may_rate(parse_scan(_signed_link(k01)), case, keys)
+    # A receipt number typed (easy to guess) shows the status only.
+    assert not may_rate(parse_scan("K01-20261123-0007"), case, keys)
+    assert not may_rate(parse_scan(f"https://zwfw.example.gov.cn/track/{SUBMISSION}"), case, keys)
+    # A code that does not verify, or names another submission, or no published keys here.
+    forged = _signed_link(Ed25519PrivateKey.generate())
+    assert parse_scan(forged) == Query(receipt_number="K01-20261123-0007")
+    assert not may_rate(parse_scan(forged), case, keys)
+    other = _signed_link(k01, "0192f0c4-7a1b-7c3d-8e9f-0123456789ac")
+    assert not may_rate(parse_scan(other), case, keys)
+    assert not may_rate(parse_scan(_signed_link(k01)), case, None)
+    revoked = TerminalKeys(revoked=frozenset({"K01"}))
+    assert not may_rate(parse_scan(_signed_link(k01)), case, revoked)
+    # A case filed elsewhere is never rated here.
+    elsewhere = Case("K01-20261123-0007", "residence-permit", "received", 0.0, SUBMISSION)
+    assert not may_rate(card_query("11010519491231002X"), elsewhere, keys)

@@ -39,10 +39,7 @@ def serve(db: Path, port: int) -> None:
     """The platform with the lookup route, until SIGTERM; its back-office token beside db."""
     from refplatform import server
     from refplatform.backoffice import FILE_NAME
-    from tests.fixtures.lookup import _with_lookup
 
-    original = server.create_app
-    server.create_app = lambda *a, **k: _with_lookup(original(*a, **k))  # type: ignore[assignment]
     token = secrets.token_urlsafe(24)
     (db.parent / FILE_NAME).write_text(token, "utf-8")
     stopped = threading.Event()
@@ -126,9 +123,7 @@ def measure(lookups: int, directory: Path) -> dict[str, float]:
     from benchmarks.startup import enrol_terminal
     from kiosk.app import build_parts
     from kiosk.config import Config
-    from tests.fixtures.lookup import desks
     from ui.app import Terminal
-    from ui.lookup import add_lookup
 
     app = QApplication.instance() or QApplication([])
     platform_dir = directory / "platform"
@@ -163,17 +158,7 @@ def measure(lookups: int, directory: Path) -> dict[str, float]:
         terminal.window.show()
         terminal.start()
         try:
-            desk, ratings = desks(config, parts.client, parts.outbox, parts.sync)
-            journey = add_lookup(
-                terminal.window,
-                terminal.visit,
-                desk=desk,
-                ratings=ratings,
-                catalogue=parts.catalogue,
-                background=terminal.background,
-                idle_ms=600_000,
-                warning_s=30,
-            )
+            journey = terminal.lookup  # as the terminal wires it (ui/app.py)
             times = _time_lookups(app, journey, _file_cases(parts.client), lookups)
         finally:
             terminal.stop()

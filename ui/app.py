@@ -15,6 +15,7 @@ import shiboken6
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QApplication
 
+from devices.printing import PrintStatus
 from devices.readers.base import ReaderEvent
 from kiosk.app import Parts
 from kiosk.card_rules import staff_notice
@@ -27,6 +28,7 @@ from kiosk.help_requests import HelpDesk
 from kiosk.i18n import _
 from kiosk.platform_client import PlatformClient
 from kiosk.queue_view import UploadQueue
+from kiosk.reprint import PRINT_PROBLEMS
 from kiosk.staff import StaffDirectory, StaffSessions
 from kiosk.staff_sync import PlatformStaffSource, StaffSync
 from kiosk.sync import SyncStatus
@@ -111,6 +113,37 @@ class StaffNotices(QObject):
         notice = staff_notice(event)
         if notice:
             self._shell.show_staff_notice(_(notice))
+
+
+class PrinterNotes(QObject):
+    """Tells staff on the terminal's screen when the receipt printer needs them: once the
+    citizen's visit is over, so their own page keeps its room (they were told what concerns
+    them there)."""
+
+    def __init__(self, shell: Shell) -> None:
+        super().__init__(shell)
+        self._shell = shell
+        self._waiting: PrintStatus | None = None
+
+    def receipt_printed(self, result: object) -> None:
+        status = getattr(getattr(result, "print_result", None), "status", None)
+        if isinstance(status, PrintStatus) and status is not PrintStatus.OK:
+            self._waiting = status
+
+    def step_shown(self, step: str) -> None:
+        status = self._waiting
+        if step != "welcome" or status is None:
+            return
+        self._waiting = None
+        if status is PrintStatus.PAPER_NEAR_END:
+            text = _(
+                "For staff: the receipt printer's paper is nearly out. Please load a new roll."
+            )
+        else:
+            reason = _(PRINT_PROBLEMS.get(status, PRINT_PROBLEMS[PrintStatus.ERROR]))
+            text = _("For staff: a receipt did not print ({reason}). Please check the printer.")
+            text = text.format(reason=reason)
+        self._shell.show_staff_notice(text)
 
 
 class CatalogueUpdates(QObject):
@@ -243,6 +276,11 @@ class Terminal:
             staff=self.staff,
         )
         shell.set_visit(self.visit)
+        # The printer's state after each receipt, for staff: paper nearly out, or a receipt
+        # that did not come out (the citizen was told on their own page).
+        self._printer_notes = PrinterNotes(shell)
+        self.visit.submission_done.connect(self._printer_notes.receipt_printed)
+        self.visit.step_changed.connect(self._printer_notes.step_shown)
         self.card = CardJourney(
             shell,
             self.visit,

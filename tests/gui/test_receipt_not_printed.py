@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import zxingcpp
 from PIL import Image
-from PySide6.QtCore import QBuffer, QIODevice
+from PySide6.QtCore import QBuffer, QIODevice, Qt
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
@@ -24,6 +24,7 @@ from kiosk.config import Config
 from kiosk.i18n import set_language
 from kiosk.receipt_numbers import ReceiptNumbers
 from kiosk.receipt_token import ReceiptTokenError, token_from_link
+from kiosk.session import Step
 from kiosk.submissions import Submitter
 from kiosk.terminal_auth import load_identity
 from kiosk.trust import signing_keys
@@ -31,7 +32,7 @@ from offline_queue.outbox import State
 from refplatform.server import RunningPlatform
 from tests.fixtures.platform import enrol_terminal
 from tests.gui.conftest import CATALOGUE, visible_texts
-from tests.gui.test_visit import answer_residence_permit, open_form, submit
+from tests.gui.test_visit import answer_residence_permit, open_form, submit, wait_step
 from tests.unit.test_receipt_qr import Platform
 from ui.app import Terminal
 from ui.audit import audit_page
@@ -209,3 +210,32 @@ def test_the_code_is_on_the_first_page_of_a_panel(
     # and the page keeps the accessibility rules (type size, contrast, targets, names, fit)
     violations = audit_page(done, terminal.window, image=grabbed)
     assert violations == [], violations
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        (PrintStatus.PAPER_NEAR_END, "纸快用完了", True),
+        (PrintStatus.PAPER_OUT, "打印机缺纸", False),
+        (PrintStatus.OK, "", True),
+    ],
+)
+def test_staff_are_told_when_the_printer_needs_them(
+    qtbot: QtBot, terminal_with: Any, case: tuple[PrintStatus, str, bool]
+) -> None:
+    status, words, printed = case
+    set_language("zh_CN")
+    terminal: Terminal = terminal_with(StuckPrinter(status))
+    open_form(qtbot, terminal)
+    answer_residence_permit(qtbot, terminal)
+    result = submit(qtbot, terminal)
+    assert result.printed is printed
+    window = terminal.window
+    assert not window.staff_banner.isVisible()  # the citizen's page keeps its room
+    qtbot.mouseClick(terminal.visit.done.finish_button, Qt.MouseButton.LeftButton)
+    wait_step(qtbot, terminal, Step.WELCOME)
+    if words:
+        qtbot.waitUntil(window.staff_banner.isVisible, timeout=5000)
+        assert words in window.staff_text.text()
+    else:
+        assert not window.staff_banner.isVisible()

@@ -14,9 +14,9 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, QObject, QRect, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPixmap, QResizeEvent
-from PySide6.QtWidgets import QApplication, QBoxLayout, QSizePolicy, QWidget
+from PySide6.QtWidgets import QBoxLayout, QSizePolicy, QWidget
 
 from kiosk.errors import UserFacingError, message_for
 from kiosk.i18n import _, pick
@@ -25,7 +25,7 @@ from ui.background import Background
 from ui.journey import Journey, ShellPort
 from ui.screens import GuidePage, Page, ServicesPage, sentences, shown_names
 from ui.shell import banner
-from ui.widgets import Text, button, label, named
+from ui.widgets import ActivityWatch, Text, button, label, named
 
 if TYPE_CHECKING:
     from kiosk.catalogue import Catalogue, Service
@@ -351,7 +351,8 @@ class BrowseJourney(Journey):
         self._background = background
         self._service: Service | None = None
         self._browsing = False
-        self._watching = False
+        self._activity = ActivityWatch(self)  # anyone there: the idle clock starts again
+        self._activity.seen.connect(self.keep_going)
         self._generation = 0  # bumps whenever the page changes: a late code is dropped
 
         self.list_page = BrowseListPage()
@@ -394,7 +395,7 @@ class BrowseJourney(Journey):
     def start(self) -> None:
         """The citizen pressed "Service guide" on the welcome page."""
         self._browsing = True
-        self._watch(True)
+        self._activity.watch(True)
         self.idle_timer.start()
         self.show_list()
 
@@ -458,7 +459,7 @@ class BrowseJourney(Journey):
 
     def _stop(self) -> None:
         self._browsing = False
-        self._watch(False)
+        self._activity.watch(False)
         self.idle_timer.stop()
         self._tick.stop()
         self.idle_banner.hide()
@@ -486,25 +487,6 @@ class BrowseJourney(Journey):
         self.idle_text.clear()
 
     # -- the idle clock -------------------------------------------------------------------------
-    def _watch(self, on: bool) -> None:
-        app = QApplication.instance()
-        if app is None or on == self._watching:
-            return
-        if on:
-            app.installEventFilter(self)
-        else:
-            app.removeEventFilter(self)
-        self._watching = on
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() in (
-            QEvent.Type.KeyPress,
-            QEvent.Type.MouseButtonPress,
-            QEvent.Type.TouchBegin,
-        ):
-            self.keep_going()
-        return False
-
     def keep_going(self) -> None:
         """Someone is there: the clock starts again and any warning goes."""
         if not self._browsing:

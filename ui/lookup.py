@@ -23,10 +23,9 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QResizeEvent
 from PySide6.QtWidgets import (
-    QApplication,
     QBoxLayout,
     QGridLayout,
     QLineEdit,
@@ -55,7 +54,7 @@ from ui.journey import Journey, ShellPort
 from ui.rating import RatingPanel
 from ui.screens import Page, sentences, shown_names
 from ui.shell import banner
-from ui.widgets import Keypad, TextGroup, ValueButton, button, label, named
+from ui.widgets import ActivityWatch, Keypad, TextGroup, ValueButton, button, label, named
 
 if TYPE_CHECKING:
     from devices.identity import Identity
@@ -469,7 +468,8 @@ class LookupJourney(Journey):
         self._background = background
         self._active = False
         self._by_card = False  # the cases asked for (or shown) are the card holder's
-        self._watching = False
+        self._activity = ActivityWatch(self)  # anyone there: the idle clock starts again
+        self._activity.seen.connect(self.keep_going)
         self._generation = 0
         self._visit_submission = ""  # the visit's submission, which its done page rates
         # Ratings given and not yet handed to the rating desk, oldest first; one is in hand.
@@ -520,7 +520,7 @@ class LookupJourney(Journey):
         self._active = True
         self._by_card = False
         self._generation += 1
-        self._watch(True)
+        self._activity.watch(True)
         self.idle_timer.start()
         self.results_page.wipe()
         self.entry_page.camera_button.setVisible(self._desk is not None and cameras_present())
@@ -700,7 +700,7 @@ class LookupJourney(Journey):
     def _stop(self) -> None:
         self._active = False
         self._by_card = False
-        self._watch(False)
+        self._activity.watch(False)
         self.idle_timer.stop()
         self._tick.stop()
         self.idle_banner.hide()
@@ -730,25 +730,6 @@ class LookupJourney(Journey):
         self.idle_text.clear()
 
     # -- the idle clock -------------------------------------------------------------------------
-    def _watch(self, on: bool) -> None:
-        app = QApplication.instance()
-        if app is None or on == self._watching:
-            return
-        if on:
-            app.installEventFilter(self)
-        else:
-            app.removeEventFilter(self)
-        self._watching = on
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() in (
-            QEvent.Type.KeyPress,
-            QEvent.Type.MouseButtonPress,
-            QEvent.Type.TouchBegin,
-        ):
-            self.keep_going()
-        return False
-
     def keep_going(self) -> None:
         if not self._active:
             return

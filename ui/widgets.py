@@ -852,3 +852,34 @@ class CardAnimation(QWidget):
         for row in range(3):
             painter.drawRect(QRectF(card.left() + 72, card.top() + 26 + row * 20, 80, 8))
         painter.end()
+
+
+class ActivityWatch(QObject):
+    """Says when anyone presses a key, clicks or touches anywhere in the application, while it
+    watches: the idle clock of a journey that has no visit of its own (the service guide, the
+    case lookup) starts again on it."""
+
+    seen = Signal()
+
+    def __init__(self, parent: QObject) -> None:
+        super().__init__(parent)
+        self._watching = False
+
+    def watch(self, on: bool) -> None:
+        app = QApplication.instance()
+        if app is None or on == self._watching:
+            return
+        if on:
+            app.installEventFilter(self)
+        else:
+            app.removeEventFilter(self)
+        self._watching = on
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() in (
+            QEvent.Type.KeyPress,
+            QEvent.Type.MouseButtonPress,
+            QEvent.Type.TouchBegin,
+        ):
+            self.seen.emit()
+        return False

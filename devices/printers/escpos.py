@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 import qrcode
 
+from devices.printers.linebreak import wrap_paragraph
 from devices.printing import PrintResult, PrintStatus, ReceiptDocument
 
 log = logging.getLogger(__name__)
@@ -82,8 +83,6 @@ _CANNOT_PRINT = frozenset(
 )
 
 # Kinsoku: characters that may not begin or end a line.
-_NO_LINE_START = frozenset("，。、；：？！）】」』》〉”’,.;:?!)]}%·…")
-_NO_LINE_END = frozenset("（【「『《〈“‘([{")
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,21 +173,8 @@ def _printable(text: str) -> str:
     )
 
 
-def _tokens(text: str) -> list[str]:
-    """Words of Latin text stay whole; every wide character is a place the line may break."""
-    tokens: list[str] = []
-    word = ""
-    for ch in text:
-        if ch.isspace() or char_columns(ch) == 2 or ch in _NO_LINE_START or ch in _NO_LINE_END:
-            if word:
-                tokens.append(word)
-                word = ""
-            tokens.append(" " if ch.isspace() else ch)
-        else:
-            word += ch
-    if word:
-        tokens.append(word)
-    return tokens
+def _is_wide(ch: str) -> bool:
+    return char_columns(ch) == 2
 
 
 def wrap_columns(text: str, columns: int) -> list[str]:
@@ -197,52 +183,7 @@ def wrap_columns(text: str, columns: int) -> list[str]:
         raise ValueError("a line needs at least two columns")
     lines: list[str] = []
     for paragraph in text.splitlines() or [""]:
-        lines.extend(_wrap_paragraph(_printable(paragraph), columns))
-    return lines
-
-
-def _wrap_paragraph(text: str, columns: int) -> list[str]:
-    lines: list[str] = []
-    line: list[str] = []
-    width = 0
-
-    def flush() -> None:
-        nonlocal line, width
-        while line and line[-1] == " ":
-            line.pop()
-        lines.append("".join(line))
-        line = []
-        width = 0
-
-    for piece in _tokens(text):
-        if piece == " " and not line:
-            continue
-        w = text_columns(piece)
-        if width + w <= columns:
-            line.append(piece)
-            width += w
-            continue
-        if piece == " ":
-            flush()
-            continue
-        if w > columns:  # a word longer than the line (a URL, a long number): break inside it
-            for ch in piece:
-                cw = char_columns(ch)
-                if line and width + cw > columns:
-                    flush()
-                line.append(ch)
-                width += cw
-            continue
-        carried: list[str] = []
-        if piece in _NO_LINE_START and len(line) > 1 and line[-1] != " ":
-            carried.append(line.pop())  # take the last character along rather than start with 。
-        while len(line) > 1 and line[-1] in _NO_LINE_END:
-            carried.insert(0, line.pop())
-        flush()
-        line = [*carried, piece]
-        width = text_columns("".join(line))
-    if line or not lines:
-        flush()
+        lines.extend(wrap_paragraph(_printable(paragraph), _is_wide, text_columns, columns))
     return lines
 
 

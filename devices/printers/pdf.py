@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import io
 import logging
 import os
@@ -25,6 +26,7 @@ from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
+from devices.printers.linebreak import wrap_paragraph
 from devices.printing import PrintResult, PrintStatus, ReceiptDocument
 
 log = logging.getLogger(__name__)
@@ -60,8 +62,6 @@ RECEIPT_FILE_MODE = 0o600
 RECEIPT_DIR_MODE = 0o700
 
 # Kinsoku: characters that may not begin or end a line.
-_NO_LINE_START = frozenset("，。、；：？！）】」』》〉”’,.;:?!)]}%·…")
-_NO_LINE_END = frozenset("（【「『《〈“‘([{")
 
 _font_lock = threading.Lock()
 _registered_fonts: dict[tuple[str, int], str] = {}  # registration parses the whole font: once
@@ -202,77 +202,15 @@ def _is_wide(ch: str) -> bool:
     return unicodedata.east_asian_width(ch) in ("W", "F")
 
 
-def _tokens(text: str) -> list[str]:
-    """Words of Latin text stay whole; every CJK character is a place the line may break."""
-    tokens: list[str] = []
-    word = ""
-    for ch in text:
-        if ch.isspace() or _is_wide(ch) or ch in _NO_LINE_START or ch in _NO_LINE_END:
-            if word:
-                tokens.append(word)
-                word = ""
-            tokens.append(" " if ch.isspace() else ch)
-        else:
-            word += ch
-    if word:
-        tokens.append(word)
-    return tokens
-
-
 def wrap_text(text: str, metrics: _Metrics, size: float, width: float) -> list[str]:
     """Lines of text no wider than width, broken between CJK characters or at Latin spaces."""
     lines: list[str] = []
     for paragraph in text.splitlines() or [""]:
-        lines.extend(_wrap_paragraph(paragraph, metrics, size, width))
+        lines.extend(
+            wrap_paragraph(paragraph, _is_wide, functools.partial(metrics.width, size=size), width)
+        )
     return lines
 
-
-def _wrap_paragraph(text: str, metrics: _Metrics, size: float, width: float) -> list[str]:
-    lines: list[list[str]] = []
-    line: list[str] = []
-    line_width = 0.0
-
-    def flush() -> None:
-        nonlocal line, line_width
-        while line and line[-1] == " ":
-            line.pop()
-        lines.append(line)
-        line = []
-        line_width = 0.0
-
-    for token in _tokens(text):
-        if token.isspace() and not line:
-            continue
-        w = metrics.width(token, size)
-        if line_width + w <= width or (not line and w <= width):
-            line.append(token)
-            line_width += w
-            continue
-        if token.isspace():
-            flush()
-            continue
-        if w > width:  # a word longer than the line (a URL, a long number): break inside it
-            for ch in token:
-                cw = metrics.width(ch, size)
-                if line and line_width + cw > width:
-                    flush()
-                line.append(ch)
-                line_width += cw
-            continue
-        carried: list[str] = []
-        if token in _NO_LINE_START and len(line) > 1 and line[-1] != " ":
-            carried.append(line.pop())  # take the last character along rather than start with 。
-        while len(line) > 1 and line[-1] in _NO_LINE_END:
-            carried.insert(0, line.pop())
-        flush()
-        line = [*carried, token]
-        line_width = metrics.width("".join(line), size)
-    if line or not lines:
-        flush()
-    return ["".join(parts) for parts in lines]
-
-
-# --- layout and drawing ------------------------------------------------------------------------
 
 _Op = Callable[[Canvas, float], None]  # draws itself given the page height
 
